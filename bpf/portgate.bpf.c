@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * portgate XDP fast path: classify every frame, drop the (direction,
+ * protocol, destination port) pairs the ISP blocks unless an exemption
+ * covers the packet, and count every packet under exactly one reason.
+ *
+ * Two entry points share one core and one set of maps; each knows its
+ * direction at compile time, so no packet pays a lookup to learn it.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+
+/* Per-CPU scratch slot that PG_FORGET launders header offsets through. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} pg_scratch SEC(".maps");
+
+/* A value read back from a map is unknown to the verifier: states merge. */
+static __always_inline __u32 pg_launder(__u32 v)
+{
+	__u32 zero = 0;
+	__u32 *slot = bpf_map_lookup_elem(&pg_scratch, &zero);
+
+	if (!slot)
+		return ~0U; /* fails every bound the parser checks */
+	*slot = v;
+	return *(volatile __u32 *)slot;
+}
+
+#define PG_FORGET(off) pg_launder(off)
+#include "parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader when the program is loaded with BPF_F_XDP_HAS_FRAGS. */
+const volatile bool pg_frags = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PG_PORTS_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct pg_port_entry);
+} PG_MAP_PORTS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PG_MAX_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct pg_rule);
+} PG_MAP_RULES SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PG_MAX_RULES + 1);
+	__type(key, __u32);
+	__type(value, struct pg_counter);
+} PG_MAP_RULE_STATS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_stats);
+} PG_MAP_STATS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PG_MAX_EXEMPT);
+	__type(key, struct pg_exempt_v4_key);
+	__type(value, struct pg_exempt_val);
+} PG_MAP_EXEMPT_V4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PG_MAX_EXEMPT);
+	__type(key, struct pg_exempt_v6_key);
+	__type(value, struct pg_exempt_val);
+} PG_MAP_EXEMPT_V6 SEC(".maps");
+
+static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto,
+					     __u16 port, const __u8 *addr)
+{
+	struct pg_exempt_v4_key k = {
+		.prefixlen = PG_LPM_META_BITS + 32,
+		.scope = pg_exempt_scope(side, dir),
+		.proto = proto,
+		.port_hi = port >> 8,
+		.port_lo = port & 0xff,
+	};
+
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V4, &k);
+}
+
+static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto,
+					     __u16 port, const __u8 *addr)
+{
+	struct pg_exempt_v6_key k = {
+		.prefixlen = PG_LPM_META_BITS + 128,
+		.scope = pg_exempt_scope(side, dir),
+		.proto = proto,
+		.port_hi = port >> 8,
+		.port_lo = port & 0xff,
+	};
+
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V6, &k);
+}
+
+/*
+ * Consulted only after a rule matched. The subscriber-side address is the
+ * destination inbound and the source outbound; the peer is the other one.
+ * Each side is tried for this rule, then for "all rules".
+ */
+static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir,
+					 __u8 proto, __u16 rule_port)
+{
+	const __u8 *sub, *peer;
+
+	if (pkt->ip_version == 4) {
+		const struct iphdr *iph = pkt->l3;
+
+		sub = (const __u8 *)(dir == PG_DIR_IN ? &iph->daddr : &iph->saddr);
+		peer = (const __u8 *)(dir == PG_DIR_IN ? &iph->saddr : &iph->daddr);
+		return pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub) ||
+		       pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub) ||
+		       pg_exempt_v4_has(PG_SIDE_PEER, dir, proto, rule_port, peer) ||
+		       pg_exempt_v4_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer);
+	} else {
+		const struct ipv6hdr *ip6 = pkt->l3;
+
+		sub = (const __u8 *)(dir == PG_DIR_IN ? &ip6->daddr : &ip6->saddr);
+		peer = (const __u8 *)(dir == PG_DIR_IN ? &ip6->saddr : &ip6->daddr);
+		return pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub) ||
+		       pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub) ||
+		       pg_exempt_v6_has(PG_SIDE_PEER, dir, proto, rule_port, peer) ||
+		       pg_exempt_v6_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer);
+	}
+}
+
+/* Rule lookup for a packet with ports: one array read when nothing matches. */
+static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 len)
+{
+	__u8 proto = pkt->l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
+	__u32 idx = pg_port_index(dir, proto, pkt->dport);
+	struct pg_port_entry *e;
+	struct pg_counter *rc;
+	__u32 rule_id;
+	__u8 action;
+
+	e = bpf_map_lookup_elem(&PG_MAP_PORTS, &idx);
+	if (!e)
+		return PG_R_NO_MATCH;
+	/* read once: user space may rewrite the entry under us */
+	rule_id = e->rule_id;
+	action = e->action;
+	if (!rule_id)
+		return PG_R_NO_MATCH;
+	if (pg_is_exempt(pkt, dir, proto, e->rule_port))
+		return PG_R_EXEMPT;
+
+	rc = bpf_map_lookup_elem(&PG_MAP_RULE_STATS, &rule_id);
+	if (rc) {
+		rc->packets++;
+		rc->bytes += len;
+	}
+	return action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
+}
+
+static __always_inline int pg_filter(struct xdp_md *ctx, __u32 dir)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pg_pkt pkt = {};
+	struct pg_stats *st;
+	__u32 zero = 0;
+	__u32 reason;
+	__u64 len;
+
+	len = pg_frags ? bpf_xdp_get_buff_len(ctx) : (__u64)(data_end - data);
+
+	reason = pg_parse(data, data_end, &pkt);
+	if (reason == PG_R_PORTS)
+		reason = pg_match(&pkt, dir, len);
+
+	/* the one exit: count the reason, its verdict follows from it */
+	st = bpf_map_lookup_elem(&PG_MAP_STATS, &zero);
+	if (st && reason < PG_R_COUNT) {
+		st->reason[reason].packets++;
+		st->reason[reason].bytes += len;
+	}
+	return reason >= PG_R_FIRST_DROP ? XDP_DROP : XDP_PASS;
+}
+
+SEC("xdp")
+int PG_PROG_UPLINK(struct xdp_md *ctx)
+{
+	return pg_filter(ctx, PG_DIR_IN);
+}
+
+SEC("xdp")
+int PG_PROG_ACCESS(struct xdp_md *ctx)
+{
+	return pg_filter(ctx, PG_DIR_OUT);
+}

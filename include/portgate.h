@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * portgate ABI: the one contract between the XDP program (bpf/) and user
+ * space (loader/, tests/, tools/). Map names, key/value layouts, counter
+ * indices and limits are defined here and nowhere else.
+ */
+#ifndef PORTGATE_H
+#define PORTGATE_H
+
+#include <linux/types.h>
+
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+
+/* Map names: identifiers for the BPF side, PG_STR() for pin file names. */
+#define PG_MAP_PORTS pg_ports
+#define PG_MAP_RULES pg_rules
+#define PG_MAP_RULE_STATS pg_rule_stats
+#define PG_MAP_STATS pg_stats
+#define PG_MAP_EXEMPT_V4 pg_exempt_v4
+#define PG_MAP_EXEMPT_V6 pg_exempt_v6
+
+/* Program (entry point) names: one per direction, one shared core. */
+#define PG_PROG_UPLINK portgate_uplink
+#define PG_PROG_ACCESS portgate_access
+
+/* Limits. */
+#define PG_MAX_VLAN 2 /* 802.1Q/802.1ad tags, any TPID order */
+#define PG_MAX_MPLS 4 /* labels walked before giving up */
+#define PG_MAX_IPV6_EXT 8 /* extension headers walked; one more drops */
+#define PG_MAX_RULES 65535 /* rule ids 1..PG_MAX_RULES; 0 means "no rule" */
+#define PG_MAX_EXEMPT 1048576 /* per address family */
+
+/*
+ * Direction of an attachment. inbound = toward subscribers (ingress of an
+ * uplink), outbound = from subscribers (ingress of an access interface).
+ */
+enum pg_dir {
+	PG_DIR_IN = 0,
+	PG_DIR_OUT = 1,
+	PG_DIR_COUNT,
+};
+
+/* L4 protocols that carry ports, as a dense index. */
+enum pg_proto {
+	PG_PROTO_TCP = 0,
+	PG_PROTO_UDP = 1,
+	PG_PROTO_COUNT,
+};
+
+enum pg_action {
+	PG_ACTION_NONE = 0, /* rule slot unused */
+	PG_ACTION_DROP = 1,
+	PG_ACTION_MONITOR = 2, /* count and pass */
+};
+
+/*
+ * pg_ports: BPF_MAP_TYPE_ARRAY indexed by pg_port_index(). A flat table
+ * instead of a hash keeps the lookup O(1), JIT-inlined and independent of
+ * the rule count; a port range is expanded into it by user space.
+ */
+#define PG_PORTS_ENTRIES (PG_DIR_COUNT * PG_PROTO_COUNT * 65536)
+
+static inline __u32 pg_port_index(__u32 dir, __u32 proto, __u32 port)
+{
+	return (dir << 17) | (proto << 16) | (port & 0xffff);
+}
+
+struct pg_port_entry {
+	__u16 rule_id; /* 0 = no rule for this port */
+	__u16 rule_port; /* first port of the rule: keys per-rule exemptions */
+	__u8 action; /* enum pg_action */
+	__u8 pad[3];
+};
+
+/*
+ * pg_rules: BPF_MAP_TYPE_ARRAY indexed by rule id, PG_MAX_RULES + 1 slots.
+ * The rule as the operator wrote it; read by user space only.
+ */
+struct pg_rule {
+	__u16 port;
+	__u16 port_end; /* == port for a single port */
+	__u8 dir; /* enum pg_dir */
+	__u8 proto; /* enum pg_proto */
+	__u8 action; /* enum pg_action; PG_ACTION_NONE = free slot */
+	__u8 pad;
+};
+
+struct pg_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * Every packet ends with exactly one reason, and each reason implies its
+ * verdict: the fast path increments one counter per packet and user space
+ * derives passed/dropped/rx from these. Drop reasons come last so the
+ * verdict is a single compare (reason >= PG_R_FIRST_DROP).
+ *
+ * X(enum suffix, JSON/display name, verdict)
+ */
+#define PG_REASONS(X)                                  \
+	X(NO_MATCH, "no_match", PASS)                  \
+	X(OTHER_L4, "other_l4", PASS)                  \
+	X(MONITORED, "monitored", PASS)                \
+	X(EXEMPT, "exempt", PASS)                      \
+	X(FRAG_LATER, "fragment_later", PASS)          \
+	X(NOT_IP, "not_ip", PASS)                      \
+	X(TRUNCATED, "malformed_truncated", PASS)      \
+	X(BAD_IHL, "malformed_ihl", PASS)              \
+	X(BAD_LENGTH, "malformed_length", PASS)        \
+	X(BAD_VERSION, "malformed_version", PASS)      \
+	X(VLAN_DEPTH, "malformed_vlan_depth", PASS)    \
+	X(MPLS_DEPTH, "malformed_mpls_depth", PASS)    \
+	X(BAD_PPPOE, "malformed_pppoe", PASS)          \
+	X(BLOCKED, "blocked", DROP)                    \
+	X(FRAG_SHORT, "fragment_short", DROP)          \
+	X(FRAG_OFF1, "fragment_offset1", DROP)         \
+	X(V6_CHAIN, "ipv6_chain_too_long", DROP)
+
+enum pg_reason {
+#define PG_X_ENUM(id, name, verdict) PG_R_##id,
+	PG_REASONS(PG_X_ENUM)
+#undef PG_X_ENUM
+	PG_R_COUNT,
+	/* Parser-internal: ports found, the rule lookup decides. */
+	PG_R_PORTS = PG_R_COUNT,
+};
+
+#define PG_R_FIRST_DROP PG_R_BLOCKED
+#define PG_R_FIRST_MALFORMED PG_R_TRUNCATED
+#define PG_R_LAST_MALFORMED PG_R_BAD_PPPOE
+
+/* pg_stats: BPF_MAP_TYPE_PERCPU_ARRAY, one slot of this. */
+struct pg_stats {
+	struct pg_counter reason[PG_R_COUNT];
+};
+
+/*
+ * Exemptions: BPF_MAP_TYPE_LPM_TRIE per family. The key starts with 32
+ * exact-match bits of metadata (side, direction, rule) and continues with
+ * the address, so prefixlen = PG_LPM_META_BITS + address prefix length.
+ * proto = PG_EXEMPT_ALL_RULES (and port 0) covers every rule of the
+ * direction; otherwise only the rule whose first port is `port`.
+ */
+enum pg_side {
+	PG_SIDE_SUBSCRIBER = 0, /* dst when inbound, src when outbound */
+	PG_SIDE_PEER = 1, /* src when inbound, dst when outbound */
+};
+
+#define PG_LPM_META_BITS 32
+#define PG_EXEMPT_ALL_RULES 0xff
+
+static inline __u8 pg_exempt_scope(__u32 side, __u32 dir)
+{
+	return (__u8)((side << 1) | dir);
+}
+
+struct pg_exempt_v4_key {
+	__u32 prefixlen;
+	__u8 scope; /* pg_exempt_scope(side, dir) */
+	__u8 proto; /* enum pg_proto, or PG_EXEMPT_ALL_RULES */
+	__u8 port_hi; /* rule's first port, big-endian: the key is one */
+	__u8 port_lo; /* bit string to the trie; 0 with ALL_RULES */
+	__u8 addr[4];
+};
+
+struct pg_exempt_v6_key {
+	__u32 prefixlen;
+	__u8 scope;
+	__u8 proto;
+	__u8 port_hi;
+	__u8 port_lo;
+	__u8 addr[16];
+};
+
+/* Value: the address prefix length, so a lookup can name the prefix. */
+struct pg_exempt_val {
+	__u8 addr_prefixlen;
+	__u8 pad[3];
+};
+
+#endif /* PORTGATE_H */
