@@ -64,17 +64,17 @@ enum pg_frag {
 };
 
 struct pg_pkt {
-	void *l3; /* struct iphdr or struct ipv6hdr, bounds-checked */
+	void *l3;    /* struct iphdr or struct ipv6hdr, bounds-checked */
 	__u16 sport; /* host order */
 	__u16 dport; /* host order */
 	__u16 vlan_id[PG_MAX_VLAN];
 	__u8 ip_version; /* 4, 6, or 0 when not reached */
-	__u8 l4proto; /* IPPROTO_* of the transport header */
-	__u8 encap; /* enum pg_encap bits */
+	__u8 l4proto;	 /* IPPROTO_* of the transport header */
+	__u8 encap;	 /* enum pg_encap bits */
 	__u8 vlans;
 	__u8 mpls;
 	__u8 ext_hdrs; /* IPv6 extension headers walked */
-	__u8 frag; /* enum pg_frag */
+	__u8 frag;     /* enum pg_frag */
 };
 
 struct pg_cursor {
@@ -106,8 +106,7 @@ static __always_inline void *pg_pull(struct pg_cursor *c, __u32 len)
 }
 
 /* Ethernet, then up to PG_MAX_VLAN tags: returns the inner ethertype. */
-static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt,
-					__u16 *proto)
+static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt, __u16 *proto)
 {
 	struct ethhdr *eth = pg_pull(c, sizeof(*eth));
 	__u16 type;
@@ -121,8 +120,7 @@ static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt,
 	for (i = 0; i < PG_MAX_VLAN + 1; i++) {
 		__u16 *tag;
 
-		if (type != bpf_htons(ETH_P_8021Q) &&
-		    type != bpf_htons(ETH_P_8021AD) &&
+		if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD) &&
 		    type != bpf_htons(ETH_P_QINQ1))
 			break;
 		if (i == PG_MAX_VLAN)
@@ -141,8 +139,7 @@ static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt,
 }
 
 /* Up to PG_MAX_MPLS labels; the payload's version nibble picks the L3. */
-static __always_inline int pg_parse_mpls(struct pg_cursor *c, struct pg_pkt *pkt,
-					 __u16 *proto)
+static __always_inline int pg_parse_mpls(struct pg_cursor *c, struct pg_pkt *pkt, __u16 *proto)
 {
 	__u8 *ver;
 	int i;
@@ -176,8 +173,7 @@ payload:
 }
 
 /* PPPoE session header and the PPP protocol field (2 bytes or PFC 1 byte). */
-static __always_inline int pg_parse_pppoe(struct pg_cursor *c, struct pg_pkt *pkt,
-					  __u16 *proto)
+static __always_inline int pg_parse_pppoe(struct pg_cursor *c, struct pg_pkt *pkt, __u16 *proto)
 {
 	__u8 *hdr = pg_pull(c, 6);
 	__u8 *ppp;
@@ -214,8 +210,7 @@ static __always_inline int pg_parse_pppoe(struct pg_cursor *c, struct pg_pkt *pk
  * IPv4: version and IHL validated, options skipped. *l4_len is how many
  * transport bytes this datagram (fragment) carries according to tot_len.
  */
-static __always_inline int pg_parse_ipv4(struct pg_cursor *c, struct pg_pkt *pkt,
-					 __u32 *l4_len)
+static __always_inline int pg_parse_ipv4(struct pg_cursor *c, struct pg_pkt *pkt, __u32 *l4_len)
 {
 	struct iphdr *iph = c->pos;
 	__u32 hlen, tot_len;
@@ -256,13 +251,11 @@ static __always_inline int pg_parse_ipv4(struct pg_cursor *c, struct pg_pkt *pkt
 static __always_inline int pg_ipv6_is_ext(__u8 nexthdr)
 {
 	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT ||
-	       nexthdr == IPPROTO_AH;
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_AH;
 }
 
 /* IPv6 and up to PG_MAX_IPV6_EXT extension headers. */
-static __always_inline int pg_parse_ipv6(struct pg_cursor *c, struct pg_pkt *pkt,
-					 __u32 *l4_len)
+static __always_inline int pg_parse_ipv6(struct pg_cursor *c, struct pg_pkt *pkt, __u32 *l4_len)
 {
 	struct ipv6hdr *ip6 = pg_pull(c, sizeof(*ip6));
 	__u32 left; /* payload bytes after the headers walked so far */
@@ -330,8 +323,7 @@ done:
 }
 
 /* Transport ports; only the first 4 bytes of TCP/UDP are needed. */
-static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt,
-				       __u32 l4_len)
+static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt, __u32 l4_len)
 {
 	__u16 *ports;
 
@@ -339,8 +331,7 @@ static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt,
 		return PG_R_OTHER_L4;
 	/* a first fragment must carry the port it is filtered on */
 	if (l4_len < 4)
-		return pkt->frag == PG_FRAG_FIRST ? PG_R_FRAG_SHORT :
-						    PG_R_BAD_LENGTH;
+		return pkt->frag == PG_FRAG_FIRST ? PG_R_FRAG_SHORT : PG_R_BAD_LENGTH;
 	ports = pg_pull(c, 4);
 	if (!ports)
 		return PG_R_TRUNCATED;
@@ -355,7 +346,7 @@ static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt,
  */
 static __always_inline int pg_parse(void *data, void *data_end, struct pg_pkt *pkt)
 {
-	struct pg_cursor c = { .start = data, .pos = data, .end = data_end };
+	struct pg_cursor c = {.start = data, .pos = data, .end = data_end};
 	__u32 l4_len = 0;
 	__u16 proto = 0;
 	int r;

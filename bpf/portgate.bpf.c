@@ -86,8 +86,8 @@ struct {
 	__type(value, struct pg_exempt_val);
 } PG_MAP_EXEMPT_V6 SEC(".maps");
 
-static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto,
-					     __u16 port, const __u8 *addr)
+static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto, __u16 port,
+					     const __u8 *addr)
 {
 	struct pg_exempt_v4_key k = {
 		.prefixlen = PG_LPM_META_BITS + 32,
@@ -101,8 +101,8 @@ static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto,
 	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V4, &k);
 }
 
-static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto,
-					     __u16 port, const __u8 *addr)
+static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto, __u16 port,
+					     const __u8 *addr)
 {
 	struct pg_exempt_v6_key k = {
 		.prefixlen = PG_LPM_META_BITS + 128,
@@ -121,8 +121,8 @@ static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto,
  * destination inbound and the source outbound; the peer is the other one.
  * Each side is tried for this rule, then for "all rules".
  */
-static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir,
-					 __u8 proto, __u16 rule_port)
+static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
+					 __u16 rule_port)
 {
 	const __u8 *sub, *peer;
 

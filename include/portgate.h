@@ -25,10 +25,10 @@
 #define PG_PROG_ACCESS portgate_access
 
 /* Limits. */
-#define PG_MAX_VLAN 2 /* 802.1Q/802.1ad tags, any TPID order */
-#define PG_MAX_MPLS 4 /* labels walked before giving up */
-#define PG_MAX_IPV6_EXT 8 /* extension headers walked; one more drops */
-#define PG_MAX_RULES 65535 /* rule ids 1..PG_MAX_RULES; 0 means "no rule" */
+#define PG_MAX_VLAN 2	      /* 802.1Q/802.1ad tags, any TPID order */
+#define PG_MAX_MPLS 4	      /* labels walked before giving up */
+#define PG_MAX_IPV6_EXT 8     /* extension headers walked; one more drops */
+#define PG_MAX_RULES 65535    /* rule ids 1..PG_MAX_RULES; 0 means "no rule" */
 #define PG_MAX_EXEMPT 1048576 /* per address family */
 
 /*
@@ -67,9 +67,9 @@ static inline __u32 pg_port_index(__u32 dir, __u32 proto, __u32 port)
 }
 
 struct pg_port_entry {
-	__u16 rule_id; /* 0 = no rule for this port */
+	__u16 rule_id;	 /* 0 = no rule for this port */
 	__u16 rule_port; /* first port of the rule: keys per-rule exemptions */
-	__u8 action; /* enum pg_action */
+	__u8 action;	 /* enum pg_action */
 	__u8 pad[3];
 };
 
@@ -80,9 +80,9 @@ struct pg_port_entry {
 struct pg_rule {
 	__u16 port;
 	__u16 port_end; /* == port for a single port */
-	__u8 dir; /* enum pg_dir */
-	__u8 proto; /* enum pg_proto */
-	__u8 action; /* enum pg_action; PG_ACTION_NONE = free slot */
+	__u8 dir;	/* enum pg_dir */
+	__u8 proto;	/* enum pg_proto */
+	__u8 action;	/* enum pg_action; PG_ACTION_NONE = free slot */
 	__u8 pad;
 };
 
@@ -99,30 +99,30 @@ struct pg_counter {
  *
  * X(enum suffix, JSON/display name, verdict)
  */
-#define PG_REASONS(X)                                  \
-	X(NO_MATCH, "no_match", PASS)                  \
-	X(OTHER_L4, "other_l4", PASS)                  \
-	X(MONITORED, "monitored", PASS)                \
-	X(EXEMPT, "exempt", PASS)                      \
-	X(FRAG_LATER, "fragment_later", PASS)          \
-	X(NOT_IP, "not_ip", PASS)                      \
-	X(TRUNCATED, "malformed_truncated", PASS)      \
-	X(BAD_IHL, "malformed_ihl", PASS)              \
-	X(BAD_LENGTH, "malformed_length", PASS)        \
-	X(BAD_VERSION, "malformed_version", PASS)      \
-	X(VLAN_DEPTH, "malformed_vlan_depth", PASS)    \
-	X(MPLS_DEPTH, "malformed_mpls_depth", PASS)    \
-	X(BAD_PPPOE, "malformed_pppoe", PASS)          \
-	X(BLOCKED, "blocked", DROP)                    \
-	X(FRAG_SHORT, "fragment_short", DROP)          \
-	X(FRAG_OFF1, "fragment_offset1", DROP)         \
+#define PG_REASONS(X)                               \
+	X(NO_MATCH, "no_match", PASS)               \
+	X(OTHER_L4, "other_l4", PASS)               \
+	X(MONITORED, "monitored", PASS)             \
+	X(EXEMPT, "exempt", PASS)                   \
+	X(FRAG_LATER, "fragment_later", PASS)       \
+	X(NOT_IP, "not_ip", PASS)                   \
+	X(TRUNCATED, "malformed_truncated", PASS)   \
+	X(BAD_IHL, "malformed_ihl", PASS)           \
+	X(BAD_LENGTH, "malformed_length", PASS)     \
+	X(BAD_VERSION, "malformed_version", PASS)   \
+	X(VLAN_DEPTH, "malformed_vlan_depth", PASS) \
+	X(MPLS_DEPTH, "malformed_mpls_depth", PASS) \
+	X(BAD_PPPOE, "malformed_pppoe", PASS)       \
+	X(BLOCKED, "blocked", DROP)                 \
+	X(FRAG_SHORT, "fragment_short", DROP)       \
+	X(FRAG_OFF1, "fragment_offset1", DROP)      \
 	X(V6_CHAIN, "ipv6_chain_too_long", DROP)
 
 enum pg_reason {
 #define PG_X_ENUM(id, name, verdict) PG_R_##id,
 	PG_REASONS(PG_X_ENUM)
 #undef PG_X_ENUM
-	PG_R_COUNT,
+		PG_R_COUNT,
 	/* Parser-internal: ports found, the rule lookup decides. */
 	PG_R_PORTS = PG_R_COUNT,
 };
@@ -145,7 +145,7 @@ struct pg_stats {
  */
 enum pg_side {
 	PG_SIDE_SUBSCRIBER = 0, /* dst when inbound, src when outbound */
-	PG_SIDE_PEER = 1, /* src when inbound, dst when outbound */
+	PG_SIDE_PEER = 1,	/* src when inbound, dst when outbound */
 };
 
 #define PG_LPM_META_BITS 32
@@ -158,8 +158,8 @@ static inline __u8 pg_exempt_scope(__u32 side, __u32 dir)
 
 struct pg_exempt_v4_key {
 	__u32 prefixlen;
-	__u8 scope; /* pg_exempt_scope(side, dir) */
-	__u8 proto; /* enum pg_proto, or PG_EXEMPT_ALL_RULES */
+	__u8 scope;   /* pg_exempt_scope(side, dir) */
+	__u8 proto;   /* enum pg_proto, or PG_EXEMPT_ALL_RULES */
 	__u8 port_hi; /* rule's first port, big-endian: the key is one */
 	__u8 port_lo; /* bit string to the trie; 0 with ALL_RULES */
 	__u8 addr[4];

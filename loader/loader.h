@@ -39,14 +39,14 @@ struct portgate; /* the generated skeleton */
 
 struct pg_state {
 	struct portgate *skel; /* loaded; its maps are the pinned ones if any */
-	int lock_fd; /* flock on the pin directory, -1 if none */
-	bool pinned; /* maps live in pin_path (vs private to this process) */
-	bool created; /* this call created the maps (and installed defaults) */
-	bool frags; /* programs loaded with BPF_F_XDP_HAS_FRAGS */
+	int lock_fd;	       /* flock on the pin directory, -1 if none */
+	bool pinned;	       /* maps live in pin_path (vs private to this process) */
+	bool created;	       /* this call created the maps (and installed defaults) */
+	bool frags;	       /* programs loaded with BPF_F_XDP_HAS_FRAGS */
 };
 
 enum pg_open_flags {
-	PG_OPEN_CREATE = 1 << 0, /* create and pin the maps when absent */
+	PG_OPEN_CREATE = 1 << 0,	/* create and pin the maps when absent */
 	PG_OPEN_PRIVATE_STATS = 1 << 1, /* own counters: never the live ones */
 };
 

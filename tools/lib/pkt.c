@@ -77,7 +77,7 @@ static uint8_t *put_l4(struct writer *w, const struct pkt_spec *s, size_t full, 
 		return NULL;
 	/* build the full header in a scratch copy, then keep what fits */
 	{
-		uint8_t hdr[20] = { 0 };
+		uint8_t hdr[20] = {0};
 		size_t hl = l4_hdr_len(s->proto);
 
 		if (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP) {
@@ -86,8 +86,8 @@ static uint8_t *put_l4(struct writer *w, const struct pkt_spec *s, size_t full, 
 		}
 		if (s->proto == IPPROTO_TCP) {
 			put16(hdr + 4, 0x1000); /* seq */
-			hdr[12] = 5 << 4; /* doff */
-			hdr[13] = 0x02; /* SYN */
+			hdr[12] = 5 << 4;	/* doff */
+			hdr[13] = 0x02;		/* SYN */
 			put16(hdr + 14, 64240);
 		} else if (s->proto == IPPROTO_UDP) {
 			put16(hdr + 4, (uint16_t)full);
@@ -103,8 +103,8 @@ static uint8_t *put_l4(struct writer *w, const struct pkt_spec *s, size_t full, 
 
 static void put_eth(struct writer *w, const struct pkt_spec *s, uint16_t inner)
 {
-	static const uint8_t dmac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
-	static const uint8_t smac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02};
+	static const uint8_t smac[6] = {0x02, 0, 0, 0, 0, 0x01};
 	uint8_t *eth = put(w, ETH_HLEN);
 	uint8_t *type;
 	int i;
@@ -128,7 +128,7 @@ static void put_eth(struct writer *w, const struct pkt_spec *s, uint16_t inner)
 
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 {
-	struct writer w = { .buf = buf, .cap = cap };
+	struct writer w = {.buf = buf, .cap = cap};
 	uint8_t saddr[16], daddr[16];
 	size_t l4_full, l4_wrote, ext_bytes = 0, l3_len = 0;
 	uint16_t inner, ppp;
@@ -268,7 +268,7 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 	/* checksums only for whole, unfragmented datagrams */
 	if (l3 && l4 && !s->l4_len && !s->frag_off && !s->more_frags && !w.overflow &&
 	    (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP)) {
-		uint8_t ph[40] = { 0 };
+		uint8_t ph[40] = {0};
 		size_t pl;
 		uint16_t c;
 		int off = s->proto == IPPROTO_TCP ? 16 : 6;

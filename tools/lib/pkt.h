@@ -28,21 +28,21 @@ struct pkt_spec {
 	uint16_t tpid[3]; /* 0 = 0x8100 */
 	uint16_t vid[3];
 	uint16_t ethertype; /* 0 = derived from the layers below */
-	int mpls; /* number of labels, 0 = none */
-	bool mpls_no_bos; /* never set bottom-of-stack */
+	int mpls;	    /* number of labels, 0 = none */
+	bool mpls_no_bos;   /* never set bottom-of-stack */
 	enum pkt_pppoe pppoe;
 	uint16_t ppp_proto; /* 0 = derived from ip */
 
 	/* L3 */
-	int ip; /* 4 or 6; 0 = no IP header (payload only) */
+	int ip;		 /* 4 or 6; 0 = no IP header (payload only) */
 	const char *src; /* textual address; defaults per family */
 	const char *dst;
-	uint8_t ihl; /* IPv4 header words, 0 = 5; options are NOPs */
-	uint8_t version; /* 0 = matches ip; set to build bad versions */
+	uint8_t ihl;	   /* IPv4 header words, 0 = 5; options are NOPs */
+	uint8_t version;   /* 0 = matches ip; set to build bad versions */
 	uint16_t frag_off; /* fragment offset in 8-byte units */
 	bool more_frags;
-	int next_override; /* >0: L3 protocol/next header to write instead */
-	int next_ext; /* IPv6 extension headers, in order */
+	int next_override;	  /* >0: L3 protocol/next header to write instead */
+	int next_ext;		  /* IPv6 extension headers, in order */
 	uint8_t ext[PKT_MAX_EXT]; /* IPPROTO_HOPOPTS/ROUTING/DSTOPTS/FRAGMENT/AH */
 
 	/* L4 */
@@ -50,7 +50,7 @@ struct pkt_spec {
 	uint16_t sport;
 	uint16_t dport;
 	size_t payload; /* bytes after the L4 header */
-	size_t l4_len; /* >0: L4 bytes actually written (tiny fragments) */
+	size_t l4_len;	/* >0: L4 bytes actually written (tiny fragments) */
 	size_t min_len; /* pad the frame to at least this many bytes */
 };
 
