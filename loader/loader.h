@@ -66,4 +66,117 @@ typedef int (*pg_cmd_fn)(const struct pg_opts *o, int argc, char **argv);
 
 int cmd_test(const struct pg_opts *o, int argc, char **argv);
 
+/* ---- loader-internal helpers (cli.c, state.c, ...) ---- */
+
+/* Maps by index; pg_map_names[] holds their pin file names. */
+enum pg_map_idx {
+	PG_M_PORTS,
+	PG_M_RULES,
+	PG_M_RULE_STATS,
+	PG_M_STATS,
+	PG_M_EXEMPT_V4,
+	PG_M_EXEMPT_V6,
+	PG_M_COUNT,
+};
+
+extern const char *const pg_map_names[PG_M_COUNT];
+
+#define PG_PIN_PROG_UPLINK "prog_uplink"
+#define PG_PIN_PROG_ACCESS "prog_access"
+#define PG_PIN_LINK_PREFIX "link_"
+
+/*
+ * Map fds of the pinned state, without loading the program: what every
+ * map-only command uses, so one invocation costs a few syscalls.
+ */
+struct pg_maps {
+	int fd[PG_M_COUNT];
+	int lock_fd;
+	bool created; /* the state did not exist and was created by this call */
+};
+
+enum pg_maps_flags {
+	PG_MAPS_LOCK = 1 << 2, /* hold the exclusive pin-directory lock */
+};
+
+/* flags: PG_OPEN_CREATE, PG_MAPS_LOCK. -ENOENT (with a message) if not loaded. */
+int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m);
+void pg_maps_close(struct pg_maps *m);
+
+/* Pin directory: bpffs mount, lock, paths. */
+int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd);
+int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len);
+bool pg_pinned(const struct pg_opts *o, const char *name);
+/* Remove every pin and the directory (the last detach). */
+int pg_state_remove(const struct pg_opts *o);
+
+/* Messages: "portgate: ..." on stderr, one line. */
+void pg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a failed system call (privileges on EPERM); returns err (< 0). */
+int pg_sys_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* -errno -> exit code (usage errors are reported by the parsers). */
+int pg_exit_code(int err);
+extern bool pg_verbose;
+
+/* Argument parsers shared by the commands; print the error, return -EINVAL. */
+int pg_parse_proto(const char *s, __u8 *proto);
+int pg_parse_dir(const char *s, __u8 *dir);
+int pg_parse_ports(const char *s, __u16 *lo, __u16 *hi);
+const char *pg_proto_name(unsigned int proto);
+const char *pg_dir_name(unsigned int dir);
+const char *pg_action_name(unsigned int action);
+
+/* Tiny option scanner for the commands: see cli.c. */
+struct pg_args {
+	int argc;
+	char **argv;
+	int i;		 /* next argument */
+	const char *cmd; /* for messages */
+};
+/* Next argument; *opt is the option name ("--dir") or NULL for a positional. */
+int pg_args_next(struct pg_args *a, const char **opt, const char **val);
+/* The value of the current option, or a usage error. */
+int pg_args_value(struct pg_args *a, const char *opt, const char **val);
+int pg_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Rules on map fds (rules.c); defaults are kept there only. */
+int pg_rules_defaults_maps(struct pg_maps *m);
+int pg_rules_count(struct pg_maps *m, unsigned int *n);
+/* Rule covering (dir, proto, port): rule id and first port, -ENOENT if none. */
+int pg_rule_lookup(struct pg_maps *m, __u8 dir, __u8 proto, __u16 port, __u16 *first, __u16 *last);
+int pg_rule_stats_reset(int rule_stats_fd, __u32 id);
+
+/* Exemption counts (exempt.c). */
+int pg_exempt_count(int fd, bool v6, unsigned int *n);
+
+/* Minimal JSON writer (json.c): pretty, two-space indents. */
+struct pg_json {
+	FILE *f;
+	int depth;
+	bool first[16];
+};
+void pg_json_init(struct pg_json *j, FILE *f);
+void pg_json_obj(struct pg_json *j, const char *key);
+void pg_json_arr(struct pg_json *j, const char *key);
+void pg_json_end_obj(struct pg_json *j);
+void pg_json_end_arr(struct pg_json *j);
+void pg_json_str(struct pg_json *j, const char *key, const char *v);
+void pg_json_u64(struct pg_json *j, const char *key, unsigned long long v);
+void pg_json_f64(struct pg_json *j, const char *key, double v);
+void pg_json_bool(struct pg_json *j, const char *key, bool v);
+void pg_json_null(struct pg_json *j, const char *key);
+void pg_json_done(struct pg_json *j);
+
+int cmd_attach(const struct pg_opts *o, int argc, char **argv);
+int cmd_detach(const struct pg_opts *o, int argc, char **argv);
+int cmd_status(const struct pg_opts *o, int argc, char **argv);
+int cmd_block(const struct pg_opts *o, int argc, char **argv);
+int cmd_unblock(const struct pg_opts *o, int argc, char **argv);
+int cmd_rules(const struct pg_opts *o, int argc, char **argv);
+int cmd_defaults(const struct pg_opts *o, int argc, char **argv);
+int cmd_allow(const struct pg_opts *o, int argc, char **argv);
+int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
+int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
+int cmd_stats(const struct pg_opts *o, int argc, char **argv);
+
 #endif /* PORTGATE_LOADER_H */

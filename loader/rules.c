@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Rules: block/unblock/rules/defaults. pg_rules holds the rule as written,
+ * pg_ports its expansion (one entry per port). Both maps are mmapped, so a
+ * range as wide as 1-65535 is a loop of stores, and each entry is written
+ * with one 8-byte store so the fast path never reads half an entry.
+ *
+ * Write order, so the fast path never sees a half rule: add = rule slot,
+ * its counters reset, then the port entries; remove = port entries first.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "portgate.skel.h"
+
+/* The default policy: the only place it is written down. */
+static const struct pg_rule pg_default_rules[] = {
+	{.dir = PG_DIR_IN, .proto = PG_PROTO_TCP, .port = 25, .port_end = 25},
+	{.dir = PG_DIR_IN, .proto = PG_PROTO_TCP, .port = 465, .port_end = 465},
+	{.dir = PG_DIR_IN, .proto = PG_PROTO_TCP, .port = 587, .port_end = 587},
+	{.dir = PG_DIR_IN, .proto = PG_PROTO_TCP, .port = 2525, .port_end = 2525},
+	{.dir = PG_DIR_IN, .proto = PG_PROTO_UDP, .port = 161, .port_end = 161},
+};
+
+#define PG_PORTS_SIZE ((size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry))
+#define PG_RULES_SIZE ((size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule))
+
+struct pg_tables {
+	struct pg_port_entry *ports;
+	struct pg_rule *rules;
+};
+
+static void pg_tables_unmap(struct pg_tables *t)
+{
+	if (t->ports)
+		munmap(t->ports, PG_PORTS_SIZE);
+	if (t->rules)
+		munmap(t->rules, PG_RULES_SIZE);
+	t->ports = NULL;
+	t->rules = NULL;
+}
+
+static int pg_tables_map(struct pg_maps *m, bool write, struct pg_tables *t)
+{
+	int prot = PROT_READ | (write ? PROT_WRITE : 0);
+	void *p;
+
+	t->ports = NULL;
+	t->rules = NULL;
+	p = mmap(NULL, PG_PORTS_SIZE, prot, MAP_SHARED, m->fd[PG_M_PORTS], 0);
+	if (p == MAP_FAILED)
+		return pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_PORTS]);
+	t->ports = p;
+	p = mmap(NULL, PG_RULES_SIZE, prot, MAP_SHARED, m->fd[PG_M_RULES], 0);
+	if (p == MAP_FAILED) {
+		int err = pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_RULES]);
+
+		pg_tables_unmap(t);
+		return err;
+	}
+	t->rules = p;
+	return 0;
+}
+
+/* One 8-byte store: the fast path reads rule_id and action of one entry. */
+static void pg_store8(void *dst, const void *src)
+{
+	__u64 v;
+
+	memcpy(&v, src, sizeof(v));
+	__atomic_store_n((__u64 *)dst, v, __ATOMIC_RELEASE);
+}
+
+_Static_assert(sizeof(struct pg_port_entry) == 8, "pg_port_entry is one 8-byte store");
+_Static_assert(sizeof(struct pg_rule) == 8, "pg_rule is one 8-byte store");
+
+static void pg_set_ports(struct pg_tables *t, const struct pg_rule *r, __u16 id)
+{
+	struct pg_port_entry e = {.rule_id = id,
+				  .rule_port = id ? r->port : 0,
+				  .action = id ? r->action : PG_ACTION_NONE};
+	__u32 p;
+
+	for (p = r->port; p <= r->port_end; p++)
+		pg_store8(&t->ports[pg_port_index(r->dir, r->proto, p)], &e);
+}
+
+static const char *pg_rule_str(const struct pg_rule *r, char *buf, size_t len)
+{
+	if (r->port == r->port_end)
+		snprintf(buf, len, "%s %u --dir %s", pg_proto_name(r->proto), r->port,
+			 pg_dir_name(r->dir));
+	else
+		snprintf(buf, len, "%s %u-%u --dir %s", pg_proto_name(r->proto), r->port,
+			 r->port_end, pg_dir_name(r->dir));
+	return buf;
+}
+
+static bool pg_rule_same(const struct pg_rule *a, const struct pg_rule *b)
+{
+	return a->dir == b->dir && a->proto == b->proto && a->port == b->port &&
+	       a->port_end == b->port_end;
+}
+
+int pg_rule_stats_reset(int fd, __u32 id)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct pg_counter *zero;
+	int err = 0;
+
+	if (ncpus < 0)
+		return ncpus;
+	zero = calloc(ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(fd, &id, zero, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
+}
+
+/* Add r, or change the action of the identical rule; refuse overlaps. */
+static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_rule *r)
+{
+	const struct pg_port_entry *e = &t->ports[pg_port_index(r->dir, r->proto, r->port)];
+	char a[64], b[64];
+	__u32 p, id;
+	int err;
+
+	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
+		struct pg_rule nr = t->rules[e->rule_id];
+
+		if (nr.action == r->action)
+			return 0;
+		nr.action = r->action;
+		pg_store8(&t->rules[e->rule_id], &nr);
+		pg_set_ports(t, &nr, e->rule_id);
+		return 0;
+	}
+	for (p = r->port; p <= r->port_end; p++) {
+		e = &t->ports[pg_port_index(r->dir, r->proto, p)];
+		if (e->rule_id) {
+			pg_err("rule %s overlaps the existing rule %s (expected a disjoint range, "
+			       "or "
+			       "unblock it first)",
+			       pg_rule_str(r, a, sizeof(a)),
+			       pg_rule_str(&t->rules[e->rule_id], b, sizeof(b)));
+			return -EEXIST;
+		}
+	}
+	for (id = 1; id <= PG_MAX_RULES; id++)
+		if (t->rules[id].action == PG_ACTION_NONE)
+			break;
+	if (id > PG_MAX_RULES) {
+		pg_err("no free rule slot for %s (all %u in use)", pg_rule_str(r, a, sizeof(a)),
+		       PG_MAX_RULES);
+		return -ENOSPC;
+	}
+	pg_store8(&t->rules[id], r);
+	err = pg_rule_stats_reset(m->fd[PG_M_RULE_STATS], id);
+	if (err) {
+		struct pg_rule none = {};
+
+		pg_store8(&t->rules[id], &none);
+		return pg_sys_err(err, "cannot reset counters of rule %u", id);
+	}
+	pg_set_ports(t, r, id);
+	return 0;
+}
+
+static void pg_rule_del(struct pg_tables *t, __u16 id)
+{
+	struct pg_rule none = {};
+
+	pg_set_ports(t, &t->rules[id], 0);
+	pg_store8(&t->rules[id], &none);
+}
+
+int pg_rules_defaults_maps(struct pg_maps *m)
+{
+	struct pg_tables t;
+	size_t i;
+	__u32 id;
+	int err;
+
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	for (id = 1; id <= PG_MAX_RULES; id++)
+		if (t.rules[id].action != PG_ACTION_NONE)
+			pg_rule_del(&t, id);
+	for (i = 0; i < sizeof(pg_default_rules) / sizeof(pg_default_rules[0]); i++) {
+		struct pg_rule r = pg_default_rules[i];
+
+		r.action = PG_ACTION_DROP;
+		err = pg_rule_add(m, &t, &r);
+		if (err)
+			break;
+	}
+	pg_tables_unmap(&t);
+	return err;
+}
+
+int pg_rules_defaults(struct pg_state *st)
+{
+	struct pg_maps m = {.lock_fd = -1};
+	int i;
+
+	if (!st->skel)
+		return -EINVAL;
+	for (i = 0; i < PG_M_COUNT; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+
+		m.fd[i] = map ? bpf_map__fd(map) : -1;
+	}
+	return pg_rules_defaults_maps(&m);
+}
+
+int pg_rules_count(struct pg_maps *m, unsigned int *n)
+{
+	struct pg_tables t;
+	__u32 id;
+	int err;
+
+	err = pg_tables_map(m, false, &t);
+	if (err)
+		return err;
+	*n = 0;
+	for (id = 1; id <= PG_MAX_RULES; id++)
+		*n += t.rules[id].action != PG_ACTION_NONE;
+	pg_tables_unmap(&t);
+	return 0;
+}
+
+int pg_rule_lookup(struct pg_maps *m, __u8 dir, __u8 proto, __u16 port, __u16 *first, __u16 *last)
+{
+	__u32 idx = pg_port_index(dir, proto, port);
+	struct pg_port_entry e;
+	struct pg_rule r;
+	__u32 id;
+
+	if (bpf_map_lookup_elem(m->fd[PG_M_PORTS], &idx, &e))
+		return pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_PORTS]);
+	if (!e.rule_id)
+		return -ENOENT;
+	id = e.rule_id;
+	if (bpf_map_lookup_elem(m->fd[PG_M_RULES], &id, &r))
+		return pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_RULES]);
+	*first = r.port;
+	*last = r.port_end;
+	return 0;
+}
+
+/* PROTO PORT[-PORT] [--dir in|out] [--monitor]: parsed fully before any change. */
+static int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r)
+{
+	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
+	const char *opt, *val;
+	int npos = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = PG_DIR_IN;
+	r->action = PG_ACTION_DROP;
+	while (pg_args_next(&a, &opt, &val)) {
+		if (!opt) {
+			if (npos == 0 && pg_parse_proto(val, &r->proto))
+				return -EINVAL;
+			if (npos == 1 && pg_parse_ports(val, &r->port, &r->port_end))
+				return -EINVAL;
+			if (npos >= 2)
+				return pg_usage_err(a.cmd, "unexpected argument '%s' (expected %s)",
+						    val, "PROTO PORT[-PORT]");
+			npos++;
+		} else if (!strcmp(opt, "--dir")) {
+			if (pg_args_value(&a, opt, &val) || pg_parse_dir(val, &r->dir))
+				return -EINVAL;
+		} else if (allow_monitor && !strcmp(opt, "--monitor") && !val) {
+			r->action = PG_ACTION_MONITOR;
+		} else {
+			return pg_usage_err(a.cmd, "unknown option '%s', try 'portgate %s --help'",
+					    opt, a.cmd);
+		}
+	}
+	if (npos < 2)
+		return pg_usage_err(a.cmd, "expected PROTO PORT[-PORT], e.g. '%s tcp 25'", a.cmd);
+	return 0;
+}
+
+int cmd_block(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_tables t;
+	struct pg_maps m;
+	struct pg_rule r;
+	int err;
+
+	if (pg_parse_rule(argc, argv, true, &r))
+		return PG_EXIT_USAGE;
+	/* Nothing pinned yet: create the state so rules can be staged before attach. */
+	err = pg_maps_open(o, PG_OPEN_CREATE | PG_MAPS_LOCK, &m);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	err = pg_tables_map(&m, true, &t);
+	if (!err) {
+		err = pg_rule_add(&m, &t, &r);
+		pg_tables_unmap(&t);
+	}
+	pg_maps_close(&m);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
+{
+	const struct pg_port_entry *e;
+	struct pg_tables t;
+	struct pg_maps m;
+	struct pg_rule r;
+	char a[64], b[64];
+	__u32 p;
+	int err;
+
+	if (pg_parse_rule(argc, argv, false, &r))
+		return PG_EXIT_USAGE;
+	err = pg_maps_open(o, PG_MAPS_LOCK, &m);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	err = pg_tables_map(&m, true, &t);
+	if (err)
+		goto out;
+	e = &t.ports[pg_port_index(r.dir, r.proto, r.port)];
+	if (e->rule_id && pg_rule_same(&t.rules[e->rule_id], &r)) {
+		pg_rule_del(&t, e->rule_id);
+		goto out_unmap;
+	}
+	err = -ENOENT;
+	for (p = r.port; p <= r.port_end; p++) {
+		e = &t.ports[pg_port_index(r.dir, r.proto, p)];
+		if (e->rule_id) {
+			pg_err("no rule %s (expected the exact rule: %s exists)",
+			       pg_rule_str(&r, a, sizeof(a)),
+			       pg_rule_str(&t.rules[e->rule_id], b, sizeof(b)));
+			goto out_unmap;
+		}
+	}
+	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
+	       pg_rule_str(&r, a, sizeof(a)));
+out_unmap:
+	pg_tables_unmap(&t);
+out:
+	pg_maps_close(&m);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+int cmd_defaults(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_maps m;
+	int err;
+
+	if (argc > 1)
+		return pg_usage_err(argv[0], "unexpected argument '%s' (expected none)", argv[1]),
+		       PG_EXIT_USAGE;
+	err = pg_maps_open(o, PG_OPEN_CREATE | PG_MAPS_LOCK, &m);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	if (!m.created)
+		err = pg_rules_defaults_maps(&m);
+	pg_maps_close(&m);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+static int pg_rule_cmp(const void *a, const void *b)
+{
+	const struct pg_rule *x = a, *y = b;
+
+	if (x->dir != y->dir)
+		return x->dir - y->dir;
+	if (x->proto != y->proto)
+		return x->proto - y->proto;
+	return x->port - y->port;
+}
+
+int cmd_rules(const struct pg_opts *o, int argc, char **argv)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct pg_counter *pc = NULL;
+	struct pg_rule *list = NULL;
+	struct pg_tables t;
+	struct pg_json j;
+	struct pg_maps m;
+	unsigned int n = 0, i;
+	__u32 id;
+	int c, err;
+
+	if (argc > 1)
+		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
+		       PG_EXIT_USAGE;
+	err = pg_maps_open(o, 0, &m);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	err = pg_tables_map(&m, false, &t);
+	if (err)
+		goto out;
+	list = calloc(PG_MAX_RULES, sizeof(*list));
+	pc = calloc(ncpus > 0 ? ncpus : 1, sizeof(*pc));
+	if (!list || !pc) {
+		err = -ENOMEM;
+		goto out_unmap;
+	}
+	for (id = 1; id <= PG_MAX_RULES; id++)
+		if (t.rules[id].action != PG_ACTION_NONE)
+			list[n++] = t.rules[id];
+	qsort(list, n, sizeof(*list), pg_rule_cmp);
+
+	if (o->json) {
+		pg_json_init(&j, stdout);
+		pg_json_arr(&j, NULL);
+	} else {
+		printf("%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
+		       "PACKETS", "BYTES");
+	}
+	for (i = 0; i < n; i++) {
+		const struct pg_rule *r = &list[i];
+		struct pg_port_entry e = t.ports[pg_port_index(r->dir, r->proto, r->port)];
+		unsigned long long pk = 0, by = 0;
+		char ports[16];
+
+		id = e.rule_id;
+		if (id && !bpf_map_lookup_elem(m.fd[PG_M_RULE_STATS], &id, pc)) {
+			for (c = 0; c < ncpus; c++) {
+				pk += pc[c].packets;
+				by += pc[c].bytes;
+			}
+		}
+		if (o->json) {
+			pg_json_obj(&j, NULL);
+			pg_json_str(&j, "dir", pg_dir_name(r->dir));
+			pg_json_str(&j, "proto", pg_proto_name(r->proto));
+			pg_json_u64(&j, "port", r->port);
+			pg_json_u64(&j, "port_end", r->port_end);
+			pg_json_str(&j, "action", pg_action_name(r->action));
+			pg_json_u64(&j, "packets", pk);
+			pg_json_u64(&j, "bytes", by);
+			pg_json_end_obj(&j);
+			continue;
+		}
+		if (r->port == r->port_end)
+			snprintf(ports, sizeof(ports), "%u", r->port);
+		else
+			snprintf(ports, sizeof(ports), "%u-%u", r->port, r->port_end);
+		printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r->dir),
+		       pg_proto_name(r->proto), ports, pg_action_name(r->action), pk, by);
+	}
+	if (o->json) {
+		pg_json_end_arr(&j);
+		pg_json_done(&j);
+	}
+out_unmap:
+	pg_tables_unmap(&t);
+out:
+	free(list);
+	free(pc);
+	pg_maps_close(&m);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The pin directory: bpffs mount, the lock every mutating command holds,
+ * and loading the skeleton with the pinned maps reused so that every
+ * invocation and every interface shares one rule set and one set of
+ * counters.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "portgate.skel.h"
+
+const char *const pg_map_names[PG_M_COUNT] = {
+	[PG_M_PORTS] = PG_STR(PG_MAP_PORTS),	       [PG_M_RULES] = PG_STR(PG_MAP_RULES),
+	[PG_M_RULE_STATS] = PG_STR(PG_MAP_RULE_STATS), [PG_M_STATS] = PG_STR(PG_MAP_STATS),
+	[PG_M_EXEMPT_V4] = PG_STR(PG_MAP_EXEMPT_V4),   [PG_M_EXEMPT_V6] = PG_STR(PG_MAP_EXEMPT_V6),
+};
+
+int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", o->pin_path, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		pg_err("pin path '%s' is too long", o->pin_path);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+bool pg_pinned(const struct pg_opts *o, const char *name)
+{
+	char path[PATH_MAX];
+
+	return !pg_pin_path(o, name, path, sizeof(path)) && access(path, F_OK) == 0;
+}
+
+/* The deepest existing ancestor of dir must be bpffs; mount /sys/fs/bpf if needed. */
+static int pg_ensure_bpffs(const char *dir)
+{
+	char p[PATH_MAX];
+	struct statfs fs;
+	char *slash;
+
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	while (statfs(p, &fs)) {
+		if (errno != ENOENT)
+			return pg_sys_err(-errno, "pin path '%s'", p);
+		slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			strcpy(p, "/");
+			break;
+		}
+		*slash = '\0';
+	}
+	if (statfs(p, &fs))
+		return pg_sys_err(-errno, "pin path '%s'", p);
+	if (fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (!strcmp(p, "/sys/fs/bpf")) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
+			return pg_sys_err(-errno, "cannot mount bpffs on /sys/fs/bpf");
+		return 0;
+	}
+	pg_err("pin path '%s' is not on a bpf filesystem (expected a directory under /sys/fs/bpf)",
+	       dir);
+	return -EINVAL;
+}
+
+static int pg_mkdir_p(const char *dir)
+{
+	char p[PATH_MAX];
+	char *s;
+
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * flock() on the directory itself: bpffs holds no regular files. The last
+ * detach removes the directory, so after waiting for the lock check that
+ * the directory we locked is still the one at that path.
+ */
+int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd)
+{
+	struct stat a, b;
+	int fd, err;
+
+	*lock_fd = -1;
+	if (create) {
+		err = pg_ensure_bpffs(dir);
+		if (err)
+			return err;
+	}
+	for (;;) {
+		if (create) {
+			err = pg_mkdir_p(dir);
+			if (err)
+				return pg_sys_err(err, "cannot create pin directory '%s'", dir);
+		}
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT && !create)
+				return -ENOENT;
+			return pg_sys_err(-errno, "cannot open pin directory '%s'", dir);
+		}
+		if (flock(fd, excl ? LOCK_EX : LOCK_SH)) {
+			err = -errno;
+			close(fd);
+			return pg_sys_err(err, "cannot lock '%s'", dir);
+		}
+		if (!fstat(fd, &a) && !stat(dir, &b) && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev) {
+			*lock_fd = fd;
+			return 0;
+		}
+		close(fd); /* removed (last detach) while we waited: start over */
+		if (!create)
+			return -ENOENT;
+	}
+}
+
+static int pg_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+	return -1;
+}
+
+static int pg_load_skel(struct pg_state *st, const int *reuse, bool frags)
+{
+	struct portgate *skel;
+	int i, err;
+
+	skel = portgate__open();
+	if (!skel)
+		return -errno ? -errno : -ENOMEM;
+	skel->rodata->pg_frags = frags;
+	if (frags) {
+		bpf_program__set_flags(skel->progs.PG_PROG_UPLINK,
+				       bpf_program__flags(skel->progs.PG_PROG_UPLINK) |
+					       BPF_F_XDP_HAS_FRAGS);
+		bpf_program__set_flags(skel->progs.PG_PROG_ACCESS,
+				       bpf_program__flags(skel->progs.PG_PROG_ACCESS) |
+					       BPF_F_XDP_HAS_FRAGS);
+	}
+	for (i = 0; i < PG_M_COUNT; i++) {
+		struct bpf_map *map;
+
+		if (reuse[i] < 0)
+			continue;
+		map = bpf_object__find_map_by_name(skel->obj, pg_map_names[i]);
+		err = map ? bpf_map__reuse_fd(map, reuse[i]) : -ENOENT;
+		if (err)
+			goto fail;
+	}
+	err = portgate__load(skel);
+	if (err)
+		goto fail;
+	st->skel = skel;
+	st->frags = frags;
+	return 0;
+fail:
+	portgate__destroy(skel);
+	return err;
+}
+
+static int pg_skel_map_fd(struct pg_state *st, int i)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+
+	return map ? bpf_map__fd(map) : -1;
+}
+
+/* The body of pg_state_open(); the caller holds the lock (or nothing exists). */
+static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_state *st)
+{
+	bool create = flags & PG_OPEN_CREATE;
+	bool priv_stats = flags & PG_OPEN_PRIVATE_STATS;
+	int reuse[PG_M_COUNT];
+	char pinned_now[PG_M_COUNT + 2] = {};
+	char path[PATH_MAX];
+	int i, err;
+
+	for (i = 0; i < PG_M_COUNT; i++)
+		reuse[i] = -1;
+
+	for (i = 0; st->lock_fd >= 0 && i < PG_M_COUNT; i++) {
+		if (priv_stats && (i == PG_M_STATS || i == PG_M_RULE_STATS))
+			continue;
+		err = pg_pin_path(o, pg_map_names[i], path, sizeof(path));
+		if (err)
+			goto fail;
+		reuse[i] = bpf_obj_get(path);
+		if (reuse[i] < 0) {
+			err = -errno;
+			reuse[i] = -1;
+			if (err != -ENOENT) {
+				pg_sys_err(err, "cannot open pinned map '%s'", path);
+				goto fail;
+			}
+		}
+	}
+
+	/* BPF_F_XDP_HAS_FRAGS lets jumbo-MTU interfaces attach; older kernels reject it. */
+	err = pg_load_skel(st, reuse, true);
+	if (err)
+		err = pg_load_skel(st, reuse, false);
+	if (err) {
+		pg_sys_err(err, "cannot load the XDP program");
+		goto fail;
+	}
+
+	st->pinned = reuse[PG_M_PORTS] >= 0;
+	if (reuse[PG_M_PORTS] < 0) {
+		struct pg_maps m;
+
+		for (i = 0; i < PG_M_COUNT; i++)
+			m.fd[i] = pg_skel_map_fd(st, i);
+		m.lock_fd = -1;
+		err = pg_rules_defaults_maps(&m);
+		if (err)
+			goto fail;
+		st->created = true;
+	}
+
+	if (create) {
+		for (i = 0; i < PG_M_COUNT; i++) {
+			if (reuse[i] >= 0)
+				continue;
+			if (priv_stats && (i == PG_M_STATS || i == PG_M_RULE_STATS))
+				continue;
+			err = pg_pin_path(o, pg_map_names[i], path, sizeof(path));
+			if (err || bpf_obj_pin(pg_skel_map_fd(st, i), path)) {
+				err = err ? err : pg_sys_err(-errno, "cannot pin '%s'", path);
+				goto unpin;
+			}
+			pinned_now[i] = 1;
+		}
+		/* Programs pinned once: every interface attaches the same program id. */
+		if (!priv_stats) {
+			const char *pn[2] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS};
+			int pfd[2] = {bpf_program__fd(st->skel->progs.PG_PROG_UPLINK),
+				      bpf_program__fd(st->skel->progs.PG_PROG_ACCESS)};
+
+			for (i = 0; i < 2; i++) {
+				if (pg_pinned(o, pn[i]))
+					continue;
+				err = pg_pin_path(o, pn[i], path, sizeof(path));
+				if (err || bpf_obj_pin(pfd[i], path)) {
+					err = err ? err
+						  : pg_sys_err(-errno, "cannot pin '%s'", path);
+					goto unpin;
+				}
+				pinned_now[PG_M_COUNT + i] = 1;
+			}
+		}
+		st->pinned = true;
+	}
+
+	for (i = 0; i < PG_M_COUNT; i++)
+		if (reuse[i] >= 0)
+			close(reuse[i]);
+	return 0;
+
+unpin:
+	for (i = 0; i < PG_M_COUNT + 2; i++) {
+		const char *name = i < PG_M_COUNT    ? pg_map_names[i]
+				   : i == PG_M_COUNT ? PG_PIN_PROG_UPLINK
+						     : PG_PIN_PROG_ACCESS;
+
+		if (pinned_now[i] && !pg_pin_path(o, name, path, sizeof(path)))
+			unlink(path);
+	}
+fail:
+	for (i = 0; i < PG_M_COUNT; i++)
+		if (reuse[i] >= 0)
+			close(reuse[i]);
+	if (st->skel)
+		portgate__destroy(st->skel);
+	st->skel = NULL;
+	return err;
+}
+
+int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *st)
+{
+	bool create = flags & PG_OPEN_CREATE;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
+	/* shared lock for readers (the test command): writers wait for them */
+	err = pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
+	if (err && err != -ENOENT)
+		return err;
+	err = pg_state_load(o, flags, st);
+	if (err)
+		pg_state_close(st);
+	return err;
+}
+
+void pg_state_close(struct pg_state *st)
+{
+	if (st->skel)
+		portgate__destroy(st->skel);
+	st->skel = NULL;
+	st->lock_fd = pg_unlock(st->lock_fd);
+}
+
+int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
+{
+	bool create = flags & PG_OPEN_CREATE;
+	bool lock = flags & PG_MAPS_LOCK;
+	char path[PATH_MAX];
+	int i, err;
+
+	memset(m, 0, sizeof(*m));
+	m->lock_fd = -1;
+	for (i = 0; i < PG_M_COUNT; i++)
+		m->fd[i] = -1;
+
+	if (lock || create) {
+		err = pg_lock_dir(o->pin_path, create, true, &m->lock_fd);
+		if (err == -ENOENT)
+			goto not_loaded;
+		if (err)
+			return err;
+	}
+	if (create && !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
+		/* Nothing pinned yet: load once to create and pin the maps with the defaults. */
+		struct pg_state st = {.lock_fd = m->lock_fd};
+
+		err = pg_state_load(o, PG_OPEN_CREATE, &st);
+		if (err)
+			goto fail;
+		portgate__destroy(st.skel);
+		m->created = true;
+	}
+	for (i = 0; i < PG_M_COUNT; i++) {
+		err = pg_pin_path(o, pg_map_names[i], path, sizeof(path));
+		if (err)
+			goto fail;
+		m->fd[i] = bpf_obj_get(path);
+		if (m->fd[i] < 0) {
+			err = -errno;
+			if (err == -ENOENT) {
+				pg_maps_close(m);
+				goto not_loaded;
+			}
+			pg_sys_err(err, "cannot open pinned map '%s'", path);
+			goto fail;
+		}
+	}
+	return 0;
+not_loaded:
+	pg_err("nothing loaded under '%s' (expected 'portgate attach IFACE' or 'portgate block "
+	       "...' "
+	       "first)",
+	       o->pin_path);
+	return -ENOENT;
+fail:
+	pg_maps_close(m);
+	return err;
+}
+
+void pg_maps_close(struct pg_maps *m)
+{
+	int i;
+
+	for (i = 0; i < PG_M_COUNT; i++) {
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+		m->fd[i] = -1;
+	}
+	m->lock_fd = pg_unlock(m->lock_fd);
+}
+
+int pg_state_remove(const struct pg_opts *o)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	DIR *d;
+
+	d = opendir(o->pin_path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!pg_pin_path(o, de->d_name, path, sizeof(path)))
+			unlink(path);
+	}
+	closedir(d);
+	if (rmdir(o->pin_path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
