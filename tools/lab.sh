@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# The portgate lab: a throwaway BNG with real SNMP, SMTP and HTTP peers in
+# network namespaces, shared by `make demo` (tools/demo.sh) and the
+# end-to-end tests (tests/test_e2e.c).
+#
+#   internet host (inet)                     ISP host (isp)
+#   198.51.100.10  2001:db8:100::10          192.0.2.10 NMS   2001:db8:192::10
+#   snmpd, SMTP 25/587                       192.0.2.25 relay 2001:db8:192::25
+#        | eth0                              192.0.2.11 other 2001:db8:192::11
+#        |                                   SMTP 25   | eth0
+#        | up0 (XDP role uplink)                       | up1 (XDP role uplink)
+#        +-------------------- BNG (bng) --------------+
+#          198.51.100.1  192.0.2.1  100.64.0.1, routes v4+v6
+#                              | acc0 (XDP role access)
+#                              | eth0
+#                     subscriber host (sub)
+#   100.64.0.10 home 2001:db8:64::10, 100.64.0.20 business 2001:db8:64::20
+#   snmpd on udp/161, SMTP 25/465/587/2525/2526, HTTP 80
+#
+# Usage: lab.sh up ID [--bare]        build it (--bare: without portgate)
+#        lab.sh down ID               tear it down, verify nothing is left
+#        lab.sh exec ID HOST CMD...   run CMD in host inet|isp|bng|sub
+#        lab.sh pg ID ARGS...         run build/portgate in the BNG
+#        lab.sh probe ID FROM TO 4|6 snmp|smtp|http [PORT]
+#                                     real client from endpoint FROM to TO;
+#                                     prints answered|timeout|refused|error
+#        lab.sh addr ENDPOINT 4|6     address of an endpoint
+#        lab.sh gc                    remove labs whose owner pid is gone
+# Endpoints: inet nms relay isp (the ISP host's non-NMS address) sub biz.
+# ID: a short word or number (the owner's pid: `gc` then knows it is dead).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG=${PG_BIN:-$ROOT/build/portgate}
+PY=${PG_LAB_PYTHON:-/usr/bin/python3} # aiosmtpd is a Debian package
+T=${PG_LAB_TIMEOUT:-2}		      # client timeout, seconds
+HOSTS=(inet isp bng sub)
+
+declare -A A4=([inet]=198.51.100.10 [nms]=192.0.2.10 [relay]=192.0.2.25
+	[isp]=192.0.2.11 [sub]=100.64.0.10 [biz]=100.64.0.20)
+declare -A A6=([inet]=2001:db8:100::10 [nms]=2001:db8:192::10
+	[relay]=2001:db8:192::25 [isp]=2001:db8:192::11 [sub]=2001:db8:64::10
+	[biz]=2001:db8:64::20)
+declare -A HOST_OF=([inet]=inet [nms]=isp [relay]=isp [isp]=isp [sub]=sub
+	[biz]=sub)
+
+SUB_SMTP=25,465,587,2525,2526 # 2526: an SMTP port nobody blocks
+INET_SMTP=25,587
+ISP_SMTP=25
+
+die() {
+	echo "lab: $*" >&2
+	exit 1
+}
+
+setid() {
+	[[ ${1:-} =~ ^[a-z0-9]{1,8}$ ]] || die "bad lab id '${1:-}': expected 1-8 of [a-z0-9]"
+	ID=$1
+	PIN=/sys/fs/bpf/pglab$ID
+	STATE=/run/pglab$ID
+}
+
+ns() { echo "pgl$ID-$1"; }
+nsx() {
+	local h=$1
+	shift
+	ip netns exec "$(ns "$h")" "$@"
+}
+pg() { nsenter --net="/run/netns/$(ns bng)" "$PG" --pin-path "$PIN" "$@"; }
+
+addr() {
+	local a
+	case $2 in
+	4) a=${A4[$1]:-} ;;
+	6) a=${A6[$1]:-} ;;
+	*) die "bad family '$2': expected 4 or 6" ;;
+	esac
+	[ -n "$a" ] || die "unknown endpoint '$1': expected one of ${!A4[*]}"
+	echo "$a"
+}
+
+# Poll (bounded) until every PORT of PROTO listens in HOST.
+wait_listen() {
+	local h=$1 proto=$2 ports=$3 deadline=$((SECONDS + 20)) p missing
+	while :; do
+		missing=
+		for p in ${ports//,/ }; do
+			[ -n "$(nsx "$h" ss -Hln "--$proto" "sport = :$p")" ] || missing+=" $p"
+		done
+		[ -z "$missing" ] && return 0
+		[ $SECONDS -lt $deadline ] || die "$h: $proto ports not listening:$missing"
+		sleep 0.1
+	done
+}
+
+# Poll (bounded) until a real SMTP session from endpoint FROM to TO works.
+wait_route() {
+	local from=$1 to=$2 fam=$3 deadline=$((SECONDS + 10))
+	until cmd_probe "$from" "$to" "$fam" smtp >/dev/null; do
+		[ $SECONDS -lt $deadline ] || die "no SMTP session from $from to $to over IPv$fam"
+	done
+}
+
+start() { # HOST NAME CMD...: a daemon of the lab, logging to STATE
+	local h=$1 name=$2
+	shift 2
+	nsx "$h" setsid "$@" >"$STATE/$h-$name.log" 2>&1 </dev/null &
+}
+
+start_snmpd() {
+	local h=$1 conf=$STATE/$1-snmpd.conf
+	mkdir -p "$STATE/$h-snmp"
+	cat >"$conf" <<-EOF
+		agentaddress udp:161,udp6:161
+		rocommunity public default
+		rocommunity6 public default
+		sysName portgate-lab-$h
+	EOF
+	SNMP_PERSISTENT_DIR=$STATE/$h-snmp MIBS= start "$h" snmpd \
+		snmpd -f -C -c "$conf" -Lf "$STATE/$h-snmpd.log" -p "$STATE/$h-snmpd.pid"
+}
+
+link() { # BNG-IF HOST V4-NET V6-NET ENDPOINTS...
+	local bif=$1 h=$2 n4=$3 n6=$4 e
+	shift 4
+	ip -n "$(ns bng)" link add "$bif" type veth peer name eth0 netns "$(ns "$h")"
+	ip -n "$(ns bng)" addr add "$n4.1/24" dev "$bif"
+	ip -n "$(ns bng)" addr add "$n6::1/64" dev "$bif" nodad
+	for e in "$@"; do
+		ip -n "$(ns "$h")" addr add "${A4[$e]}/24" dev eth0
+		ip -n "$(ns "$h")" addr add "${A6[$e]}/64" dev eth0 nodad
+	done
+	ip -n "$(ns bng)" link set "$bif" up
+	ip -n "$(ns "$h")" link set eth0 up
+	ip -n "$(ns "$h")" route add default via "$n4.1"
+	ip -n "$(ns "$h")" -6 route add default via "$n6::1"
+}
+
+up_failed() {
+	local f
+	for f in "$STATE"/*.log; do
+		[ -s "$f" ] && { echo "--- $f"; tail -n 5 "$f"; }
+	done >&2
+	cmd_down >/dev/null 2>&1 || true
+}
+
+cmd_up() {
+	local bare=${1:-}
+	cmd_gc
+	[ -e "/run/netns/$(ns bng)" ] && die "lab $ID already exists"
+	# From here on, a failure tears down what was built.
+	trap 'rc=$?; [ $rc -eq 0 ] || [ -n "${PG_LAB_KEEP:-}" ] || up_failed; exit $rc' EXIT
+	mkdir -p "$STATE"
+	local h f
+	for h in "${HOSTS[@]}"; do
+		ip netns add "$(ns "$h")"
+		# No DAD: addresses are usable at once, nothing to wait for.
+		nsx "$h" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
+			net.ipv6.conf.all.accept_dad=0
+		ip -n "$(ns "$h")" link set lo up
+	done
+	nsx bng sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	link up0 inet 198.51.100 2001:db8:100 inet
+	link up1 isp 192.0.2 2001:db8:192 nms relay isp
+	link acc0 sub 100.64.0 2001:db8:64 sub biz
+
+	start_snmpd sub
+	start_snmpd inet
+	start sub serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $SUB_SMTP --http 80
+	start inet serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $INET_SMTP
+	start isp serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $ISP_SMTP
+	wait_listen sub udp 161
+	wait_listen inet udp 161
+	wait_listen sub tcp "$SUB_SMTP,80"
+	wait_listen inet tcp $INET_SMTP
+	wait_listen isp tcp $ISP_SMTP
+	# Routing and services, before portgate is in the path.
+	for f in 4 6; do
+		wait_route sub inet $f
+		wait_route sub relay $f
+		wait_route inet sub $f
+	done
+
+	if [ "$bare" != --bare ]; then
+		[ -x "$PG" ] || die "$PG not built (make build/portgate)"
+		pg attach up0 --role uplink >/dev/null
+		pg attach up1 --role uplink >/dev/null
+		pg attach acc0 --role access >/dev/null
+	fi
+	trap - EXIT
+}
+
+cmd_down() {
+	local h pids left=() deadline
+	if [ -e "/run/netns/$(ns bng)" ] && [ -d "$PIN" ] && [ -x "$PG" ]; then
+		pg detach --all >/dev/null 2>&1 || true
+	fi
+	for h in "${HOSTS[@]}"; do
+		[ -e "/run/netns/$(ns "$h")" ] || continue
+		pids=$(ip netns pids "$(ns "$h")")
+		[ -n "$pids" ] && kill $pids 2>/dev/null || true
+	done
+	deadline=$((SECONDS + 5))
+	for h in "${HOSTS[@]}"; do
+		[ -e "/run/netns/$(ns "$h")" ] || continue
+		while pids=$(ip netns pids "$(ns "$h")") && [ -n "$pids" ]; do
+			if [ $SECONDS -ge $deadline ]; then
+				kill -KILL $pids 2>/dev/null || true
+			fi
+			sleep 0.1
+		done
+		ip netns del "$(ns "$h")"
+	done
+	rm -rf "$PIN" "$STATE"
+	# Verify: no namespace, pin or state of this lab is left.
+	for h in "${HOSTS[@]}"; do
+		[ -e "/run/netns/$(ns "$h")" ] && left+=("netns $(ns "$h")")
+	done
+	[ -e "$PIN" ] && left+=("pin $PIN")
+	[ -e "$STATE" ] && left+=("dir $STATE")
+	[ ${#left[@]} -eq 0 ] || die "lab $ID: left behind: ${left[*]}"
+}
+
+cmd_gc() { # labs named after a pid that no longer runs
+	local n id
+	for n in /run/netns/pgl*-bng; do
+		[ -e "$n" ] || continue
+		id=${n#/run/netns/pgl}
+		id=${id%-bng}
+		[[ $id =~ ^[0-9]+$ ]] && [ ! -d "/proc/$id" ] || continue
+		echo "lab: removing stale lab $id" >&2
+		(setid "$id" && cmd_down) || true
+	done
+}
+
+# One real client session; prints answered, timeout, refused or error.
+cmd_probe() {
+	[ $# -ge 4 ] || die "probe: expected FROM TO 4|6 snmp|smtp|http [PORT]"
+	local from=$1 to=$2 fam=$3 client=$4 port=${5:-} src dst h out rc=0
+	src=$(addr "$from" "$fam")
+	dst=$(addr "$to" "$fam")
+	h=${HOST_OF[$from]}
+	case $client in
+	snmp)
+		port=${port:-161}
+		out=$(MIBS= nsx "$h" snmpget -v2c -c public -t "$T" -r 0 \
+			--clientaddr="$src" "udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" \
+			1.3.6.1.2.1.1.5.0 2>&1) || rc=$?
+		;;
+	smtp)
+		port=${port:-25}
+		out=$(nsx "$h" swaks --server "$dst" --port "$port" --local-interface "$src" \
+			--from probe@example.org --to postmaster@example.com \
+			--quit-after RCPT --timeout "$T" 2>&1) || rc=$?
+		;;
+	http)
+		port=${port:-80}
+		[ "$fam" = 6 ] && dst="[$dst]"
+		out=$(nsx "$h" curl -sS -g -o /dev/null --interface "$src" \
+			--max-time "$T" "http://$dst:$port/" 2>&1) || rc=$?
+		;;
+	*) die "probe: bad client '$client': expected snmp, smtp or http" ;;
+	esac
+	if [ $rc -eq 0 ]; then
+		echo answered
+	elif grep -qi 'timeout\|timed out' <<<"$out"; then
+		echo timeout
+		return 1
+	elif grep -qi "refused\|couldn't connect" <<<"$out"; then
+		echo refused
+		return 2
+	else
+		echo "error: $(tail -n 1 <<<"$out")"
+		return 2
+	fi
+}
+
+[ $# -ge 1 ] || die "usage: lab.sh up|down|exec|pg|probe|addr|gc ..."
+cmd=$1
+shift
+case $cmd in
+addr) addr "$@" ;;
+gc) cmd_gc ;;
+up | down | exec | pg | probe)
+	[ "$(id -u)" -eq 0 ] || die "run as root (netns, BPF)"
+	setid "${1:-}"
+	shift
+	case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down ;;
+	exec)
+		[ $# -ge 2 ] || die "exec: expected HOST CMD..."
+		nsx "$@"
+		;;
+	pg) pg "$@" ;;
+	probe) cmd_probe "$@" ;;
+	esac
+	;;
+*) die "unknown command '$cmd': expected up, down, exec, pg, probe, addr or gc" ;;
+esac
