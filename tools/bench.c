@@ -81,6 +81,9 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG && !verbose)
 		return 0;
+	/* xdp-filter's libxdp metadata sections: expected, not ours to fix */
+	if (!verbose && strstr(fmt, "skipping unrecognized data section"))
+		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -564,8 +567,15 @@ static int control_plane(struct loaded *l)
 	for (i = 0; i < 5; i++) {
 		unsigned long long t0 = now_ns();
 
-		err = add_exempts(v4_fd, 2000000 + i * 10000, 2000000 + (i + 1) * 10000);
+		err = add_exempts(v4_fd, 2000000, 2000000 + 10000);
 		v[i] = now_ns() - t0;
+		/* take them out again: the trie is near its max_entries */
+		for (long j = 0; j < 10000 && !err; j++) {
+			struct pg_exempt_v4_key k;
+
+			exempt_key(2000000 + j, &k);
+			err = bpf_map_delete_elem(v4_fd, &k);
+		}
 		if (err)
 			goto out;
 	}

@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# make bench: portgate against a bare XDP program, xdp-filter and nftables,
+# on this machine, in one run. Writes $OUT/report.md and $OUT/chart.png.
+#
+#   1. cost/packet via BPF_PROG_TEST_RUN          (build/bench cost)
+#   2. live 64-byte frames through a veth pair     (build/trafficgen)
+#   3. rule/exemption scale and control plane      (build/bench scale)
+#
+# Environment: BENCH_QUICK=1 tiny counts (make test), BENCH_OUT=dir,
+# BENCH_ROUNDS, BENCH_FRAMES, BENCH_REPEAT to override the defaults.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+B=build
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (BPF, netns, XDP)" >&2; exit 1; }
+for f in bench trafficgen; do
+	[ -x "$B/$f" ] || { echo "bench: $B/$f missing: run make first" >&2; exit 1; }
+done
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000)
+else
+	rounds=5 frames=5000000 repeat=2000000 scale_args=()
+fi
+rounds=${BENCH_ROUNDS:-$rounds}
+frames=${BENCH_FRAMES:-$frames}
+repeat=${BENCH_REPEAT:-$repeat}
+OUT=${BENCH_OUT:-$B/bench}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.tsv "$OUT"/*.dat
+
+# Two cores: the generator on CPU 0, everything measured on CPU 1 (the
+# receiving veth's NAPI thread, the test_run loops).
+ncpu=$(nproc)
+gen_cpu=0
+rx_cpu=$((ncpu > 1 ? 1 : 0))
+
+ns=pgbench$$
+tx=pgs$$ # sender veth; names stay short: the NAPI thread is "napi/<rx>-<id>"
+rx=pgr$$
+pins=/sys/fs/bpf/pgbench$$
+nsx() { nsenter --net=/run/netns/$ns "$@"; }
+pg() { [ -x "$B/portgate" ] && nsx "$B/portgate" --pin-path "$pins" "$@"; }
+
+cleanup() {
+	set +e
+	if [ -e /run/netns/$ns ]; then
+		pg detach --all >/dev/null 2>&1
+		nsx "$B/bench" detach $rx >/dev/null 2>&1
+		ip netns del $ns
+	fi
+	rm -rf "$pins"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- 1. cost
+log "test_run cost: repeat $repeat, $rounds rounds (CPU $rx_cpu)"
+taskset -c $rx_cpu "$B/bench" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
+
+# ---------------------------------------------------------------- 3. scale
+log "scale: rules 1..65536, exemptions 0..1000000"
+taskset -c $rx_cpu "$B/bench" scale --repeat "$repeat" --rounds "$rounds" \
+	"${scale_args[@]}" >"$OUT/scale.tsv"
+
+# ---------------------------------------------------------------- 2. live
+ip netns add $ns
+ip -n $ns link add $tx type veth peer name $rx
+ip -n $ns link set $tx up
+ip -n $ns link set $rx up
+ip -n $ns link set lo up
+
+rx_stats() { # packets dropped-at-the-ring of the receiving veth
+	ip -n $ns -j -s link show dev $rx | jq -r '.[0].stats64.rx | "\(.packets) \(.dropped)"'
+}
+
+# The receiver's NAPI runs as a thread pinned to rx_cpu, so the program
+# under test has a core of its own and the generator the other.
+pin_napi() {
+	local pid
+	ip netns exec $ns sh -c "echo 1 > /sys/class/net/$rx/threaded"
+	for pid in $(ps -eo pid=,comm= | awk -v p="napi/$rx" 'index($2, p) == 1 {print $1}'); do
+		taskset -pc $rx_cpu "$pid" >/dev/null
+	done
+}
+
+# portgate through its own CLI when it can attach; else the same program
+# and maps loaded by build/bench (reported as such).
+pg_via=cli
+if ! pg attach $rx --role uplink --mode native >/dev/null 2>"$OUT/cli-attach.err"; then
+	pg_via=bench
+	pg detach --all >/dev/null 2>&1 || true
+	rm -rf "$pins"
+fi
+[ $pg_via = cli ] && pg detach $rx >/dev/null
+log "live: $frames frames x $rounds rounds; portgate attached by: $pg_via"
+
+pg_rx() { # packets portgate counted so far
+	if [ $pg_via = cli ]; then
+		pg stats -j | jq -r '.totals.rx'
+	else
+		nsx "$B/bench" stats $rx | awk '$1 == "rx" {print $2}'
+	fi
+}
+
+setup() {
+	case $1 in
+	portgate)
+		if [ $pg_via = cli ]; then
+			pg attach $rx --role uplink --mode native >/dev/null
+		else
+			nsx "$B/bench" attach $rx portgate
+		fi
+		;;
+	drop) nsx "$B/bench" attach $rx drop ;;
+	xdp-filter) nsx "$B/bench" attach $rx xdp-filter ;;
+	nftables)
+		# veth delivers XDP_TX frames only to a peer running NAPI: an
+		# XDP_PASS program gives it one, then the stack and nft see them.
+		nsx "$B/bench" attach $rx pass
+		nsx nft -f - <<-EOF
+			table netdev pg {
+				chain in {
+					type filter hook ingress device $rx priority 0;
+					tcp dport { 25, 465, 587, 2525 } drop
+					udp dport 161 drop
+				}
+			}
+		EOF
+		;;
+	esac
+	pin_napi
+}
+
+teardown() {
+	case $1 in
+	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$B/bench" detach $rx; fi ;;
+	nftables) nsx nft delete table netdev pg && nsx "$B/bench" detach $rx ;;
+	*) nsx "$B/bench" detach $rx ;;
+	esac
+}
+
+targets=(portgate drop xdp-filter nftables)
+echo -e "#target\tround\tinjected\tdelivered\tring_drops\tcounted\tgen_ns\tmpps\tgen_mpps" >"$OUT/live.tsv"
+for ((r = 1; r <= rounds; r++)); do
+	for t in "${targets[@]}"; do
+		setup $t
+		read -r p0 d0 < <(rx_stats)
+		c0=$([ $t = portgate ] && pg_rx || echo 0)
+		gen=$(nsx taskset -c $gen_cpu "$B/trafficgen" --dev $tx --frames "$frames" --port 25)
+		read -r p1 d1 < <(rx_stats)
+		c1=$([ $t = portgate ] && pg_rx || echo 0)
+		teardown $t
+		gen_ns=$(sed -n 's/.* ns=\([0-9]*\).*/\1/p' <<<"$gen")
+		gen_mpps=$(sed -n 's/.*mpps=\([0-9.]*\).*/\1/p' <<<"$gen")
+		delivered=$((p1 - p0))
+		mpps=$(awk -v n=$delivered -v t="$gen_ns" 'BEGIN {printf "%.3f", n * 1000 / t}')
+		echo -e "$t\t$r\t$frames\t$delivered\t$((d1 - d0))\t$((c1 - c0))\t$gen_ns\t$mpps\t$gen_mpps" >>"$OUT/live.tsv"
+		log "round $r $t: $mpps Mpps (generator $gen_mpps)"
+	done
+done
+
+# ------------------------------------------------- control plane (CLI)
+# End-to-end times of the operator's commands, process start included.
+cli_time() { # label, command...
+	local t0 t1 label=$1
+	shift
+	t0=$(date +%s%N)
+	if "$@" >/dev/null 2>&1; then
+		t1=$(date +%s%N)
+		echo -e "cli\t$label\t$((t1 - t0))" >>"$OUT/ctl.tsv"
+	else
+		echo -e "cli\t$label\tfailed" >>"$OUT/ctl.tsv"
+	fi
+}
+: >"$OUT/ctl.tsv"
+if pg attach $rx --role uplink --mode native >/dev/null 2>&1; then
+	cli_time block_port pg block tcp 8025
+	seq 0 9999 | awk '{printf "allow 100.%d.%d.0/24 --subscriber\n", 64 + int($1 / 256), $1 % 256}' >"$OUT/allow.txt"
+	cli_time add_10k_exempt_batch sh -c "nsenter --net=/run/netns/$ns $B/portgate --pin-path $pins batch < $OUT/allow.txt"
+	cli_time read_counters pg stats -j
+	pg detach --all >/dev/null 2>&1 || true
+fi
+
+# ---------------------------------------------------------------- report
+python3 - "$OUT" "$pg_via" "$frames" "$rounds" "$repeat" <<'PY'
+import statistics as st, sys, os, platform, subprocess
+
+out, pg_via, frames, rounds, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+
+def rows(name):
+    p = os.path.join(out, name)
+    if not os.path.exists(p):
+        return []
+    return [l.rstrip("\n").split("\t") for l in open(p) if l.strip() and not l.startswith("#")]
+
+cost = {}; desc = {}; order = []
+for r in rows("cost.tsv"):
+    if r[0] == "case":
+        desc[r[1]] = r[2]
+    elif r[0] == "cost":
+        if r[1] not in order:
+            order.append(r[1])
+        cost[(r[1], r[2])] = (float(r[3]), float(r[4]), r[5])
+
+scale = {}; ctl = {}; fill = {}
+for r in rows("scale.tsv"):
+    if r[0] == "scale":
+        scale[(r[1], int(r[2]), r[3])] = (float(r[4]), float(r[5]))
+    elif r[0] == "ctl":
+        ctl[r[1]] = float(r[2])
+    elif r[0] == "fill":
+        fill[int(r[2])] = int(r[3])
+cli = {r[1]: r[2] for r in rows("ctl.tsv")}
+
+live = {}; acct = []
+for r in rows("live.tsv"):
+    live.setdefault(r[0], []).append((float(r[7]), float(r[8])))
+    if r[0] == "portgate":
+        acct.append((int(r[2]), int(r[3]), int(r[4]), int(r[5])))
+
+def med(xs):
+    return st.median(xs) if xs else float("nan")
+
+mpps = {t: med([m for m, _ in v]) for t, v in live.items()}
+gen = {t: med([g for _, g in v]) for t, v in live.items()}
+
+L = []
+w = L.append
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+w("# portgate benchmark\n")
+w(f"Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}. "
+  "Every figure stands beside its anchor as a ratio. "
+  "Same rules in every filter: drop inbound TCP 25, 465, 587, 2525 and UDP 161.\n")
+
+targets = []
+def target(name, ok, text):
+    targets.append((name, ok, text))
+
+# ---- cost
+w("## 1. Cost per packet (BPF_PROG_TEST_RUN)\n")
+w(f"ns/packet = on-CPU time of the test_run syscall / repeat ({repeat:,} repeats), "
+  f"min and median of {rounds} interleaved rounds, pinned to one CPU. "
+  "Anchors: `xdp_pass` (returns XDP_PASS: the floor) and xdp-filter's own program "
+  "(`xdpfilt_alw_all.o` from Debian's libxdp1, the program `xdp-filter load` attaches, "
+  "configured as `xdp-filter port P --proto tcp|udp` would; measured without libxdp's dispatcher). "
+  "portgate is `portgate_uplink` loaded as the loader loads it (frags-aware).\n")
+w("| frame | XDP_PASS floor | xdp-filter | portgate | portgate / xdp-filter | portgate - floor | verdicts (xdp-filter / portgate) |")
+w("|---|---:|---:|---:|---:|---:|---|")
+for c in order:
+    p = cost.get((c, "pass")); x = cost.get((c, "xdp-filter")); g = cost.get((c, "portgate"))
+    if not (p and x and g):
+        continue
+    w(f"| {desc.get(c, c)} | {p[0]:.1f} ({p[1]:.1f}) | {x[0]:.1f} ({x[1]:.1f}) | **{g[0]:.1f}** ({g[1]:.1f}) "
+      f"| {g[0]/x[0]:.2f}x | {g[0]-p[0]:.1f} | {x[2]} / {g[2]} |")
+w("\nmin (median) ns/packet. xdp-filter does not parse QinQ, PPPoE or MPLS: it passes those frames without looking at the port.\n")
+if ("v4_tcp443", "portgate") in cost:
+    r = cost[("v4_tcp443", "portgate")][0] / cost[("v4_tcp443", "xdp-filter")][0]
+    target("no-rule IPv4 cost <= 0.5x xdp-filter", r <= 0.5, f"{r:.2f}x")
+
+# ---- live
+w("## 2. Live traffic (64-byte frames through a veth pair)\n")
+w(f"`build/trafficgen` runs an XDP_TX program with BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES "
+  f"on CPU 0: {frames:,} IPv4 TCP 25 frames per round leave one veth and reach its peer, where the "
+  "program under test runs natively in the peer's NAPI thread, pinned to CPU 1. "
+  f"{rounds} rounds, targets interleaved within each round; medians. Rate = frames the receiver "
+  "processed / generator time (the generator outruns every receiver; the excess is dropped at the "
+  "veth ring). nftables: `table netdev pg` ingress chain with the same rules; its veth peer runs an "
+  "XDP_PASS program because veth only delivers XDP_TX frames to a peer with NAPI enabled. "
+  f"portgate attached by: {'its CLI (`portgate attach --mode native`)' if pg_via == 'cli' else 'build/bench (same program and maps; the CLI could not attach)'}.\n")
+w("| receiver | Mpps | portgate / receiver | generator Mpps |")
+w("|---|---:|---:|---:|")
+names = {"portgate": "portgate", "drop": "bare XDP_DROP", "xdp-filter": "xdp-filter", "nftables": "nftables netdev ingress"}
+pgm = mpps.get("portgate", float("nan"))
+for t in ["portgate", "drop", "xdp-filter", "nftables"]:
+    if t in mpps:
+        ratio = "-" if t == "portgate" else f"{pgm / mpps[t]:.2f}x"
+        w(f"| {names[t]} | {mpps[t]:.2f} | {ratio} | {gen[t]:.2f} |")
+for t, need in (("drop", 0.85), ("xdp-filter", 1.3), ("nftables", 3.0)):
+    if t in mpps:
+        target(f"live drop rate >= {need}x {names[t]}", pgm / mpps[t] >= need, f"{pgm / mpps[t]:.2f}x")
+ok = all(c == d and d + k == i for i, d, k, c in acct)
+w("\nAccounting (portgate rounds): injected = delivered to portgate + dropped at the full veth ring, "
+  "and portgate's counters (rx = passed + dropped) = delivered:\n")
+w("| round | injected | delivered | ring drops | portgate rx | accounted |")
+w("|---:|---:|---:|---:|---:|---|")
+for n, (i, d, k, c) in enumerate(acct, 1):
+    w(f"| {n} | {i:,} | {d:,} | {k:,} | {c:,} | {'yes' if c == d and d + k == i else '**NO**'} |")
+target("portgate counters account for every injected frame", ok and bool(acct), "all rounds" if ok else "mismatch")
+
+# ---- scale
+w("\n## 3. Scale and control plane\n")
+w("Cost with more rules (port entries, IPv4 TCP 25 always one of them, TCP 443 never) and with "
+  "more exemption prefixes (/31s covering half of 100.64.0.0/10, all rules, subscriber side; "
+  "the probes' addresses are not covered, so a drop walks the trie four times).\n")
+w("| table size | no rule (IPv4 TCP 443) | drop (IPv4 TCP 25) | vs smallest |")
+w("|---|---:|---:|---:|")
+for what, pts in (("rules", sorted({k[1] for k in scale if k[0] == "rules"})),
+                  ("exempt", sorted({k[1] for k in scale if k[0] == "exempt"}))):
+    if not pts:
+        continue
+    base = scale[(what, pts[0], "v4_tcp25")][0]
+    for n in pts:
+        a = scale[(what, n, "v4_tcp443")][0]; d = scale[(what, n, "v4_tcp25")][0]
+        label = f"{n:,} rules" if what == "rules" else f"{n:,} exemptions"
+        w(f"| {label} | {a:.1f} | {d:.1f} | {d / base:.2f}x |")
+rpts = sorted({k[1] for k in scale if k[0] == "rules"})
+if rpts:
+    vals = [scale[("rules", n, p)][0] for n in rpts for p in ("v4_tcp443", "v4_tcp25")]
+    worst = max(max(scale[("rules", n, p)][0] for n in rpts) / min(scale[("rules", n, p)][0] for n in rpts)
+                for p in ("v4_tcp443", "v4_tcp25"))
+    target(f"cost within 10% from {rpts[0]:,} to {rpts[-1]:,} rules", worst <= 1.10, f"{(worst - 1) * 100:.1f}% spread")
+w("\nns/packet, min over rounds. Control plane:\n")
+w("| operation | map level (build/bench) | CLI end to end |")
+w("|---|---:|---:|")
+def us(v):
+    return f"{v / 1000:,.1f} µs" if v < 1e6 else f"{v / 1e6:,.1f} ms"
+def clis(k):
+    v = cli.get(k)
+    return "n/a" if v is None else ("failed" if v == "failed" else us(float(v)))
+w(f"| block one port | {us(ctl.get('block_port_map', float('nan')))} | {clis('block_port')} |")
+w(f"| add 10,000 exemptions | {us(ctl.get('add_10k_exempt_map', float('nan')))} | {clis('add_10k_exempt_batch')} |")
+w(f"| read the counters | {us(ctl.get('read_counters_map', float('nan')))} | {clis('read_counters')} |")
+if fill:
+    w(f"\nFilling the trie: " + ", ".join(f"{n:,} prefixes in {t / 1e6:,.0f} ms" for n, t in sorted(fill.items())) + ".\n")
+
+# ---- targets
+w("\n## Targets\n")
+w("| target | measured | |")
+w("|---|---:|---|")
+for name, ok, text in targets:
+    w(f"| {name} | {text} | {'met' if ok else '**missed**'} |")
+w("\n![benchmark chart](chart.png)\n")
+open(os.path.join(out, "report.md"), "w").write("\n".join(L) + "\n")
+
+# chart data: cost per frame (3 programs), live Mpps
+with open(os.path.join(out, "cost.dat"), "w") as f:
+    f.write("frame floor xdp-filter portgate\n")
+    for c in order:
+        if ("v4_tcp443", "pass") in cost:
+            label = desc.get(c, c).split(" (")[0].replace(", ", " ").replace(" + ", "+")
+            f.write('"%s" %s %s %s\n' % (label, cost[(c, "pass")][0], cost[(c, "xdp-filter")][0], cost[(c, "portgate")][0]))
+with open(os.path.join(out, "live.dat"), "w") as f:
+    for t in ["portgate", "drop", "xdp-filter", "nftables"]:
+        if t in mpps:
+            f.write(f"\"{names[t].replace(' netdev ingress', '')}\" {mpps[t]}\n")
+PY
+
+gnuplot <<EOF
+set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
+set output "$OUT/chart.png"
+set multiplot layout 1,2
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top left
+set title "Cost per packet, BPF\\\\_PROG\\\\_TEST\\\\_RUN (ns, lower is better)"
+set ylabel "ns/packet"
+set xtics rotate by -25 font ",9"
+set yrange [0:*]
+plot "$OUT/cost.dat" using 2:xtic(1) title "XDP\\\\_PASS floor" lc rgb "#aaaaaa", \
+     "" using 3 title "xdp-filter" lc rgb "#e69f00", \
+     "" using 4 title "portgate" lc rgb "#0072b2"
+set title "Live drop rate, 64-byte frames, one receiving core (Mpps, higher is better)"
+set ylabel "Mpps"
+set xtics norotate
+unset key
+set style histogram clustered gap 2
+plot "$OUT/live.dat" using 2:xtic(1) lc rgb "#0072b2"
+unset multiplot
+EOF
+log "report: $OUT/report.md, chart: $OUT/chart.png"
