@@ -3,9 +3,9 @@
 # make bench: portgate against a bare XDP program, xdp-filter and nftables,
 # on this machine, in one run. Writes $OUT/report.md and $OUT/chart.png.
 #
-#   1. cost/packet via BPF_PROG_TEST_RUN          (build/bench cost)
+#   1. cost/packet via BPF_PROG_TEST_RUN          (build/bench-xdp cost)
 #   2. live 64-byte frames through a veth pair     (build/trafficgen)
-#   3. rule/exemption scale and control plane      (build/bench scale)
+#   3. rule/exemption scale and control plane      (build/bench-xdp scale)
 #
 # Environment: BENCH_QUICK=1 tiny counts (make test), BENCH_OUT=dir,
 # BENCH_ROUNDS, BENCH_FRAMES, BENCH_REPEAT to override the defaults.
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (BPF, netns, XDP)" >&2; exit 1; }
-for f in bench trafficgen; do
+for f in bench-xdp trafficgen; do
 	[ -x "$B/$f" ] || { echo "bench: $B/$f missing: run make first" >&2; exit 1; }
 done
 
@@ -47,7 +47,7 @@ cleanup() {
 	set +e
 	if [ -e /run/netns/$ns ]; then
 		pg detach --all >/dev/null 2>&1
-		nsx "$B/bench" detach $rx >/dev/null 2>&1
+		nsx "$B/bench-xdp" detach $rx >/dev/null 2>&1
 		ip netns del $ns
 	fi
 	rm -rf "$pins"
@@ -59,11 +59,11 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- 1. cost
 log "test_run cost: repeat $repeat, $rounds rounds (CPU $rx_cpu)"
-taskset -c $rx_cpu "$B/bench" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
+taskset -c $rx_cpu "$B/bench-xdp" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
 
 # ---------------------------------------------------------------- 3. scale
 log "scale: rules 1..65536, exemptions 0..1000000"
-taskset -c $rx_cpu "$B/bench" scale --repeat "$repeat" --rounds "$rounds" \
+taskset -c $rx_cpu "$B/bench-xdp" scale --repeat "$repeat" --rounds "$rounds" \
 	"${scale_args[@]}" >"$OUT/scale.tsv"
 
 # ---------------------------------------------------------------- 2. live
@@ -88,7 +88,7 @@ pin_napi() {
 }
 
 # portgate through its own CLI when it can attach; else the same program
-# and maps loaded by build/bench (reported as such).
+# and maps loaded by build/bench-xdp (reported as such).
 pg_via=cli
 if ! pg attach $rx --role uplink --mode native >/dev/null 2>"$OUT/cli-attach.err"; then
 	pg_via=bench
@@ -102,7 +102,7 @@ pg_rx() { # packets portgate counted so far
 	if [ $pg_via = cli ]; then
 		pg stats -j | jq -r '.totals.rx'
 	else
-		nsx "$B/bench" stats $rx | awk '$1 == "rx" {print $2}'
+		nsx "$B/bench-xdp" stats $rx | awk '$1 == "rx" {print $2}'
 	fi
 }
 
@@ -112,15 +112,15 @@ setup() {
 		if [ $pg_via = cli ]; then
 			pg attach $rx --role uplink --mode native >/dev/null
 		else
-			nsx "$B/bench" attach $rx portgate
+			nsx "$B/bench-xdp" attach $rx portgate
 		fi
 		;;
-	drop) nsx "$B/bench" attach $rx drop ;;
-	xdp-filter) nsx "$B/bench" attach $rx xdp-filter ;;
+	drop) nsx "$B/bench-xdp" attach $rx drop ;;
+	xdp-filter) nsx "$B/bench-xdp" attach $rx xdp-filter ;;
 	nftables)
 		# veth delivers XDP_TX frames only to a peer running NAPI: an
 		# XDP_PASS program gives it one, then the stack and nft see them.
-		nsx "$B/bench" attach $rx pass
+		nsx "$B/bench-xdp" attach $rx pass
 		nsx nft -f - <<-EOF
 			table netdev pg {
 				chain in {
@@ -137,9 +137,9 @@ setup() {
 
 teardown() {
 	case $1 in
-	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$B/bench" detach $rx; fi ;;
-	nftables) nsx nft delete table netdev pg && nsx "$B/bench" detach $rx ;;
-	*) nsx "$B/bench" detach $rx ;;
+	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$B/bench-xdp" detach $rx; fi ;;
+	nftables) nsx nft delete table netdev pg && nsx "$B/bench-xdp" detach $rx ;;
+	*) nsx "$B/bench-xdp" detach $rx ;;
 	esac
 }
 
@@ -270,7 +270,7 @@ w(f"`build/trafficgen` runs an XDP_TX program with BPF_PROG_TEST_RUN + BPF_F_TES
   "processed / generator time (the generator outruns every receiver; the excess is dropped at the "
   "veth ring). nftables: `table netdev pg` ingress chain with the same rules; its veth peer runs an "
   "XDP_PASS program because veth only delivers XDP_TX frames to a peer with NAPI enabled. "
-  f"portgate attached by: {'its CLI (`portgate attach --mode native`)' if pg_via == 'cli' else 'build/bench (same program and maps; the CLI could not attach)'}.\n")
+  f"portgate attached by: {'its CLI (`portgate attach --mode native`)' if pg_via == 'cli' else 'build/bench-xdp (same program and maps; the CLI could not attach)'}.\n")
 w("| receiver | Mpps | portgate / receiver | generator Mpps |")
 w("|---|---:|---:|---:|")
 names = {"portgate": "portgate", "drop": "bare XDP_DROP", "xdp-filter": "xdp-filter", "nftables": "nftables netdev ingress"}
@@ -314,7 +314,7 @@ if rpts:
                 for p in ("v4_tcp443", "v4_tcp25"))
     target(f"cost within 10% from {rpts[0]:,} to {rpts[-1]:,} rules", worst <= 1.10, f"{(worst - 1) * 100:.1f}% spread")
 w("\nns/packet, min over rounds. Control plane:\n")
-w("| operation | map level (build/bench) | CLI end to end |")
+w("| operation | map level (build/bench-xdp) | CLI end to end |")
 w("|---|---:|---:|")
 def us(v):
     return f"{v / 1000:,.1f} µs" if v < 1e6 else f"{v / 1e6:,.1f} ms"

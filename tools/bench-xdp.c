@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * bench: the measuring half of `make bench` (tools/bench.sh drives it and
+ * bench-xdp: the measuring half of `make bench` (tools/bench.sh drives it and
  * writes the report). Output is one tab-separated record per line so the
  * script can tabulate it without parsing prose.
  *
- *   bench cost  [--repeat N] [--rounds R]   ns/packet via BPF_PROG_TEST_RUN
- *   bench scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]
- *   bench attach IFACE portgate|drop|pass|xdp-filter
- *   bench detach IFACE
- *   bench stats IFACE                        counters of the attached program
+ *   bench-xdp cost  [--repeat N] [--rounds R]   ns/packet via BPF_PROG_TEST_RUN
+ *   bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]
+ *   bench-xdp attach IFACE portgate|drop|pass|xdp-filter
+ *   bench-xdp detach IFACE
+ *   bench-xdp stats IFACE                        counters of the attached program
  *
  * Every program is loaded privately (nothing pinned); portgate gets the
  * default policy written straight into its maps per include/portgate.h,
@@ -166,7 +166,8 @@ static int xf_path(char *buf, size_t len)
 			return 0;
 		}
 	}
-	fprintf(stderr, "bench: %s not found: expected under /usr/lib/*/bpf (libxdp1)\n", XF_OBJ);
+	fprintf(stderr, "bench-xdp: %s not found: expected under /usr/lib/*/bpf (libxdp1)\n",
+		XF_OBJ);
 	return -ENOENT;
 }
 
@@ -383,7 +384,7 @@ static int measure(struct stat_acc *s, int prog_fd, const struct frame *f, __u32
 		return 0;
 	err = time_run(prog_fd, f, repeat, &ns, &s->retval);
 	if (err) {
-		fprintf(stderr, "bench: BPF_PROG_TEST_RUN: %s\n", strerror(-err));
+		fprintf(stderr, "bench-xdp: BPF_PROG_TEST_RUN: %s\n", strerror(-err));
 		return err;
 	}
 	s->v[s->n++] = ns;
@@ -409,13 +410,13 @@ static int cmd_cost(const struct run_opts *o)
 
 	for (c = 0; c < N_CASES; c++)
 		if (build_frame(&cases[c].spec, &f[c])) {
-			fprintf(stderr, "bench: cannot build frame '%s'\n", cases[c].name);
+			fprintf(stderr, "bench-xdp: cannot build frame '%s'\n", cases[c].name);
 			return 1;
 		}
 	for (t = 0; t < 3; t++) {
 		err = load_target(order[t], &l[t]);
 		if (err) {
-			fprintf(stderr, "bench: loading %s: %s\n", target_names[order[t]],
+			fprintf(stderr, "bench-xdp: loading %s: %s\n", target_names[order[t]],
 				strerror(-err));
 			goto out;
 		}
@@ -432,8 +433,9 @@ static int cmd_cost(const struct run_opts *o)
 		for (t = 0; t < 3; t++)
 			acc_print("cost", cases[c].name, target_names[order[t]], &acc[c][t]);
 		if (acc[c][2].retval != cases[c].expect) {
-			fprintf(stderr, "bench: %s: portgate said %s, expected %s\n", cases[c].name,
-				verdict_name(acc[c][2].retval), verdict_name(cases[c].expect));
+			fprintf(stderr, "bench-xdp: %s: portgate said %s, expected %s\n",
+				cases[c].name, verdict_name(acc[c][2].retval),
+				verdict_name(cases[c].expect));
 			err = -EPROTO;
 		}
 		printf("case\t%s\t%s\n", cases[c].name, cases[c].desc);
@@ -619,7 +621,7 @@ static int cmd_scale(const struct run_opts *o)
 		return 1;
 	err = load_target(T_PORTGATE, &l);
 	if (err) {
-		fprintf(stderr, "bench: loading portgate: %s\n", strerror(-err));
+		fprintf(stderr, "bench-xdp: loading portgate: %s\n", strerror(-err));
 		return 1;
 	}
 	for (k = 0; k < 3; k++) {
@@ -647,7 +649,7 @@ static int cmd_scale(const struct run_opts *o)
 
 		err = add_exempts(bpf_map__fd(l.pg->maps.pg_exempt_v4), done, n);
 		if (err) {
-			fprintf(stderr, "bench: adding exemptions: %s\n", strerror(-err));
+			fprintf(stderr, "bench-xdp: adding exemptions: %s\n", strerror(-err));
 			goto out;
 		}
 		if (n > done)
@@ -668,7 +670,8 @@ static int iface(const char *name)
 	int ifindex = if_nametoindex(name);
 
 	if (!ifindex)
-		fprintf(stderr, "bench: bad interface '%s': expected one in this netns\n", name);
+		fprintf(stderr, "bench-xdp: bad interface '%s': expected one in this netns\n",
+			name);
 	return ifindex;
 }
 
@@ -682,7 +685,7 @@ static int cmd_attach(const char *dev, const char *what)
 			break;
 	if (t == T_COUNT) {
 		fprintf(stderr,
-			"bench: bad program '%s': expected portgate, drop, pass or "
+			"bench-xdp: bad program '%s': expected portgate, drop, pass or "
 			"xdp-filter\n",
 			what);
 		return 2;
@@ -694,7 +697,7 @@ static int cmd_attach(const char *dev, const char *what)
 	if (!err)
 		err = bpf_xdp_attach(ifindex, l.prog_fd, XDP_FLAGS_DRV_MODE, NULL);
 	if (err)
-		fprintf(stderr, "bench: attaching %s to %s: %s\n", what, dev, strerror(-err));
+		fprintf(stderr, "bench-xdp: attaching %s to %s: %s\n", what, dev, strerror(-err));
 	/* the netlink attachment keeps the program and its maps alive */
 	unload(&l);
 	return err ? 1 : 0;
@@ -708,7 +711,7 @@ static int cmd_detach(const char *dev)
 		return 2;
 	err = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 	if (err)
-		fprintf(stderr, "bench: detaching from %s: %s\n", dev, strerror(-err));
+		fprintf(stderr, "bench-xdp: detaching from %s: %s\n", dev, strerror(-err));
 	return err ? 1 : 0;
 }
 
@@ -744,14 +747,14 @@ static int cmd_stats(const char *dev)
 		return 2;
 	err = bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &prog_id);
 	if (err || !prog_id) {
-		fprintf(stderr, "bench: no native XDP program on %s\n", dev);
+		fprintf(stderr, "bench-xdp: no native XDP program on %s\n", dev);
 		return 1;
 	}
 	fd = bpf_prog_get_fd_by_id(prog_id);
 	info.nr_map_ids = 16;
 	info.map_ids = (__u64)(unsigned long)ids;
 	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		fprintf(stderr, "bench: reading program %u: %s\n", prog_id, strerror(errno));
+		fprintf(stderr, "bench-xdp: reading program %u: %s\n", prog_id, strerror(errno));
 		return 1;
 	}
 	printf("prog\t%s\n", info.name);
@@ -790,11 +793,11 @@ static int cmd_stats(const char *dev)
 }
 
 static const char usage[] =
-	"usage: bench cost  [--repeat N] [--rounds R]\n"
-	"       bench scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]\n"
-	"       bench attach IFACE portgate|drop|pass|xdp-filter\n"
-	"       bench detach IFACE\n"
-	"       bench stats IFACE\n";
+	"usage: bench-xdp cost  [--repeat N] [--rounds R]\n"
+	"       bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]\n"
+	"       bench-xdp attach IFACE portgate|drop|pass|xdp-filter\n"
+	"       bench-xdp detach IFACE\n"
+	"       bench-xdp stats IFACE\n";
 
 int main(int argc, char **argv)
 {
@@ -829,8 +832,8 @@ int main(int argc, char **argv)
 		val = strtol(optarg, &end, 10);
 		if (errno || !*optarg || *end || val < (c == 'e' ? 0 : 1) ||
 		    (c == 'R' && val > 64)) {
-			fprintf(stderr, "bench: bad value '%s': expected an integer%s\n", optarg,
-				c == 'R' ? " 1..64" : " >= 1");
+			fprintf(stderr, "bench-xdp: bad value '%s': expected an integer%s\n",
+				optarg, c == 'R' ? " 1..64" : " >= 1");
 			return 2;
 		}
 		if (c == 'r')
@@ -862,7 +865,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "stats") && argc - optind == 1)
 		return cmd_stats(argv[optind]);
 	fprintf(stderr,
-		"bench: bad command '%s': expected cost, scale, attach, detach or stats "
+		"bench-xdp: bad command '%s': expected cost, scale, attach, detach or stats "
 		"with their arguments\n",
 		cmd);
 	fputs(usage, stderr);
