@@ -23,6 +23,7 @@
 #        lab.sh down ID               tear it down, verify nothing is left
 #        lab.sh exec ID HOST CMD...   run CMD in host inet|isp|bng|sub
 #        lab.sh pg ID ARGS...         run build/portgate in the BNG
+#        lab.sh reset ID              detach all, attach again: fresh maps
 #        lab.sh probe ID FROM TO 4|6 snmp|smtp|http [PORT]
 #                                     real client from endpoint FROM to TO;
 #                                     prints answered|timeout|refused|error
@@ -36,6 +37,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG=${PG_BIN:-$ROOT/build/portgate}
 PY=${PG_LAB_PYTHON:-/usr/bin/python3} # aiosmtpd is a Debian package
 T=${PG_LAB_TIMEOUT:-2}		      # client timeout, seconds
+MODE=${PG_LAB_MODE:-native}	      # XDP mode of the BNG's attachments
 HOSTS=(inet isp bng sub)
 
 declare -A A4=([inet]=198.51.100.10 [nms]=192.0.2.10 [relay]=192.0.2.25
@@ -183,13 +185,23 @@ cmd_up() {
 		wait_route inet sub $f
 	done
 
-	if [ "$bare" != --bare ]; then
-		[ -x "$PG" ] || die "$PG not built (make build/portgate)"
-		pg attach up0 --role uplink >/dev/null
-		pg attach up1 --role uplink >/dev/null
-		pg attach acc0 --role access >/dev/null
-	fi
+	[ "$bare" = --bare ] || cmd_attach
 	trap - EXIT
+}
+
+# portgate on the BNG: both uplinks inbound, the access side outbound.
+cmd_attach() {
+	[ -x "$PG" ] || die "$PG not built (make build/portgate)"
+	pg attach up0 --role uplink --mode "$MODE" >/dev/null
+	pg attach up1 --role uplink --mode "$MODE" >/dev/null
+	pg attach acc0 --role access --mode "$MODE" >/dev/null
+}
+
+# Fresh maps: default policy, no exemption, zero counters.
+cmd_reset() {
+	pg detach --all >/dev/null
+	[ ! -e "$PIN" ] || die "pins left in $PIN after detach --all"
+	cmd_attach
 }
 
 cmd_down() {
@@ -277,19 +289,20 @@ cmd_probe() {
 	fi
 }
 
-[ $# -ge 1 ] || die "usage: lab.sh up|down|exec|pg|probe|addr|gc ..."
+[ $# -ge 1 ] || die "usage: lab.sh up|down|reset|exec|pg|probe|addr|gc ..."
 cmd=$1
 shift
 case $cmd in
 addr) addr "$@" ;;
 gc) cmd_gc ;;
-up | down | exec | pg | probe)
+up | down | reset | exec | pg | probe)
 	[ "$(id -u)" -eq 0 ] || die "run as root (netns, BPF)"
 	setid "${1:-}"
 	shift
 	case $cmd in
 	up) cmd_up "$@" ;;
 	down) cmd_down ;;
+	reset) cmd_reset ;;
 	exec)
 		[ $# -ge 2 ] || die "exec: expected HOST CMD..."
 		nsx "$@"
@@ -298,5 +311,5 @@ up | down | exec | pg | probe)
 	probe) cmd_probe "$@" ;;
 	esac
 	;;
-*) die "unknown command '$cmd': expected up, down, exec, pg, probe, addr or gc" ;;
+*) die "unknown command '$cmd': expected up, down, reset, exec, pg, probe, addr or gc" ;;
 esac
