@@ -1,0 +1,797 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The XDP program through BPF_PROG_TEST_RUN: crafted frames in, verdict
+ * and counters out. Every run checks the verdict, that exactly one reason
+ * counter moved by one packet and the frame's bytes, that only the
+ * expected rule counter moved, that the frame came back unchanged, and
+ * that the verdict is never XDP_ABORTED.
+ *
+ * Tables: the encapsulation matrix (generated), hand-written vectors
+ * (tests/xdp_vectors.h), IPv4 IHL and IPv6 chain lengths (generated),
+ * every truncation length of several shapes, and seeded random frames
+ * checked against a model. Each suite loads the skeleton afresh with
+ * private maps; suite "xdp_frags" repeats the tables with the program
+ * loaded with BPF_F_XDP_HAS_FRAGS (pg_frags = true), as on jumbo links.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <criterion/criterion.h>
+
+#include "portgate.h"
+#include "portgate.skel.h"
+/* parse.h unrolls its loops for clang/BPF; gcc has no "#pragma unroll" */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#include "parse.h"
+#pragma GCC diagnostic pop
+#include "pkt.h"
+#include "xdp_harness.h"
+
+#define FRAME_MAX PKT_MAX
+
+/* ---- names: verdicts and reasons are printed by name, never numbers */
+
+static const char *const reason_names[PG_R_COUNT] = {
+#define X(id, name, verdict) [PG_R_##id] = name,
+	PG_REASONS(X)
+#undef X
+};
+
+static const int reason_verdicts[PG_R_COUNT] = {
+#define X(id, name, verdict) [PG_R_##id] = XDP_##verdict,
+	PG_REASONS(X)
+#undef X
+};
+
+static const char *reason_name(int r)
+{
+	static char other[32];
+
+	if (r >= 0 && r < PG_R_COUNT)
+		return reason_names[r];
+	snprintf(other, sizeof(other), "reason#%d", r);
+	return other;
+}
+
+static const char *verdict_name(__u32 v)
+{
+	static const char *const names[] = {
+		[XDP_ABORTED] = "ABORTED", [XDP_DROP] = "DROP",		[XDP_PASS] = "PASS",
+		[XDP_TX] = "TX",	   [XDP_REDIRECT] = "REDIRECT",
+	};
+	static char other[32];
+
+	if (v < sizeof(names) / sizeof(names[0]))
+		return names[v];
+	snprintf(other, sizeof(other), "verdict#%u", v);
+	return other;
+}
+
+static const char *dir_name(int dir)
+{
+	return dir == PG_DIR_IN ? "uplink" : "access";
+}
+
+/* ---- environment: one freshly loaded skeleton per test process */
+
+struct env {
+	struct portgate *skel;
+	bool frags;
+	int ncpu;
+	int prog_fd[PG_DIR_COUNT];
+	int ports_fd, rules_fd, rstats_fd, stats_fd, ex4_fd, ex6_fd;
+	struct pg_stats *stats_buf;   /* ncpu values */
+	struct pg_counter *rule_buf;  /* ncpu values */
+	struct pg_counter *rule_zero; /* ncpu zero values */
+};
+
+static struct env E;
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level > LIBBPF_WARN && !getenv("PG_TEST_VERBOSE"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void env_load(bool frags)
+{
+	int err;
+
+	memset(&E, 0, sizeof(E));
+	libbpf_set_print(libbpf_quiet);
+	E.frags = frags;
+	E.ncpu = libbpf_num_possible_cpus();
+	cr_assert(E.ncpu > 0, "libbpf_num_possible_cpus: %d", E.ncpu);
+
+	E.skel = portgate__open();
+	cr_assert(E.skel, "portgate__open: %s", strerror(errno));
+	if (frags) {
+		struct bpf_program *p[] = {E.skel->progs.portgate_uplink,
+					   E.skel->progs.portgate_access};
+
+		for (int i = 0; i < 2; i++)
+			bpf_program__set_flags(p[i],
+					       bpf_program__flags(p[i]) | BPF_F_XDP_HAS_FRAGS);
+		E.skel->rodata->pg_frags = true;
+	}
+	err = portgate__load(E.skel);
+	cr_assert(!err, "portgate__load%s: %s", frags ? " (BPF_F_XDP_HAS_FRAGS)" : "",
+		  strerror(-err));
+
+	E.prog_fd[PG_DIR_IN] = bpf_program__fd(E.skel->progs.portgate_uplink);
+	E.prog_fd[PG_DIR_OUT] = bpf_program__fd(E.skel->progs.portgate_access);
+	E.ports_fd = bpf_map__fd(E.skel->maps.pg_ports);
+	E.rules_fd = bpf_map__fd(E.skel->maps.pg_rules);
+	E.rstats_fd = bpf_map__fd(E.skel->maps.pg_rule_stats);
+	E.stats_fd = bpf_map__fd(E.skel->maps.pg_stats);
+	E.ex4_fd = bpf_map__fd(E.skel->maps.pg_exempt_v4);
+	E.ex6_fd = bpf_map__fd(E.skel->maps.pg_exempt_v6);
+
+	E.stats_buf = calloc(E.ncpu, sizeof(*E.stats_buf));
+	E.rule_buf = calloc(E.ncpu, sizeof(*E.rule_buf));
+	E.rule_zero = calloc(E.ncpu, sizeof(*E.rule_zero));
+	cr_assert(E.stats_buf && E.rule_buf && E.rule_zero, "out of memory");
+}
+
+static void env_plain(void)
+{
+	env_load(false);
+}
+
+static void env_frags(void)
+{
+	env_load(true);
+}
+
+static void env_destroy(void)
+{
+	portgate__destroy(E.skel);
+	free(E.stats_buf);
+	free(E.rule_buf);
+	free(E.rule_zero);
+	memset(&E, 0, sizeof(E));
+}
+
+/* ---- map setup: what the control plane would write, via the ABI */
+
+static const struct rule_spec default_rules[] = {
+	RULE(R_SMTP, PG_DIR_IN, PG_PROTO_TCP, 25, 0, PG_ACTION_DROP),
+	RULE(R_SMTPS, PG_DIR_IN, PG_PROTO_TCP, 465, 0, PG_ACTION_DROP),
+	RULE(R_SUBMIT, PG_DIR_IN, PG_PROTO_TCP, 587, 0, PG_ACTION_DROP),
+	RULE(R_SMTP_ALT, PG_DIR_IN, PG_PROTO_TCP, 2525, 0, PG_ACTION_DROP),
+	RULE(R_SNMP, PG_DIR_IN, PG_PROTO_UDP, 161, 0, PG_ACTION_DROP),
+};
+
+#define SETUP_MAX_RULES (VEC_MAX_RULES + R_DEFAULTS)
+
+/* All rules of a vector's setup, defaults first; returns the count. */
+static int setup_rules(const struct vec *v, struct rule_spec *out)
+{
+	int n = 0;
+
+	if (v->defaults)
+		for (size_t i = 0; i < sizeof(default_rules) / sizeof(default_rules[0]); i++)
+			out[n++] = default_rules[i];
+	for (int i = 0; i < VEC_MAX_RULES && v->rules[i].action != PG_ACTION_NONE; i++)
+		out[n++] = v->rules[i];
+	return n;
+}
+
+static __u16 rule_end(const struct rule_spec *r)
+{
+	return r->port_end ? r->port_end : r->port;
+}
+
+/* Installs (or with remove, clears) one rule: pg_rules, pg_ports, stats. */
+static void put_rule(const struct rule_spec *r, bool remove)
+{
+	struct pg_rule rule = {
+		.port = r->port,
+		.port_end = rule_end(r),
+		.dir = r->dir,
+		.proto = r->proto,
+		.action = r->action,
+	};
+	struct pg_port_entry ent = {.rule_id = r->id, .rule_port = r->port, .action = r->action};
+	__u32 id = r->id;
+
+	cr_assert(r->id >= 1, "rule for port %u has no id", r->port);
+	if (remove) {
+		memset(&rule, 0, sizeof(rule));
+		memset(&ent, 0, sizeof(ent));
+	}
+	cr_assert(!bpf_map_update_elem(E.rules_fd, &id, &rule, BPF_ANY), "pg_rules[%u]: %s", id,
+		  strerror(errno));
+	/* a reused rule id starts from zero (the control plane's contract) */
+	cr_assert(!bpf_map_update_elem(E.rstats_fd, &id, E.rule_zero, BPF_ANY),
+		  "pg_rule_stats[%u]: %s", id, strerror(errno));
+	for (__u32 p = r->port; p <= rule_end(r); p++) {
+		__u32 idx = pg_port_index(r->dir, r->proto, p);
+
+		cr_assert(!bpf_map_update_elem(E.ports_fd, &idx, &ent, BPF_ANY),
+			  "pg_ports[%s/%s/%u]: %s", dir_name(r->dir),
+			  r->proto == PG_PROTO_TCP ? "tcp" : "udp", p, strerror(errno));
+	}
+}
+
+union exempt_key {
+	struct pg_exempt_v4_key v4;
+	struct pg_exempt_v6_key v6;
+};
+
+/* Parses "addr/len" into a trie key, address masked to the prefix. */
+static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *addr_len)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(x->cidr, '/');
+	bool v6 = strchr(x->cidr, ':') != NULL;
+	__u8 *a = v6 ? k->v6.addr : k->v4.addr;
+	int bits = v6 ? 128 : 32, plen;
+
+	cr_assert(slash && (size_t)(slash - x->cidr) < sizeof(addr), "bad cidr %s", x->cidr);
+	memcpy(addr, x->cidr, slash - x->cidr);
+	addr[slash - x->cidr] = 0;
+	plen = atoi(slash + 1);
+	cr_assert(plen >= 0 && plen <= bits, "bad prefix length in %s", x->cidr);
+	memset(k, 0, sizeof(*k));
+	cr_assert(inet_pton(v6 ? AF_INET6 : AF_INET, addr, a) == 1, "bad address in %s", x->cidr);
+	for (int i = 0; i < bits / 8; i++) {
+		int keep = plen - i * 8;
+
+		if (keep <= 0)
+			a[i] = 0;
+		else if (keep < 8)
+			a[i] &= (__u8)(0xff << (8 - keep));
+	}
+	/* scope..port_lo sit at the same offsets in both key layouts */
+	k->v4.prefixlen = PG_LPM_META_BITS + plen;
+	k->v4.scope = pg_exempt_scope(x->side, x->dir);
+	k->v4.proto = x->proto;
+	k->v4.port_hi = x->port >> 8;
+	k->v4.port_lo = x->port & 0xff;
+	*addr_len = plen;
+	return v6 ? E.ex6_fd : E.ex4_fd;
+}
+
+static void put_exempt(const struct exempt_spec *x, bool remove)
+{
+	union exempt_key k;
+	struct pg_exempt_val val = {0};
+	int fd = exempt_key(x, &k, &val.addr_prefixlen);
+
+	if (remove)
+		cr_assert(!bpf_map_delete_elem(fd, &k), "delete exemption %s: %s", x->cidr,
+			  strerror(errno));
+	else
+		cr_assert(!bpf_map_update_elem(fd, &k, &val, BPF_NOEXIST), "add exemption %s: %s",
+			  x->cidr, strerror(errno));
+}
+
+static void setup_apply(const struct vec *v, bool remove)
+{
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int n = setup_rules(v, rules);
+
+	for (int i = 0; i < n; i++)
+		put_rule(&rules[i], remove);
+	for (int i = 0; i < VEC_MAX_EXEMPT && v->exempt[i].cidr; i++)
+		put_exempt(&v->exempt[i], remove);
+}
+
+/* ---- counters: per-CPU values summed over libbpf_num_possible_cpus() */
+
+struct counts {
+	struct pg_counter reason[PG_R_COUNT];
+	struct pg_counter rule[SETUP_MAX_RULES];
+};
+
+static void read_counts(const struct rule_spec *rules, int nrules, struct counts *c)
+{
+	__u32 zero = 0;
+
+	memset(c, 0, sizeof(*c));
+	cr_assert(!bpf_map_lookup_elem(E.stats_fd, &zero, E.stats_buf), "pg_stats: %s",
+		  strerror(errno));
+	for (int cpu = 0; cpu < E.ncpu; cpu++)
+		for (int r = 0; r < PG_R_COUNT; r++) {
+			c->reason[r].packets += E.stats_buf[cpu].reason[r].packets;
+			c->reason[r].bytes += E.stats_buf[cpu].reason[r].bytes;
+		}
+	for (int i = 0; i < nrules; i++) {
+		__u32 id = rules[i].id;
+
+		cr_assert(!bpf_map_lookup_elem(E.rstats_fd, &id, E.rule_buf),
+			  "pg_rule_stats[%u]: %s", id, strerror(errno));
+		for (int cpu = 0; cpu < E.ncpu; cpu++) {
+			c->rule[i].packets += E.rule_buf[cpu].packets;
+			c->rule[i].bytes += E.rule_buf[cpu].bytes;
+		}
+	}
+}
+
+/* After a table: no rule id outside the setups may have counted anything. */
+static void expect_rule_stats_clean(const char *table)
+{
+	__u32 n = PG_MAX_RULES + 1, nonzero = 0, first = 0;
+	__u32 *keys = calloc(n, sizeof(*keys));
+	struct pg_counter *vals = calloc((size_t)n * E.ncpu, sizeof(*vals));
+	__u32 out_batch, count = n;
+	int err;
+
+	cr_assert(keys && vals, "out of memory");
+	err = bpf_map_lookup_batch(E.rstats_fd, NULL, &out_batch, keys, vals, &count, NULL);
+	cr_assert(!err || err == -ENOENT, "pg_rule_stats batch lookup: %s", strerror(-err));
+	for (__u32 i = 0; i < count * E.ncpu; i++)
+		if (vals[i].packets || vals[i].bytes) {
+			if (!nonzero++)
+				first = keys[i / E.ncpu];
+		}
+	cr_expect(nonzero == 0, "%s: %u stray pg_rule_stats values, first at rule id %u", table,
+		  nonzero, first);
+	free(keys);
+	free(vals);
+}
+
+/* ---- one run: a frame through one program, verdict and counter deltas */
+
+struct outcome {
+	int err;
+	__u32 retval;
+	bool unchanged; /* data_out == data_in */
+	struct counts delta;
+};
+
+static void run_frame(enum pg_dir dir, const __u8 *frame, size_t len, const struct rule_spec *rules,
+		      int nrules, struct outcome *o)
+{
+	static __u8 out[FRAME_MAX + 256];
+	struct counts before, after;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = 1);
+
+	memset(o, 0, sizeof(*o));
+	read_counts(rules, nrules, &before);
+	o->err = bpf_prog_test_run_opts(E.prog_fd[dir], &opts);
+	if (o->err)
+		o->err = -errno;
+	read_counts(rules, nrules, &after);
+	o->retval = opts.retval;
+	o->unchanged = !o->err && opts.data_size_out == len && !memcmp(out, frame, len);
+	for (int r = 0; r < PG_R_COUNT; r++) {
+		o->delta.reason[r].packets = after.reason[r].packets - before.reason[r].packets;
+		o->delta.reason[r].bytes = after.reason[r].bytes - before.reason[r].bytes;
+	}
+	for (int i = 0; i < nrules; i++) {
+		o->delta.rule[i].packets = after.rule[i].packets - before.rule[i].packets;
+		o->delta.rule[i].bytes = after.rule[i].bytes - before.rule[i].bytes;
+	}
+}
+
+struct msg {
+	char s[1024];
+	size_t n;
+};
+
+static void __attribute__((format(printf, 2, 3))) msg_add(struct msg *m, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (m->n >= sizeof(m->s))
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(m->s + m->n, sizeof(m->s) - m->n, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		m->n += (size_t)w;
+}
+
+/* Which reason counters moved, by name: "blocked +1/60B". */
+static void describe_moved(struct msg *m, const struct outcome *o)
+{
+	bool any = false;
+
+	msg_add(m, "moved:");
+	for (int r = 0; r < PG_R_COUNT; r++)
+		if (o->delta.reason[r].packets || o->delta.reason[r].bytes) {
+			msg_add(m, " %s %+lld/%+lldB", reason_name(r),
+				(long long)o->delta.reason[r].packets,
+				(long long)o->delta.reason[r].bytes);
+			any = true;
+		}
+	if (!any)
+		msg_add(m, " nothing");
+}
+
+/*
+ * The whole contract for one run. want_rule: rule id whose counters must
+ * move by one packet and len bytes; every other setup rule must not move.
+ */
+static bool check_outcome(const struct outcome *o, size_t len, int want_verdict, int want_reason,
+			  const struct rule_spec *rules, int nrules, __u16 want_rule, struct msg *m)
+{
+	bool ok = true;
+
+	if (o->err) {
+		msg_add(m, " test_run failed: %s;", strerror(-o->err));
+		return false;
+	}
+	if (o->retval != (__u32)want_verdict) {
+		msg_add(m, " verdict %s, want %s;", verdict_name(o->retval),
+			verdict_name(want_verdict));
+		ok = false;
+	}
+	for (int r = 0; r < PG_R_COUNT; r++) {
+		__u64 wp = r == want_reason ? 1 : 0, wb = r == want_reason ? len : 0;
+
+		if (o->delta.reason[r].packets != wp || o->delta.reason[r].bytes != wb) {
+			msg_add(m, " reason want %s +1/+%zuB, ", reason_name(want_reason), len);
+			describe_moved(m, o);
+			msg_add(m, ";");
+			ok = false;
+			break;
+		}
+	}
+	for (int i = 0; i < nrules; i++) {
+		bool hit = rules[i].id == want_rule;
+		__u64 wp = hit ? 1 : 0, wb = hit ? len : 0;
+
+		if (o->delta.rule[i].packets != wp || o->delta.rule[i].bytes != wb) {
+			msg_add(m, " rule %u counters %+lld/%+lldB, want +%llu/+%lluB;",
+				rules[i].id, (long long)o->delta.rule[i].packets,
+				(long long)o->delta.rule[i].bytes, (unsigned long long)wp,
+				(unsigned long long)wb);
+			ok = false;
+		}
+	}
+	if (!o->unchanged) {
+		msg_add(m, " frame modified;");
+		ok = false;
+	}
+	return ok;
+}
+
+/* Builds a vector's frame: pkt_build, then pokes, then the cut. */
+static size_t vec_frame(const struct vec *v, __u8 *buf)
+{
+	size_t n = pkt_build(&v->pkt, buf, FRAME_MAX);
+
+	cr_assert(n > 0, "%s: pkt_build failed", v->name);
+	for (int i = 0; i < VEC_MAX_POKE && v->poke[i].used; i++) {
+		cr_assert(v->poke[i].off < n, "%s: poke at %u beyond %zu bytes", v->name,
+			  v->poke[i].off, n);
+		buf[v->poke[i].off] = v->poke[i].val;
+	}
+	if (v->len) {
+		cr_assert(v->len <= n, "%s: cut to %zu of %zu bytes", v->name, v->len, n);
+		n = v->len;
+	}
+	return n;
+}
+
+/* Runs one vector; on mismatch reports it by name. Returns true if it held. */
+static bool run_vec(const struct vec *v)
+{
+	static __u8 frame[FRAME_MAX];
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int nrules = setup_rules(v, rules);
+	struct outcome o;
+	struct msg m = {.n = 0};
+	size_t len = vec_frame(v, frame);
+	bool ok, rule_known = v->rule == 0;
+
+	/* the table itself must be coherent before it can judge the program */
+	for (int i = 0; i < nrules; i++)
+		rule_known |= rules[i].id == v->rule;
+	cr_assert(rule_known, "%s: expected rule %u is not in the setup", v->name, v->rule);
+	cr_assert(v->reason < PG_R_COUNT && reason_verdicts[v->reason] == v->verdict,
+		  "%s: table says %s with reason %s", v->name, verdict_name(v->verdict),
+		  reason_name(v->reason));
+
+	setup_apply(v, false);
+	run_frame(v->dir, frame, len, rules, nrules, &o);
+	ok = check_outcome(&o, len, v->verdict, v->reason, rules, nrules, v->rule, &m);
+	setup_apply(v, true);
+	cr_expect(ok, "vector \"%s\" (%s, %zu bytes):%s", v->name, dir_name(v->dir), len, m.s);
+	return ok;
+}
+
+static void run_table(const char *table, const struct vec *vecs, size_t n)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < n; i++)
+		failed += !run_vec(&vecs[i]);
+	cr_expect(failed == 0, "%s: %zu of %zu vectors failed", table, failed, n);
+	expect_rule_stats_clean(table);
+	cr_log_info("%s: %zu vectors, %zu failed%s", table, n, failed,
+		    E.frags ? " (BPF_F_XDP_HAS_FRAGS)" : "");
+}
+
+/* ---- generated tables */
+
+#define SUB4 "100.64.0.10"
+#define NET4 "198.51.100.10"
+#define SUB6 "2001:db8:64::10"
+#define NET6 "2001:db8:100::10"
+
+struct encap {
+	const char *name;
+	struct pkt_spec l2; /* only the encapsulation fields are set */
+};
+
+static const struct encap encaps[] = {
+	{"plain", {.nvlan = 0}},
+	{"vlan", {.nvlan = 1, .tpid = {0x8100}, .vid = {100}}},
+	{"qinq", {.nvlan = 2, .tpid = {0x88a8, 0x8100}, .vid = {10, 100}}},
+	{"qinq9100", {.nvlan = 2, .tpid = {0x9100, 0x8100}, .vid = {20, 200}}},
+	{"mpls1", {.mpls = 1}},
+	{"mpls4", {.mpls = 4}},
+	{"pppoe2", {.pppoe = PKT_PPPOE_PROTO2}},
+	{"pppoe1", {.pppoe = PKT_PPPOE_PROTO1}},
+	{"vlan+pppoe2", {.nvlan = 1, .tpid = {0x8100}, .vid = {300}, .pppoe = PKT_PPPOE_PROTO2}},
+	{"qinq+pppoe1",
+	 {.nvlan = 2, .tpid = {0x88a8, 0x8100}, .vid = {30, 300}, .pppoe = PKT_PPPOE_PROTO1}},
+};
+
+#define N_ENCAPS (sizeof(encaps) / sizeof(encaps[0]))
+
+static void encap_apply(struct pkt_spec *s, const struct encap *e)
+{
+	s->nvlan = e->l2.nvlan;
+	memcpy(s->tpid, e->l2.tpid, sizeof(s->tpid));
+	memcpy(s->vid, e->l2.vid, sizeof(s->vid));
+	s->mpls = e->l2.mpls;
+	s->pppoe = e->l2.pppoe;
+}
+
+enum matrix_case {
+	MC_BLOCKED,   /* default-blocked port, inbound: drop */
+	MC_OPEN,      /* unblocked port: pass */
+	MC_REPLY,     /* reply from the blocked port: only dports match */
+	MC_OTHER_DIR, /* blocked port on the access program: inbound rule only */
+	MC_COUNT,
+};
+
+/* encap x {v4,v6} x {tcp,udp} x case, default policy installed. */
+static size_t gen_matrix(struct vec *out)
+{
+	size_t n = 0;
+
+	for (size_t e = 0; e < N_ENCAPS; e++)
+		for (int ip = 4; ip <= 6; ip += 2)
+			for (int udp = 0; udp <= 1; udp++)
+				for (int c = 0; c < MC_COUNT; c++) {
+					struct vec *v = &out[n++];
+					__u16 blocked = udp ? 161 : 25, open = udp ? 53 : 80;
+					const char *l4 = udp ? "udp" : "tcp";
+
+					memset(v, 0, sizeof(*v));
+					encap_apply(&v->pkt, &encaps[e]);
+					v->pkt.ip = ip;
+					v->pkt.proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+					v->pkt.sport = 40000;
+					v->pkt.payload = 10;
+					v->defaults = true;
+					v->verdict = XDP_PASS;
+					v->reason = PG_R_NO_MATCH;
+					switch (c) {
+					case MC_BLOCKED:
+						v->pkt.dport = blocked;
+						v->verdict = XDP_DROP;
+						v->reason = PG_R_BLOCKED;
+						v->rule = udp ? R_SNMP : R_SMTP;
+						snprintf(v->name, sizeof(v->name),
+							 "%s/ipv%d/%s/%u blocked", encaps[e].name,
+							 ip, l4, blocked);
+						break;
+					case MC_OPEN:
+						v->pkt.dport = open;
+						snprintf(v->name, sizeof(v->name),
+							 "%s/ipv%d/%s/%u open", encaps[e].name, ip,
+							 l4, open);
+						break;
+					case MC_REPLY:
+						v->pkt.sport = blocked;
+						v->pkt.dport = 40000;
+						snprintf(v->name, sizeof(v->name),
+							 "%s/ipv%d/%s/reply from %u",
+							 encaps[e].name, ip, l4, blocked);
+						break;
+					case MC_OTHER_DIR:
+						v->pkt.dport = blocked;
+						v->pkt.src = ip == 4 ? SUB4 : SUB6;
+						v->pkt.dst = ip == 4 ? NET4 : NET6;
+						v->dir = PG_DIR_OUT;
+						snprintf(v->name, sizeof(v->name),
+							 "%s/ipv%d/%s/%u outbound, inbound rule "
+							 "only",
+							 encaps[e].name, ip, l4, blocked);
+						break;
+					}
+				}
+	return n;
+}
+
+#define N_MATRIX (N_ENCAPS * 2 * 2 * MC_COUNT)
+
+/* IPv4 IHL 0..15: below 5 is malformed, 5..15 skips the options. */
+static size_t gen_ihl(struct vec *out)
+{
+	size_t n = 0;
+
+	for (int ihl = 0; ihl <= 15; ihl++) {
+		struct vec *v = &out[n++];
+
+		memset(v, 0, sizeof(*v));
+		v->pkt = (struct pkt_spec){
+			.ip = 4, .proto = IPPROTO_TCP, .sport = 40000, .dport = 25};
+		v->defaults = true;
+		if (ihl < 5) {
+			/* a 20-byte header claiming fewer words */
+			v->poke[0] = (struct poke)POKE(14, 0x40 | ihl);
+			v->verdict = XDP_PASS;
+			v->reason = PG_R_BAD_IHL;
+		} else {
+			v->pkt.ihl = ihl;
+			v->verdict = XDP_DROP;
+			v->reason = PG_R_BLOCKED;
+			v->rule = R_SMTP;
+		}
+		snprintf(v->name, sizeof(v->name), "ipv4 ihl %d/tcp/25", ihl);
+	}
+	return n;
+}
+
+/* Two tags in every TPID order, and one of each; then a third tag. */
+static size_t gen_tpids(struct vec *out)
+{
+	static const __u16 tpids[] = {0x8100, 0x88a8, 0x9100};
+	size_t n = 0;
+
+	for (int depth = 1; depth <= 3; depth++)
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < (depth >= 2 ? 3 : 1); b++)
+				for (int c = 0; c < (depth == 3 ? 3 : 1); c++) {
+					struct vec *v = &out[n++];
+					__u16 t[3] = {tpids[a], tpids[b], tpids[c]};
+
+					memset(v, 0, sizeof(*v));
+					v->pkt = (struct pkt_spec){.ip = 4,
+								   .proto = IPPROTO_TCP,
+								   .sport = 40000,
+								   .dport = 25,
+								   .nvlan = depth,
+								   .tpid = {t[0], t[1], t[2]},
+								   .vid = {1, 2, 3}};
+					v->defaults = true;
+					if (depth <= PG_MAX_VLAN) {
+						v->verdict = XDP_DROP;
+						v->reason = PG_R_BLOCKED;
+						v->rule = R_SMTP;
+					} else {
+						v->verdict = XDP_PASS;
+						v->reason = PG_R_VLAN_DEPTH;
+					}
+					if (depth == 1)
+						snprintf(v->name, sizeof(v->name),
+							 "vlan %04x/ipv4/tcp/25", t[0]);
+					else if (depth == 2)
+						snprintf(v->name, sizeof(v->name),
+							 "vlan %04x+%04x/ipv4/tcp/25", t[0], t[1]);
+					else
+						snprintf(v->name, sizeof(v->name),
+							 "vlan %04x+%04x+%04x/ipv4/tcp/25 (3 tags)",
+							 t[0], t[1], t[2]);
+				}
+	return n;
+}
+
+/* IPv6 chains of 0..12 extension headers: up to 8 parsed, longer drop. */
+static size_t gen_chains(struct vec *out)
+{
+	static const __u8 kinds[] = {IPPROTO_HOPOPTS, IPPROTO_DSTOPTS,	IPPROTO_ROUTING,
+				     IPPROTO_AH,      IPPROTO_FRAGMENT, IPPROTO_DSTOPTS};
+	size_t n = 0;
+
+	for (int len = 0; len <= PKT_MAX_EXT; len++)
+		for (int open = 0; open <= 1; open++) {
+			struct vec *v = &out[n++];
+
+			memset(v, 0, sizeof(*v));
+			v->pkt = (struct pkt_spec){.ip = 6,
+						   .proto = IPPROTO_UDP,
+						   .sport = 40000,
+						   .dport = open ? 53 : 161,
+						   .next_ext = len};
+			for (int i = 0; i < len; i++)
+				v->pkt.ext[i] = kinds[i % sizeof(kinds)];
+			v->defaults = true;
+			if (len > PG_MAX_IPV6_EXT) {
+				/* fail closed even toward an open port */
+				v->verdict = XDP_DROP;
+				v->reason = PG_R_V6_CHAIN;
+			} else if (open) {
+				v->verdict = XDP_PASS;
+				v->reason = PG_R_NO_MATCH;
+			} else {
+				v->verdict = XDP_DROP;
+				v->reason = PG_R_BLOCKED;
+				v->rule = R_SNMP;
+			}
+			snprintf(v->name, sizeof(v->name), "ipv6 %d ext headers/udp/%u", len,
+				 v->pkt.dport);
+		}
+	return n;
+}
+
+#include "xdp_vectors.h"
+
+/* ---- tests: each body runs in both suites (plain and frags load) */
+
+#define BOTH(name)                                                    \
+	static void name##_body(void);                                \
+	Test(xdp, name, .init = env_plain, .fini = env_destroy)       \
+	{                                                             \
+		name##_body();                                        \
+	}                                                             \
+	Test(xdp_frags, name, .init = env_frags, .fini = env_destroy) \
+	{                                                             \
+		name##_body();                                        \
+	}                                                             \
+	static void name##_body(void)
+
+/* The ABI promises drop reasons come last: the program's one compare. */
+Test(xdp, abi_reason_order)
+{
+	for (int r = 0; r < PG_R_COUNT; r++)
+		cr_expect(reason_verdicts[r] == (r >= PG_R_FIRST_DROP ? XDP_DROP : XDP_PASS),
+			  "reason %s is %s but sits %s PG_R_FIRST_DROP", reason_name(r),
+			  verdict_name(reason_verdicts[r]),
+			  r >= PG_R_FIRST_DROP ? "after" : "before");
+}
+
+BOTH(encap_matrix)
+{
+	static struct vec vecs[N_MATRIX];
+	size_t n = gen_matrix(vecs);
+
+	cr_assert(n == N_MATRIX);
+	run_table("encap_matrix", vecs, n);
+}
+
+BOTH(hand_vectors)
+{
+	run_table("hand_vectors", hand_vectors, sizeof(hand_vectors) / sizeof(hand_vectors[0]));
+}
+
+BOTH(ipv4_ihl)
+{
+	static struct vec vecs[16];
+
+	run_table("ipv4_ihl", vecs, gen_ihl(vecs));
+}
+
+BOTH(vlan_tpids)
+{
+	static struct vec vecs[3 + 9 + 27];
+
+	run_table("vlan_tpids", vecs, gen_tpids(vecs));
+}
+
+BOTH(ipv6_chains)
+{
+	static struct vec vecs[(PKT_MAX_EXT + 1) * 2];
+
+	run_table("ipv6_chains", vecs, gen_chains(vecs));
+}
