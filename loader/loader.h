@@ -107,6 +107,8 @@ void pg_maps_close(struct pg_maps *m);
 int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd);
 int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len);
 bool pg_pinned(const struct pg_opts *o, const char *name);
+/* With the lock held: load the program and pin maps and programs where absent. */
+int pg_state_create_locked(const struct pg_opts *o);
 /* Remove every pin and the directory (the last detach). */
 int pg_state_remove(const struct pg_opts *o);
 

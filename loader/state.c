@@ -331,6 +331,21 @@ void pg_state_close(struct pg_state *st)
 	st->lock_fd = pg_unlock(st->lock_fd);
 }
 
+int pg_state_create_locked(const struct pg_opts *o)
+{
+	struct pg_state st = {.lock_fd = -1};
+	int err;
+
+	/* lock_fd only tells pg_state_load that the directory exists */
+	st.lock_fd = open(o->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = pg_state_load(o, PG_OPEN_CREATE, &st);
+	if (st.lock_fd >= 0)
+		close(st.lock_fd);
+	if (!err)
+		portgate__destroy(st.skel);
+	return err;
+}
+
 int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
 {
 	bool create = flags & PG_OPEN_CREATE;
@@ -351,13 +366,9 @@ int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
 			return err;
 	}
 	if (create && !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
-		/* Nothing pinned yet: load once to create and pin the maps with the defaults. */
-		struct pg_state st = {.lock_fd = m->lock_fd};
-
-		err = pg_state_load(o, PG_OPEN_CREATE, &st);
+		err = pg_state_create_locked(o);
 		if (err)
 			goto fail;
-		portgate__destroy(st.skel);
 		m->created = true;
 	}
 	for (i = 0; i < PG_M_COUNT; i++) {

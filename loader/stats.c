@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * stats: the per-CPU reason counters summed over possible CPUs, the
+ * totals derived from them (every packet has exactly one reason, and the
+ * reason implies the verdict), per-rule counters, --watch rates, --reset.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+
+static const char *const pg_reason_names[PG_R_COUNT] = {
+#define PG_X_NAME(id, name, verdict) [PG_R_##id] = name,
+	PG_REASONS(PG_X_NAME)
+#undef PG_X_NAME
+};
+
+/* Derived totals, then every reason by name (those not already derived). */
+enum pg_total {
+	PG_T_RX,
+	PG_T_PASSED,
+	PG_T_DROPPED,
+	PG_T_MONITORED,
+	PG_T_EXEMPT,
+	PG_T_FRAG_PASSED,
+	PG_T_FRAG_DROPPED,
+	PG_T_MALFORMED,
+	PG_T_NOT_IP,
+	PG_T_DERIVED,
+};
+
+static const char *const pg_total_names[PG_T_DERIVED] = {
+	"rx",	  "passed",	      "dropped",	   "monitored",
+	"exempt", "fragments_passed", "fragments_dropped", "malformed",
+	"not_ip",
+};
+
+static void pg_derive(const struct pg_counter *r, struct pg_counter *t)
+{
+	int i;
+
+	memset(t, 0, sizeof(*t) * PG_T_DERIVED);
+	for (i = 0; i < PG_R_COUNT; i++) {
+		struct pg_counter *v = &t[i >= PG_R_FIRST_DROP ? PG_T_DROPPED : PG_T_PASSED];
+
+		v->packets += r[i].packets;
+		v->bytes += r[i].bytes;
+		if (i >= PG_R_FIRST_MALFORMED && i <= PG_R_LAST_MALFORMED) {
+			t[PG_T_MALFORMED].packets += r[i].packets;
+			t[PG_T_MALFORMED].bytes += r[i].bytes;
+		}
+	}
+	t[PG_T_RX].packets = t[PG_T_PASSED].packets + t[PG_T_DROPPED].packets;
+	t[PG_T_RX].bytes = t[PG_T_PASSED].bytes + t[PG_T_DROPPED].bytes;
+	t[PG_T_MONITORED] = r[PG_R_MONITORED];
+	t[PG_T_EXEMPT] = r[PG_R_EXEMPT];
+	t[PG_T_FRAG_PASSED] = r[PG_R_FRAG_LATER];
+	t[PG_T_FRAG_DROPPED].packets = r[PG_R_FRAG_SHORT].packets + r[PG_R_FRAG_OFF1].packets;
+	t[PG_T_FRAG_DROPPED].bytes = r[PG_R_FRAG_SHORT].bytes + r[PG_R_FRAG_OFF1].bytes;
+	t[PG_T_NOT_IP] = r[PG_R_NOT_IP];
+}
+
+static bool pg_reason_derived(int i)
+{
+	int k;
+
+	for (k = 0; k < PG_T_DERIVED; k++)
+		if (!strcmp(pg_reason_names[i], pg_total_names[k]))
+			return true;
+	return false;
+}
+
+/* {"rx": N, ..., "no_match": N, ...} in packets (bytes = false) or bytes. */
+static void pg_json_counters(struct pg_json *j, const char *key, const struct pg_counter *r,
+			     bool bytes)
+{
+	struct pg_counter t[PG_T_DERIVED];
+	int i;
+
+	pg_derive(r, t);
+	pg_json_obj(j, key);
+	for (i = 0; i < PG_T_DERIVED; i++)
+		pg_json_u64(j, pg_total_names[i], bytes ? t[i].bytes : t[i].packets);
+	for (i = 0; i < PG_R_COUNT; i++)
+		if (!pg_reason_derived(i))
+			pg_json_u64(j, pg_reason_names[i], bytes ? r[i].bytes : r[i].packets);
+	pg_json_end_obj(j);
+}
+
+static void pg_text_counters(const struct pg_counter *r)
+{
+	struct pg_counter t[PG_T_DERIVED];
+	int i;
+
+	pg_derive(r, t);
+	printf("%-24s %14s %16s\n", "COUNTER", "PACKETS", "BYTES");
+	for (i = 0; i < PG_T_DERIVED; i++)
+		printf("%-24s %14llu %16llu\n", pg_total_names[i], (unsigned long long)t[i].packets,
+		       (unsigned long long)t[i].bytes);
+	for (i = 0; i < PG_R_COUNT; i++)
+		if (!pg_reason_derived(i) && (r[i].packets || i == PG_R_NO_MATCH))
+			printf("  %-22s %14llu %16llu\n", pg_reason_names[i],
+			       (unsigned long long)r[i].packets, (unsigned long long)r[i].bytes);
+}
+
+/* Per-CPU values of the one pg_stats slot; sum[] gets the total. */
+static int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
+{
+	__u32 zero = 0;
+	int c, i;
+
+	if (bpf_map_lookup_elem(fd, &zero, percpu))
+		return pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_STATS]);
+	memset(sum, 0, sizeof(*sum) * PG_R_COUNT);
+	for (c = 0; c < ncpus; c++)
+		for (i = 0; i < PG_R_COUNT; i++) {
+			sum[i].packets += percpu[c].reason[i].packets;
+			sum[i].bytes += percpu[c].reason[i].bytes;
+		}
+	return 0;
+}
+
+static int pg_stats_reset(struct pg_maps *m, int ncpus)
+{
+	struct pg_stats *zero = calloc(ncpus, sizeof(*zero));
+	struct pg_rule r;
+	__u32 id, k = 0;
+	int err = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(m->fd[PG_M_STATS], &k, zero, BPF_ANY))
+		err = pg_sys_err(-errno, "cannot reset %s", pg_map_names[PG_M_STATS]);
+	free(zero);
+	for (id = 1; !err && id <= PG_MAX_RULES; id++) {
+		if (bpf_map_lookup_elem(m->fd[PG_M_RULES], &id, &r))
+			return pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_RULES]);
+		if (r.action != PG_ACTION_NONE)
+			err = pg_rule_stats_reset(m->fd[PG_M_RULE_STATS], id);
+	}
+	return err;
+}
+
+static double pg_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Rates every interval until SIGINT/SIGTERM: a timerfd and a signalfd, one poll. */
+static int pg_watch(const struct pg_opts *o, struct pg_maps *m, int ncpus, struct pg_stats *pc,
+		    unsigned int secs)
+{
+	struct itimerspec its = {.it_interval = {.tv_sec = secs}, .it_value = {.tv_sec = secs}};
+	struct pg_counter prev[PG_R_COUNT], cur[PG_R_COUNT], tp[PG_T_DERIVED], tc[PG_T_DERIVED];
+	struct pollfd pfd[2];
+	double t0, t1;
+	sigset_t mask;
+	int tfd, sfd, err, i;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL)) {
+		err = pg_sys_err(-errno, "cannot set up the --watch timer");
+		goto out;
+	}
+	err = pg_read_stats(m->fd[PG_M_STATS], ncpus, pc, prev);
+	t0 = pg_now();
+	if (!o->json)
+		printf("%10s %12s %14s %12s %12s %12s\n", "seconds", "rx pps", "rx bps",
+		       "dropped pps", "passed pps", "dropped bps");
+	fflush(stdout);
+	pfd[0] = (struct pollfd){.fd = tfd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	while (!err) {
+		__u64 ticks;
+		double dt;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (pfd[1].revents)
+			break; /* interrupted: a clean exit */
+		if (read(tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+			continue;
+		err = pg_read_stats(m->fd[PG_M_STATS], ncpus, pc, cur);
+		if (err)
+			break;
+		t1 = pg_now();
+		dt = t1 - t0 > 0 ? t1 - t0 : 1;
+		pg_derive(prev, tp);
+		pg_derive(cur, tc);
+#define RATE(k, f) ((double)(tc[k].f - tp[k].f) / dt)
+		if (o->json) {
+			struct pg_json j;
+
+			/* one object per line: easy to stream into jq */
+			printf("{\"interval\": %.3f, \"rx_pps\": %.1f, \"rx_bps\": %.1f, "
+			       "\"passed_pps\": %.1f, \"passed_bps\": %.1f, \"dropped_pps\": %.1f, "
+			       "\"dropped_bps\": %.1f}\n",
+			       dt, RATE(PG_T_RX, packets), RATE(PG_T_RX, bytes) * 8,
+			       RATE(PG_T_PASSED, packets), RATE(PG_T_PASSED, bytes) * 8,
+			       RATE(PG_T_DROPPED, packets), RATE(PG_T_DROPPED, bytes) * 8);
+			(void)j;
+		} else {
+			printf("%10.1f %12.0f %14.0f %12.0f %12.0f %12.0f\n", dt,
+			       RATE(PG_T_RX, packets), RATE(PG_T_RX, bytes) * 8,
+			       RATE(PG_T_DROPPED, packets), RATE(PG_T_PASSED, packets),
+			       RATE(PG_T_DROPPED, bytes) * 8);
+		}
+#undef RATE
+		fflush(stdout);
+		for (i = 0; i < PG_R_COUNT; i++)
+			prev[i] = cur[i];
+		t0 = t1;
+	}
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	return err;
+}
+
+int cmd_stats(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
+	int ncpus = libbpf_num_possible_cpus();
+	bool per_cpu = false, reset = false;
+	struct pg_counter sum[PG_R_COUNT];
+	unsigned long watch = 0;
+	struct pg_stats *pc = NULL;
+	struct pg_counter *rc = NULL;
+	const char *opt, *val;
+	struct pg_json j;
+	struct pg_maps m;
+	struct pg_rule r;
+	int c, err;
+	__u32 id;
+
+	while (pg_args_next(&a, &opt, &val)) {
+		if (opt && !strcmp(opt, "--per-cpu") && !val) {
+			per_cpu = true;
+		} else if (opt && !strcmp(opt, "--reset") && !val) {
+			reset = true;
+		} else if (opt && !strcmp(opt, "--watch")) {
+			char *end;
+
+			if (pg_args_value(&a, opt, &val))
+				return PG_EXIT_USAGE;
+			errno = 0;
+			watch = strtoul(val, &end, 10);
+			if (!*val || *end || errno || val[0] == '-' || watch < 1 || watch > 86400)
+				return pg_usage_err(
+					       NULL,
+					       "bad interval '%s': expected whole seconds 1-86400",
+					       val),
+				       PG_EXIT_USAGE;
+		} else {
+			return pg_usage_err(a.cmd,
+					    "unexpected argument '%s', try 'portgate stats --help'",
+					    opt ?: val),
+			       PG_EXIT_USAGE;
+		}
+	}
+	if (ncpus <= 0)
+		return pg_sys_err(ncpus ?: -EINVAL, "cannot count CPUs"), PG_EXIT_RUNTIME;
+	err = pg_maps_open(o, reset ? PG_MAPS_LOCK : 0, &m);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	pc = calloc(ncpus, sizeof(*pc));
+	rc = calloc(ncpus, sizeof(*rc));
+	if (!pc || !rc) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (reset) {
+		err = pg_stats_reset(&m, ncpus);
+		goto out;
+	}
+	if (watch) {
+		err = pg_watch(o, &m, ncpus, pc, watch);
+		goto out;
+	}
+	err = pg_read_stats(m.fd[PG_M_STATS], ncpus, pc, sum);
+	if (err)
+		goto out;
+
+	if (o->json) {
+		pg_json_init(&j, stdout);
+		pg_json_obj(&j, NULL);
+		pg_json_counters(&j, "totals", sum, false);
+		pg_json_counters(&j, "bytes", sum, true);
+		pg_json_arr(&j, "rules");
+	} else {
+		pg_text_counters(sum);
+		printf("\n%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
+		       "PACKETS", "BYTES");
+	}
+	for (id = 1; id <= PG_MAX_RULES; id++) {
+		unsigned long long pk = 0, by = 0;
+		char ports[16];
+
+		if (bpf_map_lookup_elem(m.fd[PG_M_RULES], &id, &r)) {
+			err = pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_RULES]);
+			goto out;
+		}
+		if (r.action == PG_ACTION_NONE)
+			continue;
+		if (!bpf_map_lookup_elem(m.fd[PG_M_RULE_STATS], &id, rc))
+			for (c = 0; c < ncpus; c++) {
+				pk += rc[c].packets;
+				by += rc[c].bytes;
+			}
+		if (o->json) {
+			pg_json_obj(&j, NULL);
+			pg_json_str(&j, "dir", pg_dir_name(r.dir));
+			pg_json_str(&j, "proto", pg_proto_name(r.proto));
+			pg_json_u64(&j, "port", r.port);
+			pg_json_u64(&j, "port_end", r.port_end);
+			pg_json_str(&j, "action", pg_action_name(r.action));
+			pg_json_u64(&j, "packets", pk);
+			pg_json_u64(&j, "bytes", by);
+			pg_json_end_obj(&j);
+			continue;
+		}
+		if (r.port == r.port_end)
+			snprintf(ports, sizeof(ports), "%u", r.port);
+		else
+			snprintf(ports, sizeof(ports), "%u-%u", r.port, r.port_end);
+		printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r.dir),
+		       pg_proto_name(r.proto), ports, pg_action_name(r.action), pk, by);
+	}
+	if (o->json) {
+		pg_json_end_arr(&j);
+		if (per_cpu) {
+			pg_json_arr(&j, "per_cpu");
+			for (c = 0; c < ncpus; c++) {
+				pg_json_obj(&j, NULL);
+				pg_json_u64(&j, "cpu", c);
+				pg_json_counters(&j, "totals", pc[c].reason, false);
+				pg_json_counters(&j, "bytes", pc[c].reason, true);
+				pg_json_end_obj(&j);
+			}
+			pg_json_end_arr(&j);
+		}
+		pg_json_end_obj(&j);
+		pg_json_done(&j);
+	} else if (per_cpu) {
+		for (c = 0; c < ncpus; c++) {
+			printf("\nCPU %d\n", c);
+			pg_text_counters(pc[c].reason);
+		}
+	}
+out:
+	free(pc);
+	free(rc);
+	pg_maps_close(&m);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
