@@ -217,7 +217,13 @@ static int read_pcap(struct tr_input *in, const char *path)
 
 	p = strcmp(path, "-") ? pcap_open_offline(path, errbuf) : pcap_fopen_offline(stdin, errbuf);
 	if (!p) {
-		pg_err("test: cannot read pcap %s: %s (expected a pcap file)", name, errbuf);
+		size_t plen = strlen(path);
+		/* libpcap often starts the message with the file name already */
+		const char *why = !strncmp(errbuf, path, plen) && errbuf[plen] == ':'
+					  ? errbuf + plen + 2
+					  : errbuf;
+
+		pg_err("test: cannot read pcap '%s': %s (expected a pcap file)", name, why);
 		return -EINVAL;
 	}
 	if (pcap_datalink(p) != DLT_EN10MB) {
@@ -236,13 +242,13 @@ static int read_pcap(struct tr_input *in, const char *path)
 			break;
 	}
 	if (r == PCAP_ERROR) {
-		pg_err("test: pcap %s: frame %u unreadable: %s (corrupt pcap?)", name, no + 1,
+		pg_err("test: pcap '%s': frame %u unreadable: %s (corrupt pcap?)", name, no + 1,
 		       pcap_geterr(p));
 		err = -EINVAL;
 	}
 	pcap_close(p);
 	if (!err && !no) {
-		pg_err("test: pcap %s holds no frames", name);
+		pg_err("test: pcap '%s' holds no frames", name);
 		err = -EINVAL;
 	}
 	return err;
@@ -364,8 +370,16 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 				       : (off + 8 <= f->len ? ppp[0] << 8 | ppp[1] : ppp[0] << 8));
 	} else if (pkt->encap & PG_ENCAP_MPLS) {
 		cat(d, n, parsed == PG_R_NOT_IP ? "non-IP payload" : "");
-	} else if (off <= f->len) {
-		cat(d, n, "type 0x%04x", f->data[off - 2] << 8 | f->data[off - 1]);
+	} else {
+		__u16 type = f->data[off - 2] << 8 | f->data[off - 1];
+
+		/* an IP header the parser rejected is still IP to the reader */
+		if (type == ETH_P_IP || type == ETH_P_IPV6)
+			cat(d, n, "ipv%c", type == ETH_P_IP ? '4' : '6');
+		else if (type == ETH_P_ARP)
+			cat(d, n, "arp");
+		else
+			cat(d, n, "type 0x%04x", type);
 	}
 	if (!d[0])
 		cat(d, n, "ethernet");
