@@ -227,8 +227,8 @@ static int read_pcap(struct tr_input *in, const char *path)
 		return -EINVAL;
 	}
 	if (pcap_datalink(p) != DLT_EN10MB) {
-		pg_err("test: pcap %s: link type %s, expected EN10MB (Ethernet); "
-		       "capture on the Ethernet interface, not 'any'\n",
+		pg_err("test: pcap '%s': link type %s, expected EN10MB (Ethernet); "
+		       "capture on the Ethernet interface, not 'any'",
 		       name, pcap_datalink_val_to_name(pcap_datalink(p)) ?: "unknown");
 		pcap_close(p);
 		return -EINVAL;
