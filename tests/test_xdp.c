@@ -625,6 +625,10 @@ static size_t gen_matrix(struct vec *out)
 
 #define N_MATRIX (N_ENCAPS * 2 * 2 * MC_COUNT)
 
+#define N_IHL 16
+#define N_TPIDS (3 + 3 * 3 + 3 * 3 * 3)
+#define N_CHAINS ((PKT_MAX_EXT + 1) * 2)
+
 /* IPv4 IHL 0..15: below 5 is malformed, 5..15 skips the options. */
 static size_t gen_ihl(struct vec *out)
 {
@@ -777,21 +781,355 @@ BOTH(hand_vectors)
 
 BOTH(ipv4_ihl)
 {
-	static struct vec vecs[16];
+	static struct vec vecs[N_IHL];
 
 	run_table("ipv4_ihl", vecs, gen_ihl(vecs));
 }
 
 BOTH(vlan_tpids)
 {
-	static struct vec vecs[3 + 9 + 27];
+	static struct vec vecs[N_TPIDS];
 
 	run_table("vlan_tpids", vecs, gen_tpids(vecs));
 }
 
 BOTH(ipv6_chains)
 {
-	static struct vec vecs[(PKT_MAX_EXT + 1) * 2];
+	static struct vec vecs[N_CHAINS];
 
 	run_table("ipv6_chains", vecs, gen_chains(vecs));
+}
+
+/* ---- truncations: every length of several shapes, to a blocked port */
+
+struct shape {
+	const char *name;
+	struct pkt_spec pkt;
+	__u16 rule;
+};
+
+static const struct shape shapes[] = {
+	{"ipv4 ihl 8/tcp/25", {TCP4(25), .ihl = 8, .payload = 6}, R_SMTP},
+	{"qinq+pppoe1/ipv6 hop+routing+dest/udp/161",
+	 {UDP6(161), .nvlan = 2, .tpid = {0x88a8, 0x8100}, .pppoe = PKT_PPPOE_PROTO1, .next_ext = 3,
+	  .ext = {IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS}, .payload = 6},
+	 R_SNMP},
+	{"mpls2/ipv4/tcp/25", {TCP4(25), .mpls = 2, .payload = 6}, R_SMTP},
+	{"vlan/ipv6 first fragment/tcp/25",
+	 {TCP6(25), .nvlan = 1, .next_ext = 1, .ext = {IPPROTO_FRAGMENT}, .more_frags = true,
+	  .payload = 6},
+	 R_SMTP},
+	{"9100+8100/mpls4/ipv6 ah/tcp/2525",
+	 {TCP6(2525), .nvlan = 2, .tpid = {0x9100, 0x8100}, .mpls = 4, .next_ext = 1,
+	  .ext = {IPPROTO_AH}, .payload = 6},
+	 R_SMTP_ALT},
+	{"vlan+pppoe2/ipv4 ihl 15/udp/161",
+	 {UDP4(161), .nvlan = 1, .pppoe = PKT_PPPOE_PROTO2, .ihl = 15, .payload = 6},
+	 R_SNMP},
+};
+
+/* Offset just past the destination port: the frame ends with the L4 bytes. */
+static size_t dport_end(const struct pkt_spec *s, const __u8 *frame, size_t len)
+{
+	size_t l4 = (s->proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr)) +
+		    s->payload;
+	size_t end = len - l4 + 4;
+
+	/* the test's own arithmetic, checked against the bytes */
+	cr_assert(frame[end - 2] == s->dport >> 8 && frame[end - 1] == (s->dport & 0xff),
+		  "dport not at %zu", end - 2);
+	return end;
+}
+
+BOTH(truncations)
+{
+	static __u8 frame[FRAME_MAX];
+	struct vec setup = {.defaults = true};
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int nrules = setup_rules(&setup, rules);
+	size_t runs = 0, failed = 0;
+
+	setup_apply(&setup, false);
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		size_t full = pkt_build(&shapes[s].pkt, frame, sizeof(frame));
+		size_t port_end;
+
+		cr_assert(full > 0, "%s: pkt_build failed", shapes[s].name);
+		port_end = dport_end(&shapes[s].pkt, frame, full);
+		for (size_t len = 0; len <= full; len++) {
+			bool has_port = len >= port_end;
+			struct outcome o;
+			struct msg m = {.n = 0};
+			bool ok;
+
+			run_frame(PG_DIR_IN, frame, len, rules, nrules, &o);
+			runs++;
+			if (len < ETH_HLEN && o.err == -EINVAL) {
+				/* the kernel never hands XDP a runt; nothing may count */
+				struct outcome none = {.err = 0, .retval = XDP_PASS};
+
+				ok = !memcmp(&o.delta, &none.delta, sizeof(o.delta));
+				if (!ok)
+					msg_add(&m, " refused by test_run, yet counters moved");
+			} else {
+				ok = check_outcome(&o, len, has_port ? XDP_DROP : XDP_PASS,
+						   has_port ? PG_R_BLOCKED : PG_R_TRUNCATED, rules,
+						   nrules, has_port ? shapes[s].rule : 0, &m);
+			}
+			failed += !ok;
+			cr_expect(ok, "vector \"%s cut to %zu of %zu\" (dport ends at %zu):%s",
+				  shapes[s].name, len, full, port_end, m.s);
+		}
+	}
+	setup_apply(&setup, true);
+	cr_expect(failed == 0, "truncations: %zu of %zu runs failed", failed, runs);
+	cr_log_info("truncations: %zu shapes, %zu runs, %zu failed",
+		    sizeof(shapes) / sizeof(shapes[0]), runs, failed);
+}
+
+/* ---- random frames against a model of the rule lookup */
+
+static __u64 rng_state;
+
+/* xorshift64: tiny, seedable, reproducible across libcs */
+static __u64 rnd(void)
+{
+	__u64 x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static __u32 rnd_below(__u32 n)
+{
+	return (__u32)(rnd() % n);
+}
+
+/* Does the exemption's prefix hold this address (family and bits)? */
+static bool exempt_covers(const struct exempt_spec *x, int ip_version, const __u8 *addr)
+{
+	union exempt_key k;
+	__u8 plen;
+	bool v6 = exempt_key(x, &k, &plen) == E.ex6_fd;
+	const __u8 *net = v6 ? k.v6.addr : k.v4.addr;
+
+	if (ip_version != (v6 ? 6 : 4))
+		return false;
+	for (int i = 0; i < plen; i++) {
+		__u8 bit = 0x80 >> (i % 8);
+
+		if ((addr[i / 8] & bit) != (net[i / 8] & bit))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The expected reason for any frame: the shared parser (compiled for the
+ * host), then the documented rule/exemption semantics over the setup.
+ */
+static int model(const struct vec *setup, enum pg_dir dir, const __u8 *f, size_t len, __u16 *rule)
+{
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int nrules = setup_rules(setup, rules);
+	const struct rule_spec *hit = NULL;
+	struct pg_pkt pkt;
+	const __u8 *saddr, *daddr;
+	__u8 proto;
+	int r;
+
+	memset(&pkt, 0, sizeof(pkt));
+	*rule = 0;
+	r = pg_parse((void *)f, (void *)(f + len), &pkt);
+	if (r != PG_R_PORTS)
+		return r;
+	proto = pkt.l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
+	for (int i = 0; i < nrules; i++)
+		if (rules[i].dir == dir && rules[i].proto == proto && pkt.dport >= rules[i].port &&
+		    pkt.dport <= rule_end(&rules[i]))
+			hit = &rules[i];
+	if (!hit)
+		return PG_R_NO_MATCH;
+	if (pkt.ip_version == 4) {
+		saddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->saddr;
+		daddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->daddr;
+	} else {
+		saddr = ((const struct ipv6hdr *)pkt.l3)->saddr.s6_addr;
+		daddr = ((const struct ipv6hdr *)pkt.l3)->daddr.s6_addr;
+	}
+	for (int i = 0; i < VEC_MAX_EXEMPT && setup->exempt[i].cidr; i++) {
+		const struct exempt_spec *x = &setup->exempt[i];
+		bool sub_is_dst = dir == PG_DIR_IN;
+		const __u8 *a = (x->side == PG_SIDE_SUBSCRIBER) == sub_is_dst ? daddr : saddr;
+
+		if (x->dir != dir)
+			continue;
+		if (x->proto != PG_EXEMPT_ALL_RULES && (x->proto != proto || x->port != hit->port))
+			continue;
+		if (exempt_covers(x, pkt.ip_version, a))
+			return PG_R_EXEMPT;
+	}
+	*rule = hit->id;
+	return hit->action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
+}
+
+static const struct vec random_setup = {
+	.defaults = true,
+	.rules = {RULE_RANGE, RULE_MON, RULE_MON_RANGE, RULE_OUT, RULE_OUT_UDP},
+	.exempt = {EX_ALL(PG_SIDE_SUBSCRIBER, PG_DIR_IN, "100.64.1.0/24"),
+		   EX_ONE(PG_SIDE_PEER, PG_DIR_IN, PG_PROTO_UDP, 161, "2001:db8:100::/64"),
+		   EX_ONE(PG_SIDE_SUBSCRIBER, PG_DIR_OUT, PG_PROTO_TCP, 25, "100.64.0.0/16"),
+		   EX_ALL(PG_SIDE_PEER, PG_DIR_OUT, "2001:db8:192::/48")},
+};
+
+/* Bytes that steer a parser: TPIDs, ethertypes, versions, next headers. */
+static const __u8 interesting[] = {0x81, 0x00, 0x88, 0xa8, 0x91, 0x86, 0xdd, 0x08, 0x47, 0x64, 0x63,
+				   0x11, 0x21, 0x57, 0x45, 0x4f, 0x60, 0x06, 0x11, 0x2c, 0x3c, 0x2b,
+				   0x33, 0xff, 0x01, 0x19, 0xa1, 0x4a, 0x40, 0x20, 0x3a, 0x3b};
+
+static const __u16 ethertypes[] = {0x0800, 0x86dd, 0x8100, 0x88a8, 0x9100,
+				   0x8847, 0x8864, 0x8863, 0x0806, 0x8848};
+
+#define RANDOM_FRAMES 4000
+
+/* Valid frames to mutate: every generated table and the hand vectors. */
+static size_t random_pool(struct vec **pool)
+{
+	size_t nh = sizeof(hand_vectors) / sizeof(hand_vectors[0]), n = 0;
+	struct vec *p = calloc(N_MATRIX + N_IHL + N_TPIDS + N_CHAINS + nh, sizeof(*p));
+
+	cr_assert(p, "out of memory");
+	n += gen_matrix(p + n);
+	n += gen_ihl(p + n);
+	n += gen_tpids(p + n);
+	n += gen_chains(p + n);
+	memcpy(p + n, hand_vectors, sizeof(hand_vectors));
+	*pool = p;
+	return n + nh;
+}
+
+static size_t random_frame(__u8 *f, struct vec *pool, size_t npool, const char **kind)
+{
+	size_t len;
+	__u32 k = rnd_below(10);
+
+	if (k < 2) {
+		*kind = "random bytes";
+		len = ETH_HLEN + rnd_below(150);
+		for (size_t i = 0; i < len; i++)
+			f[i] = (__u8)rnd();
+		return len;
+	}
+	if (k < 4) {
+		__u16 t = ethertypes[rnd_below(sizeof(ethertypes) / sizeof(ethertypes[0]))];
+
+		*kind = "ethertype + random bytes";
+		len = ETH_HLEN + rnd_below(150);
+		for (size_t i = 0; i < len; i++)
+			f[i] = (__u8)rnd();
+		f[12] = t >> 8;
+		f[13] = t & 0xff;
+		if (len > ETH_HLEN && rnd_below(2))
+			f[ETH_HLEN] = t == 0x86dd ? 0x60 : 0x45;
+		return len;
+	}
+	*kind = "mutated valid frame";
+	len = vec_frame(&pool[rnd_below((__u32)npool)], f);
+	for (int m = 1 + rnd_below(4); m > 0; m--) {
+		size_t at = rnd_below(len < 96 ? (__u32)len : 96);
+
+		switch (rnd_below(5)) {
+		case 0:
+			f[at] = (__u8)rnd();
+			break;
+		case 1:
+			f[at] ^= (__u8)(1 << rnd_below(8));
+			break;
+		case 2:
+			f[at] = interesting[rnd_below(sizeof(interesting))];
+			break;
+		case 3:
+			if (len > ETH_HLEN)
+				len = ETH_HLEN + rnd_below((__u32)(len - ETH_HLEN));
+			break;
+		case 4:
+			for (int n = 1 + rnd_below(32); n > 0 && len < 512; n--)
+				f[len++] = (__u8)rnd();
+			break;
+		}
+	}
+	return len;
+}
+
+BOTH(random_frames)
+{
+	static __u8 frame[FRAME_MAX];
+	const char *env = getenv("PG_XDP_SEED");
+	__u64 seed = env ? strtoull(env, NULL, 0) : 0x5eed2026c0ffeeULL;
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int nrules = setup_rules(&random_setup, rules);
+	size_t failed = 0, seen[PG_R_COUNT] = {0};
+	struct vec *pool;
+	size_t npool = random_pool(&pool);
+
+	rng_state = seed ? seed : 1;
+	setup_apply(&random_setup, false);
+	for (int i = 0; i < RANDOM_FRAMES; i++) {
+		const char *kind;
+		size_t len = random_frame(frame, pool, npool, &kind);
+		enum pg_dir dir = rnd_below(2) ? PG_DIR_OUT : PG_DIR_IN;
+		__u16 want_rule;
+		int want = model(&random_setup, dir, frame, len, &want_rule);
+		struct outcome o;
+		struct msg m = {.n = 0};
+		bool ok;
+
+		cr_assert(want >= 0 && want < PG_R_COUNT, "model: reason %d", want);
+		run_frame(dir, frame, len, rules, nrules, &o);
+		ok = check_outcome(&o, len, reason_verdicts[want], want, rules, nrules, want_rule,
+				   &m);
+		seen[want]++;
+		if (!ok && ++failed <= 10) {
+			msg_add(&m, " frame:");
+			for (size_t b = 0; b < len && b < 80; b++)
+				msg_add(&m, "%s%02x", b % 4 ? "" : " ", frame[b]);
+			cr_expect(ok,
+				  "random frame %d of seed %#llx (%s, %s, %zu bytes, model %s):%s",
+				  i, (unsigned long long)seed, kind, dir_name(dir), len,
+				  reason_name(want), m.s);
+		}
+	}
+	setup_apply(&random_setup, true);
+	free(pool);
+	cr_expect(failed == 0, "random frames: %zu of %d failed (seed %#llx, PG_XDP_SEED=...)",
+		  failed, RANDOM_FRAMES, (unsigned long long)seed);
+	expect_rule_stats_clean("random_frames");
+	{
+		struct msg m = {.n = 0};
+
+		for (int r = 0; r < PG_R_COUNT; r++)
+			if (seen[r])
+				msg_add(&m, " %s=%zu", reason_name(r), seen[r]);
+		cr_log_info("random frames: %d, seed %#llx, reasons:%s", RANDOM_FRAMES,
+			    (unsigned long long)seed, m.s);
+	}
+}
+
+/* ---- multi-buffer: a 9000-byte frame counts all its bytes */
+
+Test(xdp_frags, jumbo, .init = env_frags, .fini = env_destroy)
+{
+	static const struct vec vecs[] = {
+		{"jumbo 9000 ipv4/tcp/25", .pkt = {TCP4(25), .payload = 9000 - 54},
+		 .defaults = true, BLOCKED_BY(R_SMTP)},
+		{"jumbo 9000 qinq+pppoe1/ipv6/udp/53 monitored",
+		 .pkt = {UDP6(53), .nvlan = 2, .pppoe = PKT_PPPOE_PROTO1, .min_len = 9000},
+		 .rules = {RULE_MON}, MONITORED_BY(R_MON)},
+		{"jumbo 9000 ipv6/tcp/80", .pkt = {TCP6(80), .min_len = 9000}, .defaults = true,
+		 PASSES(PG_R_NO_MATCH)},
+	};
+
+	run_table("jumbo", vecs, sizeof(vecs) / sizeof(vecs[0]));
 }
