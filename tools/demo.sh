@@ -133,11 +133,8 @@ done
 run_rows
 
 echo
-echo "portgate stats"
+echo "portgate stats (totals by reason, then per rule)"
 "$LAB" pg "$ID" stats
-echo
-echo "portgate rules"
-"$LAB" pg "$ID" rules
 echo
 echo "portgate exemptions"
 "$LAB" pg "$ID" exemptions
