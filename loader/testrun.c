@@ -751,9 +751,9 @@ int cmd_test(const struct pg_opts *o, int argc, char **argv)
 		pg_json_init(&j, stdout);
 		pg_json_arr(&j, NULL);
 	} else {
-		printf("policy: %s, role %s (%s)\n",
-		       st.pinned ? "live rules and exemptions" : "default (nothing pinned)", role,
-		       dir == PG_DIR_IN ? "inbound" : "outbound");
+		printf("policy: %s %s, role %s (%s)\n",
+		       st.pinned ? "live rules and exemptions from" : "default, nothing pinned at",
+		       o->pin_path, role, dir == PG_DIR_IN ? "inbound" : "outbound");
 	}
 	for (i = 0; i < in.n; i++) {
 		struct tr_result res = {};

@@ -547,6 +547,35 @@ Test(testcmd, hex_and_stdin)
 	free(b);
 }
 
+/* A capture cut by tcpdump -s: the headers decide, the description says so. */
+Test(testcmd, snaplen_cut_capture)
+{
+	const struct pkt_spec smtp = {V4, TCP(25), .payload = 1000};
+	static uint8_t buf[PKT_MAX];
+	struct pcap_pkthdr h = {.caplen = 64};
+	char path[128], *out;
+	pcap_dumper_t *d;
+	pcap_t *p;
+	int rc;
+
+	h.len = pkt_build(&smtp, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%s/cut.pcap", tmp);
+	p = pcap_open_dead(DLT_EN10MB, 64);
+	d = pcap_dump_open(p, path);
+	cr_assert(d);
+	pcap_dump((u_char *)d, &h, buf);
+	pcap_dump_close(d);
+	pcap_close(p);
+
+	rc = portgate("test --pcap %s", path);
+	out = slurp("out");
+	cr_assert_eq(rc, 0, "portgate test exited %d", rc);
+	cr_expect(strstr(out, ":25 (captured 64 of 1054 bytes)") &&
+			  strstr(out, "DROP  blocked: rule 1 tcp/25 in drop"),
+		  "snaplen-cut SMTP frame not blocked or not marked:\n%s", out);
+	free(out);
+}
+
 /* Bad inputs: exit 2, nothing on stdout (nothing ran), one line naming the frame. */
 struct bad {
 	const char *name;
