@@ -125,6 +125,18 @@ int pg_rule_stats_reset(int fd, __u32 id)
 	return err;
 }
 
+/*
+ * Test hook: PORTGATE_RACE_DELAY_US widens the read-modify-write window so
+ * the concurrency test fails reliably if the pin-directory lock is broken.
+ */
+static void pg_race_window(void)
+{
+	const char *s = getenv("PORTGATE_RACE_DELAY_US");
+
+	if (s)
+		usleep(strtoul(s, NULL, 10));
+}
+
 /* Add r, or change the action of the identical rule; refuse overlaps. */
 static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_rule *r)
 {
@@ -157,6 +169,7 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 	for (id = 1; id <= PG_MAX_RULES; id++)
 		if (t->rules[id].action == PG_ACTION_NONE)
 			break;
+	pg_race_window();
 	if (id > PG_MAX_RULES) {
 		pg_err("no free rule slot for %s (all %u in use)", pg_rule_str(r, a, sizeof(a)),
 		       PG_MAX_RULES);

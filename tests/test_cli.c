@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The portgate CLI as scripts use it: build/portgate run via fork/exec in
+ * a private netns (veth pairs) with a private --pin-path, exit codes and
+ * stderr checked, JSON checked with jq. Every test tears down its netns
+ * and pins in .fini, so a failing test leaves nothing behind.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "portgate.h"
+#include "pkt.h"
+
+#define PORTGATE "build/portgate"
+#define OUT_MAX (256 * 1024)
+
+static char ns[64], ns_path[128], pin[128];
+
+struct run {
+	int code;
+	char out[OUT_MAX];
+	char err[8192];
+};
+
+static struct run R; /* the last command's result */
+
+static void slurp(int fd, char *buf, size_t cap)
+{
+	ssize_t n;
+	size_t len = 0;
+
+	lseek(fd, 0, SEEK_SET);
+	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(fd);
+}
+
+/* Run argv with stdin from `in` (may be NULL); capture into r. */
+static int run_argv(struct run *r, char *const argv[], const char *in)
+{
+	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), ifd = memfd_create("in", 0);
+	int st;
+	pid_t pid;
+
+	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
+	if (in) {
+		cr_assert_eq(write(ifd, in, strlen(in)), (ssize_t)strlen(in));
+		lseek(ifd, 0, SEEK_SET);
+	}
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(ifd);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	slurp(ofd, r->out, sizeof(r->out));
+	slurp(efd, r->err, sizeof(r->err));
+	return r->code;
+}
+
+/* portgate ARGS (space-separated) inside the test netns with the test pin path. */
+static int pgv(struct run *r, const char *fmt, va_list ap)
+{
+	char line[1024], *argv[64], *tok, *save;
+	int n = 0;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	argv[n++] = "nsenter";
+	argv[n++] = ns_path;
+	argv[n++] = PORTGATE;
+	argv[n++] = "--pin-path";
+	argv[n++] = pin;
+	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	return run_argv(r, argv, NULL);
+}
+
+__attribute__((format(printf, 2, 3))) static int pg_into(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = pgv(r, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+__attribute__((format(printf, 1, 2))) static int pg(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = pgv(&R, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Run and require exit 0, printing stderr otherwise. */
+#define PG_OK(...)                                             \
+	do {                                                   \
+		int rc_ = pg(__VA_ARGS__);                     \
+		cr_assert_eq(rc_, 0, "portgate " __VA_ARGS__); \
+	} while (0)
+
+__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* jq FILTER over json; the compact (-c) result without the newline. */
+static const char *jq(const char *json, const char *filter)
+{
+	static struct run jr;
+	char *argv[] = {"jq", "-c", (char *)filter, NULL};
+
+	cr_assert_eq(run_argv(&jr, argv, json), 0, "jq '%s' failed on:\n%s\n%s", filter, json,
+		     jr.err);
+	jr.out[strcspn(jr.out, "\n")] = '\0';
+	return jr.out;
+}
+
+static unsigned long long jq_u64(const char *json, const char *filter)
+{
+	return strtoull(jq(json, filter), NULL, 10);
+}
+
+static void setup(void)
+{
+	snprintf(ns, sizeof(ns), "pgcli%d", getpid());
+	snprintf(ns_path, sizeof(ns_path), "--net=/run/netns/%s", ns);
+	snprintf(pin, sizeof(pin), "/sys/fs/bpf/pgcli%d", getpid());
+	cr_assert_eq(sh("ip netns add %s", ns), 0);
+	cr_assert_eq(sh("ip -n %s link add va type veth peer name vb && "
+			"ip -n %s link add vc type veth peer name vd && "
+			"for i in va vb vc vd; do ip -n %s link set $i up || exit 1; done",
+			ns, ns, ns),
+		     0);
+}
+
+static void teardown(void)
+{
+	/* pins first (links), then the netns, then anything left in the pin dir */
+	pg("detach --all");
+	sh("ip netns del %s 2>/dev/null", ns);
+	sh("rm -rf %s", pin);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+static bool pin_exists(const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s%s%s", pin, name ? "/" : "", name ? name : "");
+	return access(p, F_OK) == 0;
+}
+
+/* stderr is exactly one line */
+static bool one_line(const char *s)
+{
+	const char *nl = strchr(s, '\n');
+
+	return nl && nl[1] == '\0';
+}
+
+/* Id of the XDP program on IFACE in the test netns (0 = none), via iproute2. */
+static unsigned int xdp_id(const char *ifname)
+{
+	struct run r;
+	char cmd[256];
+	char *argv[] = {"sh", "-c", cmd, NULL};
+
+	snprintf(cmd, sizeof(cmd),
+		 "ip -n %s -j -d link show %s | jq '.[0].xdp.prog.id // "
+		 ".[0].xdp.attached[0].prog.id "
+		 "// 0'",
+		 ns, ifname);
+	cr_assert_eq(run_argv(&r, argv, NULL), 0, "%s: %s", cmd, r.err);
+	return strtoul(r.out, NULL, 10);
+}
+
+Test(cli, attach_detach_reattach)
+{
+	unsigned int id;
+	char link0[32];
+
+	PG_OK("attach va");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .role, .mode]]"),
+			 "[[\"va\",\"uplink\",\"native\"]]");
+	id = jq_u64(R.out, ".programs.uplink");
+	cr_expect_eq(xdp_id("va"), id, "va runs prog %u, expected portgate's %u", xdp_id("va"), id);
+
+	/* same role again: nothing changes, same link */
+	snprintf(link0, sizeof(link0), "%s", jq(R.out, ".interfaces[0].link_id"));
+	PG_OK("attach va");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, ".interfaces[0].link_id"), link0,
+			 "same-role attach changed the link");
+	cr_expect_eq(jq_u64(R.out, ".interfaces[0].prog_id"), id);
+
+	/* a second interface shares the program (and so the maps) */
+	PG_OK("attach vc");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[].prog_id] | unique | length"), "1");
+
+	PG_OK("detach va");
+	cr_expect_eq(xdp_id("va"), 0, "va still has XDP after detach");
+	cr_expect(pin_exists(NULL), "pins removed while vc is still attached");
+	PG_OK("detach vc");
+	cr_expect_eq(xdp_id("vc"), 0);
+	cr_expect(!pin_exists(NULL), "the last detach must remove %s", pin);
+
+	PG_OK("attach va");
+	cr_expect_neq(xdp_id("va"), 0, "re-attach after the last detach");
+	PG_OK("detach --all");
+	cr_expect(!pin_exists(NULL));
+}
+
+Test(cli, role_change_is_atomic)
+{
+	const char *link;
+	char link0[32];
+
+	PG_OK("attach va");
+	PG_OK("status -j");
+	snprintf(link0, sizeof(link0), "%s", jq(R.out, ".interfaces[0].link_id"));
+	PG_OK("attach va --role access");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, ".interfaces[0].role"), "\"access\"");
+	cr_expect_eq(jq_u64(R.out, ".interfaces[0].prog_id"), jq_u64(R.out, ".programs.access"));
+	/* the same link, its program replaced by bpf_link_update: no unfiltered gap */
+	link = jq(R.out, ".interfaces[0].link_id");
+	cr_expect_str_eq(link, link0, "role change created a new link (gap) instead of updating");
+	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.access"));
+	PG_OK("attach va --role uplink");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, ".interfaces[0].role"), "\"uplink\"");
+}
+
+/* Load a one-instruction XDP_PASS program and attach it (legacy netlink) in the netns. */
+static unsigned int attach_foreign(const char *ifname)
+{
+	int p[2];
+	unsigned int id = 0;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		struct bpf_insn insns[] = {
+			{.code = BPF_ALU64 | BPF_MOV | BPF_K,
+			 .dst_reg = BPF_REG_0,
+			 .imm = XDP_PASS},
+			{.code = BPF_JMP | BPF_EXIT},
+		};
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int nsfd = open(ns_path + strlen("--net="), O_RDONLY), fd;
+
+		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
+			_exit(1);
+		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "foreign", "GPL", insns, 2, NULL);
+		if (fd < 0 ||
+		    bpf_xdp_attach(if_nametoindex(ifname), fd, XDP_FLAGS_DRV_MODE, NULL) ||
+		    bpf_obj_get_info_by_fd(fd, &info, &len))
+			_exit(2);
+		if (write(p[1], &info.id, sizeof(info.id)) != sizeof(info.id))
+			_exit(3);
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &id, sizeof(id)), (ssize_t)sizeof(id), "foreign XDP program");
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return id;
+}
+
+Test(cli, foreign_program_needs_force)
+{
+	unsigned int foreign = attach_foreign("va");
+	char idstr[32];
+
+	cr_assert_neq(foreign, 0);
+	cr_expect_eq(pg("attach va"), 1, "stderr: %s", R.err);
+	snprintf(idstr, sizeof(idstr), "%u", foreign);
+	cr_expect(strstr(R.err, idstr) && strstr(R.err, "--force") && one_line(R.err),
+		  "message should name prog id %u and --force: %s", foreign, R.err);
+	cr_expect_eq(xdp_id("va"), foreign, "refused attach changed the interface");
+	cr_expect(!pin_exists(NULL), "a refused first attach left pins behind");
+
+	PG_OK("attach va --force");
+	PG_OK("status -j");
+	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.uplink"));
+	cr_expect_str_eq(jq(R.out, ".interfaces[0].ifname"), "\"va\"");
+}
+
+Test(cli, jumbo_mtu)
+{
+	cr_assert_eq(sh("ip -n %s link set va mtu 9000 && ip -n %s link set vb mtu 9000", ns, ns),
+		     0);
+	PG_OK("attach va");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, ".interfaces[0].mode"), "\"native\"");
+	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.uplink"));
+	PG_OK("attach va --role access");
+	PG_OK("attach vb");
+	cr_expect_neq(xdp_id("vb"), 0);
+}
+
+#define DEFAULT_RULES                                                        \
+	"[\"in\",\"tcp\",25,25,\"drop\"],[\"in\",\"tcp\",465,465,\"drop\"]," \
+	"[\"in\",\"tcp\",587,587,\"drop\"],[\"in\",\"tcp\",2525,2525,\"drop\"]"
+#define RULE_TUPLES "[.[] | [.dir, .proto, .port, .port_end, .action]]"
+
+Test(cli, rules_round_trip)
+{
+	/* rules staged before any attach create the state with the defaults */
+	PG_OK("block tcp 8080-8090");
+	PG_OK("block udp 53 --dir out --monitor");
+	PG_OK("block tcp 1-24 --dir out");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, RULE_TUPLES),
+			 "[" DEFAULT_RULES ",[\"in\",\"tcp\",8080,8090,\"drop\"],"
+			 "[\"in\",\"udp\",161,161,\"drop\"],[\"out\",\"tcp\",1,24,\"drop\"],"
+			 "[\"out\",\"udp\",53,53,\"monitor\"]]");
+	cr_expect_str_eq(jq(R.out, "[.[] | [.packets, .bytes]] | flatten | unique"), "[0]");
+
+	/* identical rule again: only the action changes */
+	PG_OK("block udp 53 --dir out");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, "[.[] | select(.port == 53)] | [length, .[0].action]"),
+			 "[1,\"drop\"]");
+
+	/* overlap refused, naming the existing rule; nothing changed */
+	cr_expect_eq(pg("block tcp 8085-9000"), 1);
+	cr_expect(strstr(R.err, "8080-8090") && one_line(R.err), "%s", R.err);
+	/* unblock must name the rule exactly */
+	cr_expect_eq(pg("unblock tcp 8085"), 1);
+	cr_expect(strstr(R.err, "8080-8090") && one_line(R.err), "%s", R.err);
+
+	PG_OK("unblock tcp 8080-8090");
+	PG_OK("unblock tcp 1-24 --dir out");
+	PG_OK("unblock udp 53 --dir out");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, RULE_TUPLES),
+			 "[" DEFAULT_RULES ",[\"in\",\"udp\",161,161,\"drop\"]]");
+
+	/* a full range is quick and exact */
+	PG_OK("unblock udp 161");
+	PG_OK("block udp 1-65535 --dir out");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, "[.[] | select(.dir == \"out\") | [.port, .port_end]]"),
+			 "[[1,65535]]");
+	PG_OK("defaults");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, RULE_TUPLES),
+			 "[" DEFAULT_RULES ",[\"in\",\"udp\",161,161,\"drop\"]]");
+}
+
+Test(cli, exemptions_round_trip)
+{
+	PG_OK("attach va");
+	PG_OK("allow 100.64.1.7 --subscriber");
+	PG_OK("allow 192.0.2.77/24 --peer --rule tcp/25");
+	PG_OK("allow 2001:db8:64::1 --subscriber --dir out");
+	PG_OK("allow 2001:db8:192::/48 --peer --rule udp/161");
+	PG_OK("allow 100.64.1.7 --subscriber"); /* idempotent */
+	/* --rule names any port of a range; keyed by the rule's first port */
+	PG_OK("block tcp 6000-6010");
+	PG_OK("allow 203.0.113.0/24 --peer --rule tcp/6005");
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(jq(R.out, "[.[] | [.prefix, .side, .dir, .rule]] | sort"),
+			 "[[\"100.64.1.7/32\",\"subscriber\",\"in\",\"all\"],"
+			 "[\"192.0.2.0/24\",\"peer\",\"in\",\"tcp/25\"],"
+			 "[\"2001:db8:192::/48\",\"peer\",\"in\",\"udp/161\"],"
+			 "[\"2001:db8:64::1/128\",\"subscriber\",\"out\",\"all\"],"
+			 "[\"203.0.113.0/24\",\"peer\",\"in\",\"tcp/6000\"]]");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.exemptions.v4, .exemptions.v6]"), "[3,2]");
+
+	/* no rule covers tcp/26: refused */
+	cr_expect_eq(pg("allow 192.0.2.0/24 --peer --rule tcp/26"), 1);
+	cr_expect(strstr(R.err, "tcp/26") && one_line(R.err), "%s", R.err);
+
+	PG_OK("disallow 192.0.2.0/24 --peer --rule tcp/25");
+	PG_OK("disallow 2001:db8:64::1 --subscriber --dir out");
+	cr_expect_eq(pg("disallow 2001:db8:64::1 --subscriber --dir out"), 1);
+	cr_expect(strstr(R.err, "2001:db8:64::1/128") && one_line(R.err), "%s", R.err);
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(jq(R.out, "[.[].prefix] | sort"),
+			 "[\"100.64.1.7/32\",\"2001:db8:192::/48\",\"203.0.113.0/24\"]");
+}
+
+/* Run one frame `repeat` times through the pinned program on CPU `cpu`. */
+static void test_run(int prog_fd, int cpu, const struct pkt_spec *s, int repeat, size_t *len)
+{
+	static uint8_t buf[PKT_MAX], out[PKT_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	cpu_set_t set;
+
+	*len = pkt_build(s, buf, sizeof(buf));
+	cr_assert_gt(*len, 0);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	/* pin to a CPU so the counters land in several per-CPU slots */
+	cr_assert_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+	t.data_in = buf;
+	t.data_size_in = *len;
+	t.data_out = out;
+	t.data_size_out = sizeof(out);
+	t.repeat = repeat;
+	cr_assert_eq(bpf_prog_test_run_opts(prog_fd, &t), 0, "test run: %s", strerror(errno));
+}
+
+Test(cli, stats_equal_traffic_summed_over_cpus)
+{
+	struct pkt_spec blocked = {.ip = 4, .proto = IPPROTO_TCP, .dport = 25, .payload = 10};
+	struct pkt_spec passed = {.ip = 6, .proto = IPPROTO_UDP, .dport = 53, .payload = 100};
+	struct pkt_spec exempt = {
+		.ip = 4, .proto = IPPROTO_TCP, .dport = 587, .src = "192.0.2.10", .payload = 1};
+	struct pkt_spec monitored = {.ip = 4, .proto = IPPROTO_UDP, .dport = 5000};
+	int ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN), cpu, fd;
+	unsigned long long rx = 0, bytes = 0;
+	size_t lb, lp, le, lm;
+	char path[256];
+
+	PG_OK("attach va");
+	PG_OK("allow 192.0.2.0/24 --peer --rule tcp/587");
+	PG_OK("block udp 5000 --monitor");
+	PG_OK("stats --reset");
+	snprintf(path, sizeof(path), "%s/prog_uplink", pin);
+	fd = bpf_obj_get(path);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	if (ncpus < 1)
+		ncpus = 1;
+	for (cpu = 0; cpu < ncpus && cpu < 4; cpu++) {
+		test_run(fd, cpu, &blocked, 3, &lb);
+		test_run(fd, cpu, &passed, 5, &lp);
+		test_run(fd, cpu, &exempt, 2, &le);
+		test_run(fd, cpu, &monitored, 1, &lm);
+		rx += 3 + 5 + 2 + 1;
+		bytes += 3 * lb + 5 * lp + 2 * le + lm;
+	}
+	close(fd);
+	cpu = cpu ? cpu : 1;
+
+	PG_OK("stats -j --per-cpu");
+	cr_expect_eq(jq_u64(R.out, ".totals.rx"), rx, "rx");
+	cr_expect_eq(jq_u64(R.out, ".totals.dropped"), 3ULL * cpu, "dropped");
+	cr_expect_eq(jq_u64(R.out, ".totals.blocked"), 3ULL * cpu, "blocked");
+	cr_expect_eq(jq_u64(R.out, ".totals.passed"), 8ULL * cpu, "passed");
+	cr_expect_eq(jq_u64(R.out, ".totals.exempt"), 2ULL * cpu, "exempt");
+	cr_expect_eq(jq_u64(R.out, ".totals.monitored"), 1ULL * cpu, "monitored");
+	cr_expect_eq(jq_u64(R.out, ".totals.no_match"), 5ULL * cpu, "no_match");
+	cr_expect_eq(jq_u64(R.out, ".bytes.rx"), bytes, "rx bytes");
+	cr_expect_eq(jq_u64(R.out, ".bytes.dropped"), 3ULL * cpu * lb, "dropped bytes");
+	cr_expect_eq(jq_u64(R.out, ".rules[] | select(.port == 25) | .packets"), 3ULL * cpu,
+		     "rule tcp/25 packets");
+	cr_expect_eq(jq_u64(R.out, ".rules[] | select(.port == 25) | .bytes"), 3ULL * cpu * lb);
+	cr_expect_eq(jq_u64(R.out, ".rules[] | select(.port == 5000) | .packets"), 1ULL * cpu,
+		     "monitor rule");
+	cr_expect_eq(jq_u64(R.out, ".rules[] | select(.port == 587) | .packets"), 0,
+		     "exempt packets are not the rule's");
+	/* per-CPU slots add up to the totals, and traffic really was spread */
+	cr_expect_eq(jq_u64(R.out, "[.per_cpu[].totals.rx] | add"), rx);
+	if (cpu > 1)
+		cr_expect_eq(jq_u64(R.out, "[.per_cpu[] | select(.totals.rx > 0)] | length"),
+			     (unsigned long long)cpu);
+
+	PG_OK("stats --reset");
+	PG_OK("stats -j");
+	cr_expect_str_eq(jq(R.out, "[.totals.rx, .bytes.rx, ([.rules[].packets] | add)]"),
+			 "[0,0,0]");
+}
+
+struct bad_input {
+	const char *name;
+	const char *args;
+	int code;
+	const char *msg; /* stderr must contain this */
+};
+
+static const struct bad_input bad_inputs[] = {
+	{"port 0", "block tcp 0", 2, "'0'"},
+	{"port 65536", "block tcp 65536", 2, "'65536'"},
+	{"port abc", "block tcp abc", 2, "'abc'"},
+	{"reversed range", "block tcp 10-5", 2, "'10-5'"},
+	{"range with one bad bound", "block tcp 1000-70000", 2, "'70000'"},
+	{"proto icmp", "block icmp 25", 2, "'icmp'"},
+	{"bad direction", "block tcp 25 --dir sideways", 2, "'sideways'"},
+	{"missing port", "block tcp", 2, "PORT"},
+	{"unblock port 0", "unblock udp 0", 2, "'0'"},
+	{"bad IPv4 prefix", "allow 300.1.1.1/8 --peer", 2, "'300.1.1.1/8'"},
+	{"IPv6 prefix too long", "allow ::/129 --peer", 2, "'129'"},
+	{"IPv4 prefix too long", "allow 192.0.2.0/33 --subscriber", 2, "'33'"},
+	{"no side", "allow 192.0.2.0/24", 2, "--subscriber"},
+	{"bad --rule", "allow 192.0.2.0/24 --peer --rule tcp25", 2, "'tcp25'"},
+	{"unknown interface", "attach nosuch0", 1, "'nosuch0'"},
+	{"detach not attached", "detach vb", 1, "'vb'"},
+	{"detach unknown interface", "detach nosuch0", 1, "'nosuch0'"},
+	{"role bogus", "attach va --role bogus", 2, "'bogus'"},
+	{"mode bogus", "attach va --mode turbo", 2, "'turbo'"},
+	{"unknown command", "frobnicate", 2, "unknown command 'frobnicate'"},
+	{"unknown option", "rules --frob", 2, "'--frob'"},
+	{"watch 0", "stats --watch 0", 2, "'0'"},
+	{"overlapping rule", "block tcp 20-30", 1, "tcp 25"},
+	{"unblock missing rule", "unblock tcp 26", 1, "tcp 26"},
+	{"allow without a rule", "allow 192.0.2.0/24 --peer --rule udp/53", 1, "udp/53"},
+	{"disallow missing", "disallow 192.0.2.0/24 --peer", 1, "192.0.2.0/24"},
+};
+
+Test(cli, bad_inputs)
+{
+	char before[OUT_MAX];
+	size_t i;
+
+	PG_OK("attach va");
+	PG_OK("rules -j");
+	snprintf(before, sizeof(before), "%s", R.out);
+	for (i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
+		const struct bad_input *b = &bad_inputs[i];
+
+		pg("%s", b->args);
+		cr_expect_eq(R.code, b->code,
+			     "%s: 'portgate %s' exited %d, expected %d (stderr: %s)", b->name,
+			     b->args, R.code, b->code, R.err);
+		cr_expect(strstr(R.err, b->msg), "%s: stderr should name %s, got: %s", b->name,
+			  b->msg, R.err);
+		cr_expect(one_line(R.err), "%s: expected one line on stderr, got: %s", b->name,
+			  R.err);
+		cr_expect(!strncmp(R.err, "portgate: ", 10), "%s: %s", b->name, R.err);
+		cr_expect_str_empty(R.out, "%s: nothing on stdout", b->name);
+	}
+	/* nothing half-applied */
+	PG_OK("rules -j");
+	cr_expect_str_eq(R.out, before, "a rejected command changed the rules");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[].ifname]"), "[\"va\"]");
+}
+
+Test(cli, unprivileged_says_which_privileges)
+{
+	char *argv[] = {"setpriv",
+			"--reuid=65534",
+			"--regid=65534",
+			"--clear-groups",
+			"--inh-caps=-all",
+			"--bounding-set=-all",
+			PORTGATE,
+			"--pin-path",
+			pin,
+			"block",
+			"tcp",
+			"8080",
+			NULL};
+	struct run r;
+
+	PG_OK("attach va");
+	cr_expect_eq(run_argv(&r, argv, NULL), 1, "stderr: %s", r.err);
+	cr_expect(strstr(r.err, "CAP_BPF") && strstr(r.err, "CAP_NET_ADMIN") && one_line(r.err),
+		  "%s", r.err);
+}
+
+/* Each child blocks and unblocks its own ports; the survivors must all be there. */
+Test(cli, concurrent_writers)
+{
+	enum { ROUNDS = 15, PORTS = 4 };
+	pid_t kids[2];
+	int k, st;
+
+	PG_OK("attach va");
+	for (k = 0; k < 2; k++) {
+		kids[k] = fork();
+		cr_assert(kids[k] >= 0);
+		if (!kids[k]) {
+			/* widen the rule-slot read-modify-write: without the lock, slots collide */
+			setenv("PORTGATE_RACE_DELAY_US", "2000", 1);
+			struct run r;
+			int i, p, base = 10000 * (k + 1);
+
+			for (i = 0; i < ROUNDS; i++)
+				for (p = 0; p < PORTS; p++) {
+					if (pg_into(&r, "block tcp %d", base + i * 10 + p) ||
+					    (i < ROUNDS - 1 &&
+					     pg_into(&r, "unblock tcp %d", base + i * 10 + p)))
+						_exit(10 + r.code);
+				}
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		cr_assert_eq(waitpid(kids[k], &st, 0), kids[k]);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d failed: status %d", k,
+			  WEXITSTATUS(st));
+	}
+	PG_OK("rules -j");
+	{
+		char want[512];
+
+		snprintf(want, sizeof(want), "[%d,%d,%d,%d,%d,%d,%d,%d]", 10000 + (ROUNDS - 1) * 10,
+			 10001 + (ROUNDS - 1) * 10, 10002 + (ROUNDS - 1) * 10,
+			 10003 + (ROUNDS - 1) * 10, 20000 + (ROUNDS - 1) * 10,
+			 20001 + (ROUNDS - 1) * 10, 20002 + (ROUNDS - 1) * 10,
+			 20003 + (ROUNDS - 1) * 10);
+		cr_expect_str_eq(jq(R.out, "[.[] | select(.port >= 10000) | .port]"), want);
+		cr_expect_eq(jq_u64(R.out, "length"), 5 + 2 * PORTS);
+	}
+}
