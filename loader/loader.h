@@ -147,6 +147,9 @@ int pg_rules_count(struct pg_maps *m, unsigned int *n);
 /* Rule covering (dir, proto, port): rule id and first port, -ENOENT if none. */
 int pg_rule_lookup(struct pg_maps *m, __u8 dir, __u8 proto, __u16 port, __u16 *first, __u16 *last);
 int pg_rule_stats_reset(int rule_stats_fd, __u32 id);
+struct pg_json;
+/* Sorted rules with counters: JSON array `key` in j, or a table if j is NULL. */
+int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(int fd, bool v6, unsigned int *n);

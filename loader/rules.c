@@ -397,45 +397,40 @@ static int pg_rule_cmp(const void *a, const void *b)
 	return x->port - y->port;
 }
 
-int cmd_rules(const struct pg_opts *o, int argc, char **argv)
+/*
+ * The rule list, sorted, with counters: a JSON array member `key` of j
+ * (NULL key: the top-level array), or a table when j is NULL. Shared by
+ * `rules` and `stats`.
+ */
+int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct pg_counter *pc = NULL;
 	struct pg_rule *list = NULL;
 	struct pg_tables t;
-	struct pg_json j;
-	struct pg_maps m;
 	unsigned int n = 0, i;
 	__u32 id;
 	int c, err;
 
-	if (argc > 1)
-		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
-		       PG_EXIT_USAGE;
-	err = pg_maps_open(o, 0, &m);
+	err = pg_tables_map(m, false, &t);
 	if (err)
-		return PG_EXIT_RUNTIME;
-	err = pg_tables_map(&m, false, &t);
-	if (err)
-		goto out;
+		return err;
 	list = calloc(PG_MAX_RULES, sizeof(*list));
 	pc = calloc(ncpus > 0 ? ncpus : 1, sizeof(*pc));
 	if (!list || !pc) {
 		err = -ENOMEM;
-		goto out_unmap;
+		goto out;
 	}
 	for (id = 1; id <= PG_MAX_RULES; id++)
 		if (t.rules[id].action != PG_ACTION_NONE)
 			list[n++] = t.rules[id];
 	qsort(list, n, sizeof(*list), pg_rule_cmp);
 
-	if (o->json) {
-		pg_json_init(&j, stdout);
-		pg_json_arr(&j, NULL);
-	} else {
+	if (j)
+		pg_json_arr(j, key);
+	else
 		printf("%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
 		       "PACKETS", "BYTES");
-	}
 	for (i = 0; i < n; i++) {
 		const struct pg_rule *r = &list[i];
 		struct pg_port_entry e = t.ports[pg_port_index(r->dir, r->proto, r->port)];
@@ -443,22 +438,22 @@ int cmd_rules(const struct pg_opts *o, int argc, char **argv)
 		char ports[16];
 
 		id = e.rule_id;
-		if (id && !bpf_map_lookup_elem(m.fd[PG_M_RULE_STATS], &id, pc)) {
+		if (id && !bpf_map_lookup_elem(m->fd[PG_M_RULE_STATS], &id, pc)) {
 			for (c = 0; c < ncpus; c++) {
 				pk += pc[c].packets;
 				by += pc[c].bytes;
 			}
 		}
-		if (o->json) {
-			pg_json_obj(&j, NULL);
-			pg_json_str(&j, "dir", pg_dir_name(r->dir));
-			pg_json_str(&j, "proto", pg_proto_name(r->proto));
-			pg_json_u64(&j, "port", r->port);
-			pg_json_u64(&j, "port_end", r->port_end);
-			pg_json_str(&j, "action", pg_action_name(r->action));
-			pg_json_u64(&j, "packets", pk);
-			pg_json_u64(&j, "bytes", by);
-			pg_json_end_obj(&j);
+		if (j) {
+			pg_json_obj(j, NULL);
+			pg_json_str(j, "dir", pg_dir_name(r->dir));
+			pg_json_str(j, "proto", pg_proto_name(r->proto));
+			pg_json_u64(j, "port", r->port);
+			pg_json_u64(j, "port_end", r->port_end);
+			pg_json_str(j, "action", pg_action_name(r->action));
+			pg_json_u64(j, "packets", pk);
+			pg_json_u64(j, "bytes", by);
+			pg_json_end_obj(j);
 			continue;
 		}
 		if (r->port == r->port_end)
@@ -468,15 +463,30 @@ int cmd_rules(const struct pg_opts *o, int argc, char **argv)
 		printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r->dir),
 		       pg_proto_name(r->proto), ports, pg_action_name(r->action), pk, by);
 	}
-	if (o->json) {
-		pg_json_end_arr(&j);
-		pg_json_done(&j);
-	}
-out_unmap:
-	pg_tables_unmap(&t);
+	if (j)
+		pg_json_end_arr(j);
 out:
+	pg_tables_unmap(&t);
 	free(list);
 	free(pc);
+	return err;
+}
+
+int cmd_rules(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_json j;
+	struct pg_maps m;
+	int err;
+
+	if (argc > 1)
+		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
+		       PG_EXIT_USAGE;
+	if (pg_maps_open(o, 0, &m))
+		return PG_EXIT_RUNTIME;
+	pg_json_init(&j, stdout);
+	err = pg_rules_emit(&m, o->json ? &j : NULL, NULL);
+	if (!err && o->json)
+		pg_json_done(&j);
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }

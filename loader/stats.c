@@ -248,13 +248,10 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	struct pg_counter sum[PG_R_COUNT];
 	unsigned long watch = 0;
 	struct pg_stats *pc = NULL;
-	struct pg_counter *rc = NULL;
 	const char *opt, *val;
 	struct pg_json j;
 	struct pg_maps m;
-	struct pg_rule r;
 	int c, err;
-	__u32 id;
 
 	while (pg_args_next(&a, &opt, &val)) {
 		if (opt && !strcmp(opt, "--per-cpu") && !val) {
@@ -287,8 +284,7 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	if (err)
 		return PG_EXIT_RUNTIME;
 	pc = calloc(ncpus, sizeof(*pc));
-	rc = calloc(ncpus, sizeof(*rc));
-	if (!pc || !rc) {
+	if (!pc) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -309,48 +305,14 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 		pg_json_obj(&j, NULL);
 		pg_json_counters(&j, "totals", sum, false);
 		pg_json_counters(&j, "bytes", sum, true);
-		pg_json_arr(&j, "rules");
 	} else {
 		pg_text_counters(sum);
-		printf("\n%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
-		       "PACKETS", "BYTES");
+		putchar('\n');
 	}
-	for (id = 1; id <= PG_MAX_RULES; id++) {
-		unsigned long long pk = 0, by = 0;
-		char ports[16];
-
-		if (bpf_map_lookup_elem(m.fd[PG_M_RULES], &id, &r)) {
-			err = pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_RULES]);
-			goto out;
-		}
-		if (r.action == PG_ACTION_NONE)
-			continue;
-		if (!bpf_map_lookup_elem(m.fd[PG_M_RULE_STATS], &id, rc))
-			for (c = 0; c < ncpus; c++) {
-				pk += rc[c].packets;
-				by += rc[c].bytes;
-			}
-		if (o->json) {
-			pg_json_obj(&j, NULL);
-			pg_json_str(&j, "dir", pg_dir_name(r.dir));
-			pg_json_str(&j, "proto", pg_proto_name(r.proto));
-			pg_json_u64(&j, "port", r.port);
-			pg_json_u64(&j, "port_end", r.port_end);
-			pg_json_str(&j, "action", pg_action_name(r.action));
-			pg_json_u64(&j, "packets", pk);
-			pg_json_u64(&j, "bytes", by);
-			pg_json_end_obj(&j);
-			continue;
-		}
-		if (r.port == r.port_end)
-			snprintf(ports, sizeof(ports), "%u", r.port);
-		else
-			snprintf(ports, sizeof(ports), "%u-%u", r.port, r.port_end);
-		printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r.dir),
-		       pg_proto_name(r.proto), ports, pg_action_name(r.action), pk, by);
-	}
+	err = pg_rules_emit(&m, o->json ? &j : NULL, "rules");
+	if (err)
+		goto out;
 	if (o->json) {
-		pg_json_end_arr(&j);
 		if (per_cpu) {
 			pg_json_arr(&j, "per_cpu");
 			for (c = 0; c < ncpus; c++) {
@@ -372,7 +334,6 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	}
 out:
 	free(pc);
-	free(rc);
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
