@@ -331,6 +331,7 @@ static void expect_rule_stats_clean(const char *table)
 	cr_assert(keys && vals, "out of memory");
 	err = bpf_map_lookup_batch(E.rstats_fd, NULL, &out_batch, keys, vals, &count, NULL);
 	cr_assert(!err || err == -ENOENT, "pg_rule_stats batch lookup: %s", strerror(-err));
+	cr_assert(count == n, "pg_rule_stats batch lookup read %u of %u slots", count, n);
 	for (__u32 i = 0; i < count * E.ncpu; i++)
 		if (vals[i].packets || vals[i].bytes) {
 			if (!nonzero++)
