@@ -103,15 +103,19 @@ static int add_frame(struct tr_input *in, const uint8_t *data, uint32_t len, uin
 		unsigned int cap = in->cap ? in->cap * 2 : 64;
 		struct tr_frame *v = realloc(in->v, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			pg_err("test: out of memory at frame %u", in->n + 1);
 			return -ENOMEM;
+		}
 		in->v = v;
 		in->cap = cap;
 	}
 	f = &in->v[in->n];
 	f->data = malloc(len ? len : 1);
-	if (!f->data)
+	if (!f->data) {
+		pg_err("test: out of memory at frame %u", in->n + 1);
 		return -ENOMEM;
+	}
 	memcpy(f->data, data, len);
 	f->len = len;
 	f->wire_len = wire_len;
@@ -713,8 +717,11 @@ int cmd_test(const struct pg_opts *o, int argc, char **argv)
 			goto out;
 		} else if (hex) {
 			/* every input is read and checked before any frame runs */
-			if (read_hex(&in, a, ++hexno))
+			err = read_hex(&in, a, ++hexno);
+			if (err) {
+				ret = err == -ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_USAGE;
 				goto out;
+			}
 		} else {
 			pg_usage_err("test", "unexpected argument '%s' (hex frames follow --hex)",
 				     a);
@@ -729,8 +736,11 @@ int cmd_test(const struct pg_opts *o, int argc, char **argv)
 		pg_usage_err("test", "--hex needs at least one frame");
 		goto out;
 	}
-	if (pcap_path && read_pcap(&in, pcap_path))
+	err = pcap_path ? read_pcap(&in, pcap_path) : 0;
+	if (err) {
+		ret = err == -ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_USAGE;
 		goto out;
+	}
 
 	/* from here on a failure is the system's, not the input's */
 	ret = PG_EXIT_RUNTIME;
