@@ -12,6 +12,10 @@
  * checked against a model. Each suite loads the skeleton afresh with
  * private maps; suite "xdp_frags" repeats the tables with the program
  * loaded with BPF_F_XDP_HAS_FRAGS (pg_frags = true), as on jumbo links.
+ *
+ * Random frames: PG_XDP_SEED=<n> replays a failure (the seed and frame
+ * index are printed), PG_XDP_FRAMES=<n> soaks with more frames.
+ * PG_TEST_VERBOSE=1 shows libbpf's debug output (verifier log on failure).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1069,6 +1073,8 @@ BOTH(random_frames)
 	static __u8 frame[FRAME_MAX];
 	const char *env = getenv("PG_XDP_SEED");
 	__u64 seed = env ? strtoull(env, NULL, 0) : 0x5eed2026c0ffeeULL;
+	/* PG_XDP_FRAMES: soak with more frames by hand; the default stays quick */
+	int frames = getenv("PG_XDP_FRAMES") ? atoi(getenv("PG_XDP_FRAMES")) : RANDOM_FRAMES;
 	struct rule_spec rules[SETUP_MAX_RULES];
 	int nrules = setup_rules(&random_setup, rules);
 	size_t failed = 0, seen[PG_R_COUNT] = {0};
@@ -1077,7 +1083,7 @@ BOTH(random_frames)
 
 	rng_state = seed ? seed : 1;
 	setup_apply(&random_setup, false);
-	for (int i = 0; i < RANDOM_FRAMES; i++) {
+	for (int i = 0; i < frames; i++) {
 		const char *kind;
 		size_t len = random_frame(frame, pool, npool, &kind);
 		enum pg_dir dir = rnd_below(2) ? PG_DIR_OUT : PG_DIR_IN;
@@ -1105,7 +1111,7 @@ BOTH(random_frames)
 	setup_apply(&random_setup, true);
 	free(pool);
 	cr_expect(failed == 0, "random frames: %zu of %d failed (seed %#llx, PG_XDP_SEED=...)",
-		  failed, RANDOM_FRAMES, (unsigned long long)seed);
+		  failed, frames, (unsigned long long)seed);
 	expect_rule_stats_clean("random_frames");
 	{
 		struct msg m = {.n = 0};
@@ -1113,7 +1119,7 @@ BOTH(random_frames)
 		for (int r = 0; r < PG_R_COUNT; r++)
 			if (seen[r])
 				msg_add(&m, " %s=%zu", reason_name(r), seen[r]);
-		cr_log_info("random frames: %d, seed %#llx, reasons:%s", RANDOM_FRAMES,
+		cr_log_info("random frames: %d, seed %#llx, reasons:%s", frames,
 			    (unsigned long long)seed, m.s);
 	}
 }
