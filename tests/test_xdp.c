@@ -466,6 +466,78 @@ static bool check_outcome(const struct outcome *o, size_t len, int want_verdict,
 	return ok;
 }
 
+/* ---- model: what the program should answer, derived independently */
+
+/* Does the exemption's prefix hold this address (family and bits)? */
+static bool exempt_covers(const struct exempt_spec *x, int ip_version, const __u8 *addr)
+{
+	union exempt_key k;
+	__u8 plen;
+	bool v6 = exempt_key(x, &k, &plen) == E.ex6_fd;
+	const __u8 *net = v6 ? k.v6.addr : k.v4.addr;
+
+	if (ip_version != (v6 ? 6 : 4))
+		return false;
+	for (int i = 0; i < plen; i++) {
+		__u8 bit = 0x80 >> (i % 8);
+
+		if ((addr[i / 8] & bit) != (net[i / 8] & bit))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The expected reason for any frame: the shared parser (compiled for the
+ * host, as `portgate test` uses it), then the documented rule/exemption
+ * semantics over the setup. Judges the random frames; for the tables it
+ * proves the host build of parse.h agrees with the BPF one.
+ */
+static int model(const struct vec *setup, enum pg_dir dir, const __u8 *f, size_t len, __u16 *rule)
+{
+	struct rule_spec rules[SETUP_MAX_RULES];
+	int nrules = setup_rules(setup, rules);
+	const struct rule_spec *hit = NULL;
+	struct pg_pkt pkt;
+	const __u8 *saddr, *daddr;
+	__u8 proto;
+	int r;
+
+	memset(&pkt, 0, sizeof(pkt));
+	*rule = 0;
+	r = pg_parse((void *)f, (void *)(f + len), &pkt);
+	if (r != PG_R_PORTS)
+		return r;
+	proto = pkt.l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
+	for (int i = 0; i < nrules; i++)
+		if (rules[i].dir == dir && rules[i].proto == proto && pkt.dport >= rules[i].port &&
+		    pkt.dport <= rule_end(&rules[i]))
+			hit = &rules[i];
+	if (!hit)
+		return PG_R_NO_MATCH;
+	if (pkt.ip_version == 4) {
+		saddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->saddr;
+		daddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->daddr;
+	} else {
+		saddr = ((const struct ipv6hdr *)pkt.l3)->saddr.s6_addr;
+		daddr = ((const struct ipv6hdr *)pkt.l3)->daddr.s6_addr;
+	}
+	for (int i = 0; i < VEC_MAX_EXEMPT && setup->exempt[i].cidr; i++) {
+		const struct exempt_spec *x = &setup->exempt[i];
+		bool sub_is_dst = dir == PG_DIR_IN;
+		const __u8 *a = (x->side == PG_SIDE_SUBSCRIBER) == sub_is_dst ? daddr : saddr;
+
+		if (x->dir != dir)
+			continue;
+		if (x->proto != PG_EXEMPT_ALL_RULES && (x->proto != proto || x->port != hit->port))
+			continue;
+		if (exempt_covers(x, pkt.ip_version, a))
+			return PG_R_EXEMPT;
+	}
+	*rule = hit->id;
+	return hit->action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
+}
+
 /* Builds a vector's frame: pkt_build, then pokes, then the cut. */
 static size_t vec_frame(const struct vec *v, __u8 *buf)
 {
@@ -494,6 +566,8 @@ static bool run_vec(const struct vec *v)
 	struct msg m = {.n = 0};
 	size_t len = vec_frame(v, frame);
 	bool ok, rule_known = v->rule == 0;
+	int model_reason;
+	__u16 model_rule;
 
 	/* the table itself must be coherent before it can judge the program */
 	for (int i = 0; i < nrules; i++)
@@ -507,6 +581,12 @@ static bool run_vec(const struct vec *v)
 	run_frame(v->dir, frame, len, rules, nrules, &o);
 	ok = check_outcome(&o, len, v->verdict, v->reason, rules, nrules, v->rule, &m);
 	setup_apply(v, true);
+	model_reason = model(v, v->dir, frame, len, &model_rule);
+	if (model_reason != (int)v->reason || model_rule != v->rule) {
+		msg_add(&m, " host parser + model say %s (rule %u);", reason_name(model_reason),
+			model_rule);
+		ok = false;
+	}
 	cr_expect(ok, "vector \"%s\" (%s, %zu bytes):%s", v->name, dir_name(v->dir), len, m.s);
 	return ok;
 }
@@ -910,74 +990,6 @@ static __u64 rnd(void)
 static __u32 rnd_below(__u32 n)
 {
 	return (__u32)(rnd() % n);
-}
-
-/* Does the exemption's prefix hold this address (family and bits)? */
-static bool exempt_covers(const struct exempt_spec *x, int ip_version, const __u8 *addr)
-{
-	union exempt_key k;
-	__u8 plen;
-	bool v6 = exempt_key(x, &k, &plen) == E.ex6_fd;
-	const __u8 *net = v6 ? k.v6.addr : k.v4.addr;
-
-	if (ip_version != (v6 ? 6 : 4))
-		return false;
-	for (int i = 0; i < plen; i++) {
-		__u8 bit = 0x80 >> (i % 8);
-
-		if ((addr[i / 8] & bit) != (net[i / 8] & bit))
-			return false;
-	}
-	return true;
-}
-
-/*
- * The expected reason for any frame: the shared parser (compiled for the
- * host), then the documented rule/exemption semantics over the setup.
- */
-static int model(const struct vec *setup, enum pg_dir dir, const __u8 *f, size_t len, __u16 *rule)
-{
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int nrules = setup_rules(setup, rules);
-	const struct rule_spec *hit = NULL;
-	struct pg_pkt pkt;
-	const __u8 *saddr, *daddr;
-	__u8 proto;
-	int r;
-
-	memset(&pkt, 0, sizeof(pkt));
-	*rule = 0;
-	r = pg_parse((void *)f, (void *)(f + len), &pkt);
-	if (r != PG_R_PORTS)
-		return r;
-	proto = pkt.l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
-	for (int i = 0; i < nrules; i++)
-		if (rules[i].dir == dir && rules[i].proto == proto && pkt.dport >= rules[i].port &&
-		    pkt.dport <= rule_end(&rules[i]))
-			hit = &rules[i];
-	if (!hit)
-		return PG_R_NO_MATCH;
-	if (pkt.ip_version == 4) {
-		saddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->saddr;
-		daddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->daddr;
-	} else {
-		saddr = ((const struct ipv6hdr *)pkt.l3)->saddr.s6_addr;
-		daddr = ((const struct ipv6hdr *)pkt.l3)->daddr.s6_addr;
-	}
-	for (int i = 0; i < VEC_MAX_EXEMPT && setup->exempt[i].cidr; i++) {
-		const struct exempt_spec *x = &setup->exempt[i];
-		bool sub_is_dst = dir == PG_DIR_IN;
-		const __u8 *a = (x->side == PG_SIDE_SUBSCRIBER) == sub_is_dst ? daddr : saddr;
-
-		if (x->dir != dir)
-			continue;
-		if (x->proto != PG_EXEMPT_ALL_RULES && (x->proto != proto || x->port != hit->port))
-			continue;
-		if (exempt_covers(x, pkt.ip_version, a))
-			return PG_R_EXEMPT;
-	}
-	*rule = hit->id;
-	return hit->action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
 }
 
 static const struct vec random_setup = {
