@@ -576,6 +576,63 @@ Test(testcmd, snaplen_cut_capture)
 	free(out);
 }
 
+/*
+ * A capture from another writer: scapy builds the frames (its own idea of
+ * 802.1Q, QinQ, PPPoE and MPLS, not pkt.h's) and writes the pcap.
+ */
+Test(testcmd, scapy_capture)
+{
+	static const char *const want[] = {
+		"1 DROP blocked vlan 100 ipv4 tcp 198.51.100.7:51000 > 100.64.0.23:25",
+		"2 PASS no_match vlan 100.200 ipv6 tcp [2001:db8:100::7]:51001 > "
+		"[2001:db8:64::23]:443",
+		"3 DROP blocked pppoe ipv4 udp 198.51.100.7:51002 > 100.64.0.23:161",
+		"4 DROP blocked mpls x2 ipv4 tcp 198.51.100.7:51003 > 100.64.0.23:587",
+		"5 PASS fragment_later ipv4 tcp 198.51.100.7 > 100.64.0.23 later fragment",
+	};
+	char *out, *line, *save = NULL;
+	size_t i;
+	int rc;
+
+	rc = sh("/usr/bin/python3 - %s/scapy.pcap >/dev/null 2>&1 <<'EOF'\n"
+		"import sys\n"
+		"from scapy.all import Ether, Dot1Q, Dot1AD, PPPoE, PPP, IP, IPv6, TCP, UDP, "
+		"wrpcap\n"
+		"from scapy.contrib.mpls import MPLS\n"
+		"E = Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02')\n"
+		"v4 = IP(src='198.51.100.7', dst='100.64.0.23')\n"
+		"wrpcap(sys.argv[1], [\n"
+		"  E / Dot1Q(vlan=100) / v4 / TCP(sport=51000, dport=25),\n"
+		"  E / Dot1AD(vlan=100) / Dot1Q(vlan=200) / IPv6(src='2001:db8:100::7',\n"
+		"    dst='2001:db8:64::23') / TCP(sport=51001, dport=443),\n"
+		"  E / PPPoE(sessionid=7) / PPP(proto=0x21) / v4 / UDP(sport=51002, dport=161),\n"
+		"  Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02', type=0x8847) /\n"
+		"    MPLS(label=100, s=0) / MPLS(label=200, s=1) / v4 / TCP(sport=51003, "
+		"dport=587),\n"
+		"  E / IP(src='198.51.100.7', dst='100.64.0.23', frag=185) / TCP(sport=51004, "
+		"dport=25),\n"
+		"])\n"
+		"EOF",
+		tmp);
+	cr_assert_eq(rc, 0, "scapy could not write the capture (python3-scapy installed?)");
+	rc = portgate("test -j --pcap %s/scapy.pcap", tmp);
+	cr_assert_eq(rc, 0, "portgate test exited %d", rc);
+	rc = sh("jq -r '.[:-1][] | \"\\(.frame) \\(.verdict) \\(.reason) \\(.description)\"' "
+		"%s/out >%s/table",
+		tmp, tmp);
+	cr_assert_eq(rc, 0, "JSON output does not parse");
+	out = slurp("table");
+	line = strtok_r(out, "\n", &save);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		cr_expect(line && !strcmp(line, want[i]),
+			  "scapy frame %zu: got '%s', expected '%s'", i + 1, line ?: "(nothing)",
+			  want[i]);
+		line = line ? strtok_r(NULL, "\n", &save) : NULL;
+	}
+	cr_expect(!line, "more frames than scapy wrote: '%s'", line);
+	free(out);
+}
+
 /* Bad inputs: exit 2, nothing on stdout (nothing ran), one line naming the frame. */
 struct bad {
 	const char *name;
