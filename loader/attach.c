@@ -242,6 +242,12 @@ int cmd_attach(const struct pg_opts *o, int argc, char **argv)
 	prog_id = pg_prog_id(prog_fd);
 
 	link_fd = bpf_obj_get(link_path);
+	/* A link whose interface went away is defunct: drop it, attach afresh. */
+	if (link_fd >= 0 && !pg_link_info(link_fd, &li) && !li.xdp.ifindex) {
+		close(link_fd);
+		unlink(link_path);
+		link_fd = -1;
+	}
 	if (link_fd < 0) {
 		err = pg_attach_new(o, ifname, ifindex, prog_fd, native, force, link_path);
 		goto out;
@@ -292,6 +298,20 @@ static int pg_detach_pin(const char *path)
 	return 0;
 }
 
+static bool pg_link_defunct(const char *path)
+{
+	struct bpf_link_info li;
+	int fd = bpf_obj_get(path);
+	bool gone;
+
+	if (fd < 0)
+		return false;
+	gone = !pg_link_info(fd, &li) && !li.xdp.ifindex;
+	close(fd);
+	return gone;
+}
+
+/* Number of live link pins; prunes defunct ones, or detaches all. */
 static int pg_count_links(const struct pg_opts *o, bool detach_all)
 {
 	char path[PATH_MAX];
@@ -305,7 +325,10 @@ static int pg_count_links(const struct pg_opts *o, bool detach_all)
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)))
 			continue;
-		if (detach_all && !pg_pin_path(o, de->d_name, path, sizeof(path))) {
+		if (pg_pin_path(o, de->d_name, path, sizeof(path)))
+			continue;
+		/* links of interfaces that went away are defunct: prune them too */
+		if (detach_all || pg_link_defunct(path)) {
 			err = pg_detach_pin(path);
 			if (err) {
 				closedir(d);
@@ -449,7 +472,7 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		close(fd);
 		role = li.prog_id == up_id ? "uplink" : li.prog_id == acc_id ? "access" : "unknown";
 		if (!li.xdp.ifindex || !if_indextoname(li.xdp.ifindex, ifname))
-			snprintf(ifname, sizeof(ifname), "%s", "(gone)");
+			snprintf(ifname, sizeof(ifname), "%s", "(gone)"); /* pruned by detach */
 		if (o->json) {
 			pg_json_obj(&j, NULL);
 			pg_json_str(&j, "ifname", ifname);

@@ -318,7 +318,7 @@ int main(int argc, char **argv)
 		return PG_EXIT_OK;
 	}
 	if (!cmd) {
-		pg_help(stderr);
+		pg_usage_err(NULL, "expected a command, try 'portgate --help'");
 		return PG_EXIT_USAGE;
 	}
 	return cmd->fn(&o, n, rest);

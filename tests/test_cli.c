@@ -165,6 +165,11 @@ static void setup(void)
 	snprintf(ns_path, sizeof(ns_path), "--net=/run/netns/%s", ns);
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/pgcli%d", getpid());
 	cr_assert_eq(sh("ip netns add %s", ns), 0);
+	/* no IPv6 autoconf chatter (ND, MLD) on the veths: stats must equal what we send */
+	cr_assert_eq(sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+			"net.ipv6.conf.default.disable_ipv6=1",
+			ns),
+		     0);
 	cr_assert_eq(sh("ip -n %s link add va type veth peer name vb && "
 			"ip -n %s link add vc type veth peer name vd && "
 			"for i in va vb vc vd; do ip -n %s link set $i up || exit 1; done",
