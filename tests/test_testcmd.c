@@ -854,6 +854,18 @@ Test(testcmd, attached_counters_untouched)
 	send_frames(veth, live_uplink_vecs, n);
 	rx = wait_live_rx(n);
 	cr_assert_eq(rx, (long)n, "live rx counter %ld after sending %zu frames", rx, n);
+	/* what the live program did is what the test below must predict */
+	for (size_t i = 0; i < n; i++) {
+		size_t k, want = 0;
+
+		for (k = 0; k < n; k++)
+			want += !strcmp(live_uplink_vecs[k].reason, live_uplink_vecs[i].reason);
+		sh("jq '.totals.%s' %s/out >%s/count", live_uplink_vecs[i].reason, tmp, tmp);
+		out = slurp("count");
+		cr_expect_eq(atol(out), (long)want, "live counter %s is %ld, expected %zu",
+			     live_uplink_vecs[i].reason, atol(out), want);
+		free(out);
+	}
 
 	before = live_counters("before");
 	cr_assert_eq(portgate("stats -j"), 0);
