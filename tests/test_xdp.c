@@ -728,6 +728,67 @@ static size_t gen_matrix(struct vec *out)
 
 #define N_MATRIX (N_ENCAPS * 2 * 2 * MC_COUNT)
 
+/* The exemption that covers a frame of exempt_matrix: side x all/one rule. */
+static void exempt_for(struct exempt_spec *x, bool v6, bool udp, int dir, int side, bool one)
+{
+	static const char *const cidrs[2][2][2] = {
+		/* [v6][side][one] */
+		{{"100.64.0.0/10", SUB4 "/32"}, {"198.51.100.0/24", NET4 "/32"}},
+		{{"2001:db8:64::/64", SUB6 "/128"}, {"2001:db8:100::/48", NET6 "/128"}},
+	};
+
+	x->cidr = cidrs[v6][side][one];
+	x->side = side;
+	x->dir = dir;
+	x->proto = !one ? PG_EXEMPT_ALL_RULES : udp ? PG_PROTO_UDP : PG_PROTO_TCP;
+	x->port = !one ? 0 : udp ? 161 : 25;
+}
+
+/*
+ * encap x {v4,v6} x {tcp/25,udp/161} x {in,out} x {subscriber,peer} x
+ * {all rules, one rule}, all exempt: the exemption reads the addresses
+ * through the parsed L3 pointer, so every encapsulation must hand over
+ * the right one, in both programs.
+ */
+#define N_EXEMPT_MATRIX (N_ENCAPS * 2 * 2 * 2 * 2 * 2)
+
+static size_t gen_exempt_matrix(struct vec *out)
+{
+	static const struct rule_spec out_rules[] = {
+		RULE(20, PG_DIR_OUT, PG_PROTO_TCP, 25, 0, PG_ACTION_DROP),
+		RULE(21, PG_DIR_OUT, PG_PROTO_UDP, 161, 0, PG_ACTION_DROP),
+	};
+
+	for (size_t i = 0; i < N_EXEMPT_MATRIX; i++) {
+		struct vec *v = &out[i];
+		bool one = i & 1, v6 = i >> 4 & 1, udp = i >> 3 & 1;
+		int side = i >> 1 & 1, dir = i >> 2 & 1;
+		const char *sub = v6 ? SUB6 : SUB4, *net = v6 ? NET6 : NET4;
+		const struct encap *e = &encaps[i >> 5];
+
+		memset(v, 0, sizeof(*v));
+		encap_apply(&v->pkt, e);
+		v->pkt.ip = v6 ? 6 : 4;
+		v->pkt.proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+		v->pkt.sport = 40000;
+		v->pkt.dport = udp ? 161 : 25;
+		v->pkt.src = dir == PG_DIR_IN ? net : sub;
+		v->pkt.dst = dir == PG_DIR_IN ? sub : net;
+		v->defaults = true;
+		memcpy(v->rules, out_rules, sizeof(out_rules));
+		exempt_for(&v->exempt[0], v6, udp, dir, side, one);
+		v->dir = dir;
+		v->verdict = XDP_PASS;
+		v->reason = PG_R_EXEMPT;
+		snprintf(v->name, sizeof(v->name), "%s/ipv%d/%s/%u %s, exempt %s %s %s", e->name,
+			 v->pkt.ip, udp ? "udp" : "tcp", v->pkt.dport,
+			 dir == PG_DIR_IN ? "inbound" : "outbound",
+			 side == PG_SIDE_PEER ? "peer" : "subscriber",
+			 one ? "one rule" : "all rules", v->exempt[0].cidr);
+	}
+	return N_EXEMPT_MATRIX;
+}
+
 #define N_IHL 16
 #define N_TPIDS (3 + 3 * 3 + 3 * 3 * 3)
 #define N_CHAINS ((PKT_MAX_EXT + 1) * 2)
@@ -883,6 +944,15 @@ BOTH(hand_vectors)
 	run_table("hand_vectors", hand_vectors, sizeof(hand_vectors) / sizeof(hand_vectors[0]));
 }
 
+BOTH(exempt_matrix)
+{
+	static struct vec vecs[N_EXEMPT_MATRIX];
+	size_t n = gen_exempt_matrix(vecs);
+
+	cr_assert(n == N_EXEMPT_MATRIX);
+	run_table("exempt_matrix", vecs, n);
+}
+
 BOTH(ipv4_ihl)
 {
 	static struct vec vecs[N_IHL];
@@ -1034,10 +1104,12 @@ static const __u16 ethertypes[] = {0x0800, 0x86dd, 0x8100, 0x88a8, 0x9100,
 static size_t random_pool(struct vec **pool)
 {
 	size_t nh = sizeof(hand_vectors) / sizeof(hand_vectors[0]), n = 0;
-	struct vec *p = calloc(N_MATRIX + N_IHL + N_TPIDS + N_CHAINS + nh, sizeof(*p));
+	struct vec *p =
+		calloc(N_MATRIX + N_EXEMPT_MATRIX + N_IHL + N_TPIDS + N_CHAINS + nh, sizeof(*p));
 
 	cr_assert(p, "out of memory");
 	n += gen_matrix(p + n);
+	n += gen_exempt_matrix(p + n);
 	n += gen_ihl(p + n);
 	n += gen_tpids(p + n);
 	n += gen_chains(p + n);
