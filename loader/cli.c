@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -242,6 +245,30 @@ static const struct pg_cmd *pg_find_cmd(const char *name)
 	return NULL;
 }
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool pg_has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+/*
+ * Say up front which privileges are missing, instead of a confusing
+ * EACCES from bpffs. CAP_SYS_ADMIN stands in for CAP_BPF on older kernels.
+ */
+static bool pg_privileged(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return true; /* cannot tell: let the kernel decide */
+	return (pg_has_cap(d, CAP_BPF) || pg_has_cap(d, CAP_SYS_ADMIN)) &&
+	       pg_has_cap(d, CAP_NET_ADMIN);
+}
+
 static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG && !pg_verbose)
@@ -320,6 +347,10 @@ int main(int argc, char **argv)
 	if (!cmd) {
 		pg_usage_err(NULL, "expected a command, try 'portgate --help'");
 		return PG_EXIT_USAGE;
+	}
+	if (!pg_privileged()) {
+		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
+		return PG_EXIT_RUNTIME;
 	}
 	return cmd->fn(&o, n, rest);
 }

@@ -597,10 +597,19 @@ Test(cli, unprivileged_says_which_privileges)
 			NULL};
 	struct run r;
 
+	const char *cmds[] = {"block", "status", "rules", "stats"};
+	size_t i;
+
 	PG_OK("attach va");
-	cr_expect_eq(run_argv(&r, argv, NULL), 1, "stderr: %s", r.err);
-	cr_expect(strstr(r.err, "CAP_BPF") && strstr(r.err, "CAP_NET_ADMIN") && one_line(r.err),
-		  "%s", r.err);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		argv[9] = (char *)cmds[i];
+		if (i)
+			argv[10] = NULL;
+		cr_expect_eq(run_argv(&r, argv, NULL), 1, "%s: stderr: %s", cmds[i], r.err);
+		cr_expect(strstr(r.err, "CAP_BPF") && strstr(r.err, "CAP_NET_ADMIN") &&
+				  one_line(r.err),
+			  "%s: %s", cmds[i], r.err);
+	}
 }
 
 /* Each child blocks and unblocks its own ports; the survivors must all be there. */
