@@ -295,6 +295,45 @@ static const char *l4_name(__u8 proto, char *buf, size_t n)
 	return buf;
 }
 
+/* Names for what commonly shares a BNG port with IP, for not_ip lines. */
+static const char *ethertype_name(__u16 type, char *buf, size_t n)
+{
+	switch (type) {
+	case ETH_P_IP:
+		return "ipv4";
+	case ETH_P_IPV6:
+		return "ipv6";
+	case ETH_P_ARP:
+		return "arp";
+	case ETH_P_PPP_DISC:
+		return "pppoe-discovery";
+	case ETH_P_LLDP:
+		return "lldp";
+	case ETH_P_SLOW:
+		return "lacp";
+	}
+	snprintf(buf, n, "type 0x%04x", type);
+	return buf;
+}
+
+static const char *ppp_name(__u16 proto, char *buf, size_t n)
+{
+	switch (proto) {
+	case 0xc021:
+		return "ppp lcp";
+	case 0x8021:
+		return "ppp ipcp";
+	case 0x8057:
+		return "ppp ipv6cp";
+	case 0xc023:
+		return "ppp pap";
+	case 0xc223:
+		return "ppp chap";
+	}
+	snprintf(buf, n, "ppp 0x%04x", proto);
+	return buf;
+}
+
 /* appends to a fixed buffer, truncating quietly */
 static void cat(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void cat(char *buf, size_t n, const char *fmt, ...)
@@ -369,21 +408,18 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 		const uint8_t *ppp = f->data + off + 6;
 
 		if (off + 7 <= f->len)
-			cat(d, n, "ppp 0x%04x",
-			    ppp[0] & 1 ? ppp[0]
-				       : (off + 8 <= f->len ? ppp[0] << 8 | ppp[1] : ppp[0] << 8));
+			cat(d, n, "%s",
+			    ppp_name(ppp[0] & 1 ? ppp[0]
+						: (off + 8 <= f->len ? ppp[0] << 8 | ppp[1]
+								     : ppp[0] << 8),
+				     pbuf, sizeof(pbuf)));
 	} else if (pkt->encap & PG_ENCAP_MPLS) {
 		cat(d, n, parsed == PG_R_NOT_IP ? "non-IP payload" : "");
 	} else {
 		__u16 type = f->data[off - 2] << 8 | f->data[off - 1];
 
 		/* an IP header the parser rejected is still IP to the reader */
-		if (type == ETH_P_IP || type == ETH_P_IPV6)
-			cat(d, n, "ipv%c", type == ETH_P_IP ? '4' : '6');
-		else if (type == ETH_P_ARP)
-			cat(d, n, "arp");
-		else
-			cat(d, n, "type 0x%04x", type);
+		cat(d, n, "%s", ethertype_name(type, pbuf, sizeof(pbuf)));
 	}
 	if (!d[0])
 		cat(d, n, "ethernet");
