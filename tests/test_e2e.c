@@ -485,6 +485,7 @@ Test(e2e, counters_match_clients)
  */
 struct frame_vec {
 	const char *name;
+	const char *host; /* sender: inet (into up0, inbound), sub (into acc0, outbound) */
 	struct pkt_spec spec;
 	enum pg_reason want;
 };
@@ -493,29 +494,53 @@ struct frame_vec {
 #define UDP(port) .proto = IPPROTO_UDP, .sport = 40000, .dport = (port)
 #define DOT1Q .nvlan = 1, .vid = {100}
 #define QINQ .nvlan = 2, .tpid = {0x88a8, 0x8100}, .vid = {200, 100}
+#define PPPOE .pppoe = PKT_PPPOE_PROTO2
+/* pkt_build's default addresses are the lab's internet and home hosts. */
+#define OUT4 .src = "100.64.0.10", .dst = "198.51.100.10"
+#define OUT6 .src = "2001:db8:64::10", .dst = "2001:db8:100::10"
 
+/* Policy: default, NMS exempt (udp/161), outbound SMTP only to the relay. */
 static const struct frame_vec frames[] = {
-	{"802.1Q IPv4 tcp/25", {DOT1Q, .ip = 4, TCP(25)}, PG_R_BLOCKED},
-	{"802.1Q IPv6 tcp/587", {DOT1Q, .ip = 6, TCP(587)}, PG_R_BLOCKED},
-	{"802.1Q IPv4 tcp/80", {DOT1Q, .ip = 4, TCP(80)}, PG_R_NO_MATCH},
-	{"QinQ IPv4 udp/161", {QINQ, .ip = 4, UDP(161)}, PG_R_BLOCKED},
-	{"QinQ IPv6 tcp/2525", {QINQ, .ip = 6, TCP(2525)}, PG_R_BLOCKED},
-	{"QinQ IPv6 tcp/2526", {QINQ, .ip = 6, TCP(2526)}, PG_R_NO_MATCH},
+	{"802.1Q IPv4 tcp/25", "inet", {DOT1Q, .ip = 4, TCP(25)}, PG_R_BLOCKED},
+	{"802.1Q IPv6 tcp/587", "inet", {DOT1Q, .ip = 6, TCP(587)}, PG_R_BLOCKED},
+	{"802.1Q IPv4 tcp/80", "inet", {DOT1Q, .ip = 4, TCP(80)}, PG_R_NO_MATCH},
+	{"QinQ IPv4 udp/161", "inet", {QINQ, .ip = 4, UDP(161)}, PG_R_BLOCKED},
+	{"QinQ IPv6 tcp/2525", "inet", {QINQ, .ip = 6, TCP(2525)}, PG_R_BLOCKED},
+	{"QinQ IPv6 tcp/2526", "inet", {QINQ, .ip = 6, TCP(2526)}, PG_R_NO_MATCH},
 	{"QinQ IPv4 udp/161 from the NMS",
+	 "inet",
 	 {QINQ, .ip = 4, .src = "192.0.2.10", UDP(161)},
 	 PG_R_EXEMPT},
-	{"PPPoE IPv4 tcp/465", {.pppoe = PKT_PPPOE_PROTO2, .ip = 4, TCP(465)}, PG_R_BLOCKED},
-	{"PPPoE IPv6 udp/161", {.pppoe = PKT_PPPOE_PROTO2, .ip = 6, UDP(161)}, PG_R_BLOCKED},
-	{"PPPoE IPv4 tcp/443", {.pppoe = PKT_PPPOE_PROTO2, .ip = 4, TCP(443)}, PG_R_NO_MATCH},
+	{"PPPoE IPv4 tcp/465", "inet", {PPPOE, .ip = 4, TCP(465)}, PG_R_BLOCKED},
+	{"PPPoE IPv6 udp/161", "inet", {PPPOE, .ip = 6, UDP(161)}, PG_R_BLOCKED},
+	{"PPPoE IPv4 tcp/443", "inet", {PPPOE, .ip = 4, TCP(443)}, PG_R_NO_MATCH},
 	{"PPPoE compressed protocol IPv4 tcp/25",
+	 "inet",
 	 {.pppoe = PKT_PPPOE_PROTO1, .ip = 4, TCP(25)},
 	 PG_R_BLOCKED},
-	{"802.1Q PPPoE IPv6 tcp/25",
-	 {DOT1Q, .pppoe = PKT_PPPOE_PROTO2, .ip = 6, TCP(25)},
-	 PG_R_BLOCKED},
+	{"802.1Q PPPoE IPv6 tcp/25", "inet", {DOT1Q, PPPOE, .ip = 6, TCP(25)}, PG_R_BLOCKED},
 	{"802.1Q PPPoE IPv6 udp/161 from the NMS",
-	 {DOT1Q, .pppoe = PKT_PPPOE_PROTO2, .ip = 6, .src = "2001:db8:192::10", UDP(161)},
+	 "inet",
+	 {DOT1Q, PPPOE, .ip = 6, .src = "2001:db8:192::10", UDP(161)},
 	 PG_R_EXEMPT},
+	/* Outbound, as a BNG's access side sees subscribers: PPPoE. */
+	{"out PPPoE IPv4 tcp/25 to the internet",
+	 "sub",
+	 {PPPOE, .ip = 4, OUT4, TCP(25)},
+	 PG_R_BLOCKED},
+	{"out PPPoE IPv6 tcp/25 to the relay",
+	 "sub",
+	 {PPPOE, .ip = 6, .src = "2001:db8:64::10", .dst = "2001:db8:192::25", TCP(25)},
+	 PG_R_EXEMPT},
+	{"out 802.1Q PPPoE IPv4 tcp/587",
+	 "sub",
+	 {DOT1Q, PPPOE, .ip = 4, OUT4, TCP(587)},
+	 PG_R_NO_MATCH},
+	{"out QinQ IPv6 udp/161", "sub", {QINQ, .ip = 6, OUT6, UDP(161)}, PG_R_NO_MATCH},
+	{"out QinQ PPPoE compressed IPv6 tcp/25",
+	 "sub",
+	 {QINQ, .pppoe = PKT_PPPOE_PROTO1, .ip = 6, OUT6, TCP(25)},
+	 PG_R_BLOCKED},
 };
 
 #define FRAME_COPIES 3
@@ -574,12 +599,20 @@ static unsigned long long judged_sum(const struct counters *c)
 	return s;
 }
 
-Test(e2e, raw_frames_vlan_qinq_pppoe)
+static void frames_policy(void)
+{
+	pg("allow %s --peer --rule udp/161", addr("nms", 4));
+	pg("allow %s --peer --rule udp/161", addr("nms", 6));
+	pg("block tcp 25 --dir out");
+	pg("allow %s --peer --rule tcp/25 --dir out", addr("relay", 4));
+	pg("allow %s --peer --rule tcp/25 --dir out", addr("relay", 6));
+}
+
+/* Each frame FRAME_COPIES times; its verdict from the reason counters. */
+static void check_frames(const char *mode)
 {
 	size_t i, k;
 
-	pg("allow %s --peer --rule udp/161", addr("nms", 4));
-	pg("allow %s --peer --rule udp/161", addr("nms", 6));
 	for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
 		const struct frame_vec *v = &frames[i];
 		struct counters c0, c1;
@@ -590,8 +623,8 @@ Test(e2e, raw_frames_vlan_qinq_pppoe)
 
 		cr_assert(len > 0, "%s: pkt_build failed", v->name);
 		read_counters(&c0);
-		rc = inject("inet", buf, len, FRAME_COPIES);
-		cr_assert(rc == 0, "%s: packet socket in the internet host failed (%d)", v->name,
+		rc = inject(v->host, buf, len, FRAME_COPIES);
+		cr_assert(rc == 0, "%s: packet socket in host %s failed (%d)", v->name, v->host,
 			  rc);
 		/* veth hands frames to XDP in NAPI context: poll for the count. */
 		deadline = now() + 3;
@@ -605,12 +638,42 @@ Test(e2e, raw_frames_vlan_qinq_pppoe)
 			unsigned long long wp = r == v->want ? FRAME_COPIES : 0;
 
 			cr_expect(dp == wp && db == wp * len,
-				  "%s (%zu bytes) x%d: expected %s (%s), got %s +%llu packets "
-				  "+%llu bytes, expected +%llu/+%llu",
-				  v->name, len, FRAME_COPIES, reason_name[v->want],
+				  "%s XDP, %s (%zu bytes) x%d: expected %s (%s), got %s +%llu "
+				  "packets +%llu bytes, expected +%llu/+%llu",
+				  mode, v->name, len, FRAME_COPIES, reason_name[v->want],
 				  verdict_name(v->want), reason_name[r], dp, db, wp, wp * len);
 		}
 	}
+}
+
+Test(e2e, raw_frames_vlan_qinq_pppoe)
+{
+	frames_policy();
+	check_frames("native");
+}
+
+/* The same program attached in generic (skb) mode: sessions and frames. */
+Test(e2e, generic_mode)
+{
+	static const struct session v[] = {
+		{"inet", "sub", 4, "smtp", 25, TIMES_OUT},
+		{"inet", "sub", 6, "snmp", 161, TIMES_OUT},
+		{"inet", "sub", 4, "http", 80, ANSWERS},
+		{"nms", "sub", 6, "snmp", 161, ANSWERS},
+		{"sub", "relay", 4, "smtp", 25, ANSWERS},
+		{"sub", "inet", 6, "smtp", 25, TIMES_OUT},
+		{"sub", "inet", 4, "snmp", 161, ANSWERS},
+	};
+	char ids[256];
+	int rc;
+
+	rc = sh(NULL, 0, "PG_LAB_MODE=generic %s reset %s", lab_sh, lab_id);
+	cr_assert(rc == 0, "lab.sh reset in generic mode: exit %d", rc);
+	rc = lab(ids, sizeof(ids), "exec", "bng ip -d link show | grep -c xdpgeneric");
+	cr_assert(rc == 0 && atoi(ids) == 3, "expected 3 links in xdpgeneric mode, got %s", ids);
+	frames_policy();
+	RUN("generic XDP", v);
+	check_frames("generic");
 }
 
 /* ---------------------------------------------------------------------
