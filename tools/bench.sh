@@ -229,8 +229,9 @@ for r in rows("live.tsv"):
 def med(xs):
     return st.median(xs) if xs else float("nan")
 
-mpps = {t: med([m for m, _ in v]) for t, v in live.items()}
-gen = {t: med([g for _, g in v]) for t, v in live.items()}
+# best round: other tasks on a shared VM only ever slow a round down
+mpps = {t: max(m for m, _ in v) for t, v in live.items()}
+mpps_med = {t: med([m for m, _ in v]) for t, v in live.items()}
 
 L = []
 w = L.append
@@ -274,7 +275,8 @@ w(f"`build/trafficgen` runs an XDP_TX program with BPF_PROG_TEST_RUN + BPF_F_TES
   "one core sustains generating *and* filtering (generator + veth cost ~60 ns/frame, common to "
   "every receiver: ratios between receivers are therefore compressed; the ns/frame column "
   "shows the receivers' own differences). "
-  f"{rounds} rounds, receivers interleaved within each round; medians. nftables: `table netdev pg` "
+  f"{rounds} rounds, receivers interleaved within each round; best round (median in parentheses), "
+  "as the cost table takes the minimum. nftables: `table netdev pg` "
   "ingress chain with the same rules; its veth runs an XDP_PASS program because veth only "
   "delivers XDP_TX frames to a peer with NAPI enabled (so nftables pays XDP_PASS + skb + ingress "
   "hook, as it would behind any XDP-capable driver). portgate attached by "
@@ -287,7 +289,7 @@ for t in ["portgate", "drop", "xdp-filter", "nftables"]:
     if t in mpps:
         ratio = "-" if t == "portgate" else f"{pgm / mpps[t]:.2f}x"
         extra = 1000 / mpps[t] - 1000 / mpps["drop"] if "drop" in mpps else float("nan")
-        w(f"| {names[t]} | {mpps[t]:.2f} | {ratio} | {1000 / mpps[t]:.1f} | {extra:+.1f} |")
+        w(f"| {names[t]} | {mpps[t]:.2f} ({mpps_med[t]:.2f}) | {ratio} | {1000 / mpps[t]:.1f} | {extra:+.1f} |")
 for t, need in (("drop", 0.85), ("xdp-filter", 1.3), ("nftables", 3.0)):
     if t in mpps:
         target(f"live drop rate >= {need}x {names[t]}", pgm / mpps[t] >= need, f"{pgm / mpps[t]:.2f}x")
@@ -348,19 +350,20 @@ open(os.path.join(out, "report.md"), "w").write("\n".join(L) + "\n")
 
 # chart data: cost per frame (3 programs), live Mpps
 with open(os.path.join(out, "cost.dat"), "w") as f:
-    f.write("frame floor xdp-filter portgate\n")
     for c in order:
         if ("v4_tcp443", "pass") in cost:
             label = desc.get(c, c).split(" (")[0].replace(", ", " ").replace(" + ", "+")
-            f.write('"%s" %s %s %s\n' % (label, cost[(c, "pass")][0], cost[(c, "xdp-filter")][0], cost[(c, "portgate")][0]))
+            g, x = cost[(c, "portgate")][0], cost[(c, "xdp-filter")][0]
+            f.write('"%s" %s %s %s "%.2fx"\n' % (label, cost[(c, "pass")][0], x, g, g / x))
 with open(os.path.join(out, "live.dat"), "w") as f:
     for t in ["portgate", "drop", "xdp-filter", "nftables"]:
         if t in mpps:
-            f.write(f"\"{names[t].replace(' netdev ingress', '')}\" {mpps[t]}\n")
+            label = "%.2f" % mpps[t] + ("" if t == "portgate" else " (%.2fx)" % (pgm / mpps[t]))
+            f.write('"%s" %s "%s"\n' % (names[t].replace(" netdev ingress", ""), mpps[t], label))
 PY
 
 gnuplot <<EOF
-set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
+set terminal pngcairo size 1400,520 font "DejaVu Sans,10" noenhanced
 set output "$OUT/chart.png"
 set multiplot layout 1,2
 set style data histograms
@@ -369,19 +372,24 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
 set key top left
-set title "Cost per packet, BPF\\\\_PROG\\\\_TEST\\\\_RUN (ns, lower is better)"
+set title "Cost per packet, BPF_PROG_TEST_RUN (ns, lower is better)\\n(portgate / xdp-filter above the portgate bars)"
 set ylabel "ns/packet"
 set xtics rotate by -25 font ",9"
-set yrange [0:*]
-plot "$OUT/cost.dat" using 2:xtic(1) title "XDP\\\\_PASS floor" lc rgb "#aaaaaa", \
-     "" using 3 title "xdp-filter" lc rgb "#e69f00", \
-     "" using 4 title "portgate" lc rgb "#0072b2"
-set title "Live drop rate, 64-byte frames, one receiving core (Mpps, higher is better)"
+stats "$OUT/cost.dat" using (\$3 > \$4 ? \$3 : \$4) nooutput
+set yrange [0:STATS_max * 1.12]
+plot "$OUT/cost.dat" using 2:xtic(1) title "XDP_PASS floor" lc rgb "#aaaaaa", \\
+     "" using 3 title "xdp-filter" lc rgb "#e69f00", \\
+     "" using 4 title "portgate" lc rgb "#0072b2", \\
+     "" using (\$0 + 0.25):4:5 with labels offset 0,0.7 font ",8" notitle
+set title "Live drop rate, 64-byte frames, generator + receiver on one core\\n(Mpps, higher is better; portgate / receiver in parentheses)"
 set ylabel "Mpps"
 set xtics norotate
 unset key
 set style histogram clustered gap 2
-plot "$OUT/live.dat" using 2:xtic(1) lc rgb "#0072b2"
+stats "$OUT/live.dat" using 2 nooutput
+set yrange [0:STATS_max * 1.12]
+plot "$OUT/live.dat" using 2:xtic(1) lc rgb "#0072b2", \\
+     "" using 0:2:3 with labels offset 0,0.8 notitle
 unset multiplot
 EOF
 log "report: $OUT/report.md, chart: $OUT/chart.png"
