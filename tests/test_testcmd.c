@@ -10,17 +10,17 @@
 #include <criterion/criterion.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <linux/if_packet.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <pcap/pcap.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/if_packet.h>
+#include <pcap/pcap.h>
 
 #include "pkt.h"
 
