@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
@@ -656,4 +657,49 @@ Test(cli, concurrent_writers)
 		cr_expect_str_eq(jq(R.out, "[.[] | select(.port >= 10000) | .port]"), want);
 		cr_expect_eq(jq_u64(R.out, "length"), 5 + 2 * PORTS);
 	}
+}
+
+/* --watch: a rate line per interval, a clean exit 0 on SIGINT. */
+Test(cli, watch_prints_rates_until_interrupted)
+{
+	char out_path[128], pin_arg[160];
+	struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+	int fd, st, i;
+	pid_t pid;
+
+	PG_OK("attach va");
+	snprintf(out_path, sizeof(out_path), "/tmp/pgcli%d.watch", getpid());
+	snprintf(pin_arg, sizeof(pin_arg), "--pin-path=%s", pin);
+	fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	unlink(out_path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid) {
+		dup2(fd, 1);
+		execlp("nsenter", "nsenter", ns_path, PORTGATE, pin_arg, "stats", "-j", "--watch",
+		       "1", (char *)NULL);
+		_exit(127);
+	}
+	/* poll for the second line, bounded: 5 s */
+	for (i = 0; i < 250; i++) {
+		char buf[4096] = "";
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		char *nl = n > 0 ? strchr(buf, '\n') : NULL;
+
+		if (nl && strchr(nl + 1, '\n'))
+			break;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGINT);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "watch should exit 0 on SIGINT, status %d",
+		  st);
+	slurp(fd, R.out, sizeof(R.out));
+	cr_assert_lt(i, 250, "no two rate lines within 5 s: '%s'", R.out);
+	R.out[strcspn(R.out, "\n") + 1] = '\0';
+	cr_expect_str_eq(
+		jq(R.out, "keys"),
+		"[\"dropped_bps\",\"dropped_pps\",\"interval\",\"passed_bps\",\"passed_pps\","
+		"\"rx_bps\",\"rx_pps\"]");
 }
