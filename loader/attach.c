@@ -426,12 +426,18 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
 		       PG_EXIT_USAGE;
 	if (!pg_pinned(o, pg_map_names[PG_M_PORTS])) {
-		if (o->json)
-			printf("{\n  \"pin_path\": \"%s\",\n  \"loaded\": false,\n  "
-			       "\"interfaces\": []\n}\n",
-			       o->pin_path);
-		else
+		if (o->json) {
+			pg_json_init(&j, stdout);
+			pg_json_obj(&j, NULL);
+			pg_json_str(&j, "pin_path", o->pin_path);
+			pg_json_bool(&j, "loaded", false);
+			pg_json_arr(&j, "interfaces");
+			pg_json_end_arr(&j);
+			pg_json_end_obj(&j);
+			pg_json_done(&j);
+		} else {
 			printf("not loaded (nothing pinned under %s)\n", o->pin_path);
+		}
 		return PG_EXIT_OK;
 	}
 	if (pg_maps_open(o, 0, &m))
