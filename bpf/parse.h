@@ -29,6 +29,13 @@
  * IPv6 extension-header combination is verified separately, which grows
  * exponentially past the verifier's budget. Identity in user space.
  */
+/* clang unrolls the short L2 loops for BPF; gcc has no such pragma. */
+#ifdef __clang__
+#define PG_UNROLL _Pragma("unroll")
+#else
+#define PG_UNROLL
+#endif
+
 #ifndef PG_FORGET
 #define PG_FORGET(off) (off)
 #endif
@@ -116,7 +123,7 @@ static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt,
 		return PG_R_TRUNCATED;
 	type = eth->h_proto;
 
-#pragma unroll
+	PG_UNROLL
 	for (i = 0; i < PG_MAX_VLAN + 1; i++) {
 		__u16 *tag;
 
@@ -145,7 +152,7 @@ static __always_inline int pg_parse_mpls(struct pg_cursor *c, struct pg_pkt *pkt
 	int i;
 
 	pkt->encap |= PG_ENCAP_MPLS;
-#pragma unroll
+	PG_UNROLL
 	for (i = 0; i < PG_MAX_MPLS; i++) {
 		__u8 *label = pg_pull(c, 4);
 

@@ -155,6 +155,7 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	struct pg_port_entry *e;
 	struct pg_counter *rc;
 	__u32 rule_id;
+	__u16 rule_port;
 	__u8 action;
 
 	e = bpf_map_lookup_elem(&PG_MAP_PORTS, &idx);
@@ -162,10 +163,11 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 		return PG_R_NO_MATCH;
 	/* read once: user space may rewrite the entry under us */
 	rule_id = e->rule_id;
+	rule_port = e->rule_port;
 	action = e->action;
 	if (!rule_id)
 		return PG_R_NO_MATCH;
-	if (pg_is_exempt(pkt, dir, proto, e->rule_port))
+	if (pg_is_exempt(pkt, dir, proto, rule_port))
 		return PG_R_EXEMPT;
 
 	rc = bpf_map_lookup_elem(&PG_MAP_RULE_STATS, &rule_id);

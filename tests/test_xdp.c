@@ -33,11 +33,7 @@
 
 #include "portgate.h"
 #include "portgate.skel.h"
-/* parse.h unrolls its loops for clang/BPF; gcc has no "#pragma unroll" */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunknown-pragmas"
 #include "parse.h"
-#pragma GCC diagnostic pop
 #include "pkt.h"
 #include "xdp_harness.h"
 
