@@ -39,7 +39,7 @@ declare -A NAME=([inet]=internet [nms]="ISP NMS" [relay]="ISP relay"
 	[isp]="ISP other" [sub]=home [biz]=business)
 
 pg() {
-	echo "  # portgate $*"
+	echo "  $ portgate $*"
 	"$LAB" pg "$ID" "$@" >/dev/null
 }
 
