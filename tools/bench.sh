@@ -242,8 +242,8 @@ w(f"Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}. "
   "Same rules in every filter: drop inbound TCP 25, 465, 587, 2525 and UDP 161.\n")
 
 targets = []
-def target(name, ok, text):
-    targets.append((name, ok, text))
+def target(name, ok, text, ceiling="-"):
+    targets.append((name, ok, text, ceiling))
 
 # ---- cost
 w("## 1. Cost per packet (BPF_PROG_TEST_RUN)\n")
@@ -292,7 +292,10 @@ for t in ["portgate", "drop", "xdp-filter", "nftables"]:
         w(f"| {names[t]} | {mpps[t]:.2f} ({mpps_med[t]:.2f}) | {ratio} | {1000 / mpps[t]:.1f} | {extra:+.1f} |")
 for t, need in (("drop", 0.85), ("xdp-filter", 1.3), ("nftables", 3.0)):
     if t in mpps:
-        target(f"live drop rate >= {need}x {names[t]}", pgm / mpps[t] >= need, f"{pgm / mpps[t]:.2f}x")
+        # even a receiver costing nothing cannot beat the bare XDP_DROP
+        ceil = mpps["drop"] / mpps[t] if "drop" in mpps else float("nan")
+        target(f"live drop rate >= {need}x {names[t]}", pgm / mpps[t] >= need, f"{pgm / mpps[t]:.2f}x",
+               f"{ceil:.2f}x" if t != "drop" else "1.00x")
 ok = all(c == d and d + k == i for i, d, k, c in acct)
 w("\nAccounting (portgate rounds): injected = delivered to portgate + dropped at the full veth ring, "
   "and portgate's counters (rx = passed + dropped) = delivered:\n")
@@ -341,10 +344,12 @@ if fill:
 
 # ---- targets
 w("\n## Targets\n")
-w("| target | measured | |")
-w("|---|---:|---|")
-for name, ok, text in targets:
-    w(f"| {name} | {text} | {'met' if ok else '**missed**'} |")
+w("Ceiling: the best any receiver could reach in this harness, i.e. the bare XDP_DROP program's "
+  "ratio to the same anchor (the generator and veth cost every receiver pays caps the ratios).\n")
+w("| target | measured | ceiling | |")
+w("|---|---:|---:|---|")
+for name, ok, text, ceil in targets:
+    w(f"| {name} | {text} | {ceil} | {'met' if ok else '**missed**'} |")
 w("\n![benchmark chart](chart.png)\n")
 open(os.path.join(out, "report.md"), "w").write("\n".join(L) + "\n")
 
