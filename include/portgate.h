@@ -127,6 +127,18 @@ enum pg_reason {
 	PG_R_PORTS = PG_R_COUNT,
 };
 
+/* The reason's JSON/display name: the one name table, for user space. */
+static inline const char *pg_reason_name(__u32 reason)
+{
+	static const char *const names[PG_R_COUNT] = {
+#define PG_X_NAME(id, name, verdict) [PG_R_##id] = name,
+		PG_REASONS(PG_X_NAME)
+#undef PG_X_NAME
+	};
+
+	return reason < PG_R_COUNT ? names[reason] : "unknown";
+}
+
 #define PG_R_FIRST_DROP PG_R_BLOCKED
 #define PG_R_FIRST_MALFORMED PG_R_TRUNCATED
 #define PG_R_LAST_MALFORMED PG_R_BAD_PPPOE

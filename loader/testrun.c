@@ -27,11 +27,7 @@
 #include <pcap/dlt.h>
 
 #include "loader.h"
-/* parse.h asks clang to unroll its loops; gcc has no such pragma */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunknown-pragmas"
 #include "parse.h"
-#pragma GCC diagnostic pop
 #include "portgate.skel.h"
 
 /*
@@ -42,11 +38,6 @@
 #define TR_MAX_FRAME 9216
 #define TR_MIN_FRAME ETH_HLEN
 
-static const char *const reason_names[PG_R_COUNT] = {
-#define PG_X_NAME(id, name, verdict) [PG_R_##id] = name,
-	PG_REASONS(PG_X_NAME)
-#undef PG_X_NAME
-};
 
 static const char *const side_names[] = {
 	[PG_SIDE_SUBSCRIBER] = "subscriber",
@@ -630,7 +621,7 @@ static void print_json(struct pg_json *j, unsigned int no, const struct tr_frame
 		    : pkt->frag == PG_FRAG_LATER ? "later"
 						 : "no");
 	pg_json_str(j, "verdict", r->drop ? "DROP" : "PASS");
-	pg_json_str(j, "reason", reason_names[r->reason]);
+	pg_json_str(j, "reason", pg_reason_name(r->reason));
 	pg_json_str(j, "why", r->why);
 	if (r->has_rule) {
 		pg_json_obj(j, "rule");
@@ -659,7 +650,7 @@ static void print_json(struct pg_json *j, unsigned int no, const struct tr_frame
 static void print_text(unsigned int no, const struct tr_result *r)
 {
 	printf("%4u  %-58s  %s  %s: %s\n", no, r->desc, r->drop ? "DROP" : "PASS",
-	       reason_names[r->reason], r->why);
+	       pg_reason_name(r->reason), r->why);
 }
 
 /* Runs one frame; the reason is the one counter this run moved. */

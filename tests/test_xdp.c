@@ -41,12 +41,6 @@
 
 /* ---- names: verdicts and reasons are printed by name, never numbers */
 
-static const char *const reason_names[PG_R_COUNT] = {
-#define X(id, name, verdict) [PG_R_##id] = name,
-	PG_REASONS(X)
-#undef X
-};
-
 static const int reason_verdicts[PG_R_COUNT] = {
 #define X(id, name, verdict) [PG_R_##id] = XDP_##verdict,
 	PG_REASONS(X)
@@ -58,7 +52,7 @@ static const char *reason_name(int r)
 	static char other[32];
 
 	if (r >= 0 && r < PG_R_COUNT)
-		return reason_names[r];
+		return pg_reason_name(r);
 	snprintf(other, sizeof(other), "reason#%d", r);
 	return other;
 }
