@@ -672,8 +672,8 @@ Test(e2e, generic_mode)
 	rc = lab(ids, sizeof(ids), "exec", "bng ip -d link show | grep -c xdpgeneric");
 	cr_assert(rc == 0 && atoi(ids) == 3, "expected 3 links in xdpgeneric mode, got %s", ids);
 	frames_policy();
+	check_frames("generic"); /* first: no session traffic in flight */
 	RUN("generic XDP", v);
-	check_frames("generic");
 }
 
 /* ---------------------------------------------------------------------
