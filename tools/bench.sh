@@ -21,7 +21,7 @@ done
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000) n_allow=20
 else
-	rounds=5 frames=5000000 repeat=2000000 scale_args=() n_allow=10000
+	rounds=7 frames=10000000 repeat=2000000 scale_args=() n_allow=10000
 fi
 rounds=${BENCH_ROUNDS:-$rounds}
 frames=${BENCH_FRAMES:-$frames}
