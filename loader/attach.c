@@ -87,14 +87,10 @@ static int pg_ifindex(const char *ifname)
 }
 
 /* Put back the foreign program --force removed, so a failed attach changes nothing. */
-static void pg_restore_foreign(int ifindex, __u32 id, __u32 flags)
+static void pg_restore_foreign(int ifindex, int fd, __u32 id, __u32 flags)
 {
-	int fd = bpf_prog_get_fd_by_id(id);
-
 	if (fd < 0 || bpf_xdp_attach(ifindex, fd, flags, NULL))
 		pg_err("could not restore the previous XDP program id %u", id);
-	if (fd >= 0)
-		close(fd);
 }
 
 static int pg_count_links(const struct pg_opts *o, bool detach_all);
@@ -105,7 +101,7 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	LIBBPF_OPTS(bpf_link_create_opts, lo);
 	__u32 old_id = 0, old_flags = 0;
-	int link_fd, err;
+	int link_fd, old_fd, err;
 
 	(void)o;
 	if (bpf_xdp_query(ifindex, 0, &q))
@@ -127,8 +123,12 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 		       ifname, old_id);
 		return -EBUSY;
 	}
+	/* hold a reference: the attachment may be the program's only one */
+	old_fd = old_id ? bpf_prog_get_fd_by_id(old_id) : -1;
 	if (old_id && bpf_xdp_detach(ifindex, old_flags, NULL)) {
 		err = -errno;
+		if (old_fd >= 0)
+			close(old_fd);
 		return pg_sys_err(err, "cannot remove XDP program id %u from '%s'%s", old_id,
 				  ifname, err == -EBUSY ? " (held by another bpf_link)" : "");
 	}
@@ -154,10 +154,14 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 		goto restore;
 	}
 	close(link_fd);
+	if (old_fd >= 0)
+		close(old_fd);
 	return 0;
 restore:
 	if (old_id)
-		pg_restore_foreign(ifindex, old_id, old_flags);
+		pg_restore_foreign(ifindex, old_fd, old_id, old_flags);
+	if (old_fd >= 0)
+		close(old_fd);
 	return err;
 }
 

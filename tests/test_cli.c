@@ -280,7 +280,7 @@ Test(cli, role_change_is_atomic)
 }
 
 /* Load a one-instruction XDP_PASS program and attach it (legacy netlink) in the netns. */
-static unsigned int attach_foreign(const char *ifname)
+static unsigned int attach_foreign(const char *ifname, __u32 mode)
 {
 	int p[2];
 	unsigned int id = 0;
@@ -303,8 +303,7 @@ static unsigned int attach_foreign(const char *ifname)
 		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET))
 			_exit(1);
 		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "foreign", "GPL", insns, 2, NULL);
-		if (fd < 0 ||
-		    bpf_xdp_attach(if_nametoindex(ifname), fd, XDP_FLAGS_DRV_MODE, NULL) ||
+		if (fd < 0 || bpf_xdp_attach(if_nametoindex(ifname), fd, mode, NULL) ||
 		    bpf_obj_get_info_by_fd(fd, &info, &len))
 			_exit(2);
 		if (write(p[1], &info.id, sizeof(info.id)) != sizeof(info.id))
@@ -320,7 +319,7 @@ static unsigned int attach_foreign(const char *ifname)
 
 Test(cli, foreign_program_needs_force)
 {
-	unsigned int foreign = attach_foreign("va");
+	unsigned int foreign = attach_foreign("va", XDP_FLAGS_DRV_MODE);
 	char idstr[32];
 
 	cr_assert_neq(foreign, 0);
@@ -335,6 +334,31 @@ Test(cli, foreign_program_needs_force)
 	PG_OK("status -j");
 	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.uplink"));
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].ifname"), "\"va\"");
+}
+
+/*
+ * lo has no native XDP: native mode must fail loudly (never fall back to
+ * generic), and a --force that then fails puts the foreign program back.
+ */
+Test(cli, native_never_falls_back_and_failed_attach_changes_nothing)
+{
+	unsigned int foreign;
+
+	cr_expect_eq(pg("attach lo"), 1, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "native") && strstr(R.err, "--mode generic") && one_line(R.err),
+		  "%s", R.err);
+	cr_expect_eq(xdp_id("lo"), 0, "failed native attach left a program on lo");
+	cr_expect(!pin_exists(NULL), "failed first attach left pins behind");
+
+	foreign = attach_foreign("lo", XDP_FLAGS_SKB_MODE);
+	cr_assert_neq(foreign, 0);
+	cr_expect_eq(pg("attach lo --force"), 1, "stderr: %s", R.err);
+	cr_expect_eq(xdp_id("lo"), foreign, "failed --force attach must restore the program");
+
+	PG_OK("attach lo --mode generic --force");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .mode]]"), "[[\"lo\",\"generic\"]]");
+	cr_expect_eq(xdp_id("lo"), jq_u64(R.out, ".programs.uplink"));
 }
 
 Test(cli, jumbo_mtu)
