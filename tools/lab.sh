@@ -121,7 +121,7 @@ start_snmpd() {
 		sysName portgate-lab-$h
 	EOF
 	SNMP_PERSISTENT_DIR=$STATE/$h-snmp MIBS= start "$h" snmpd \
-		snmpd -f -C -c "$conf" -Lf "$STATE/$h-snmpd.log" -p "$STATE/$h-snmpd.pid"
+		snmpd -f -C -c "$conf" -Lf "$STATE/$h-snmpd.log"
 }
 
 link() { # BNG-IF HOST V4-NET V6-NET ENDPOINTS...
@@ -218,9 +218,11 @@ cmd_down() {
 	for h in "${HOSTS[@]}"; do
 		[ -e "/run/netns/$(ns "$h")" ] || continue
 		while pids=$(ip netns pids "$(ns "$h")") && [ -n "$pids" ]; do
-			if [ $SECONDS -ge $deadline ]; then
-				kill -KILL $pids 2>/dev/null || true
-			fi
+			[ $SECONDS -lt $((deadline + 5)) ] || {
+				left+=("processes $pids in $(ns "$h")")
+				continue 2
+			}
+			[ $SECONDS -lt $deadline ] || kill -KILL $pids 2>/dev/null || true
 			sleep 0.1
 		done
 		ip netns del "$(ns "$h")"
