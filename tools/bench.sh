@@ -163,7 +163,7 @@ cli_time() { # label, command...
 	local t0 t1 label=$1
 	shift
 	t0=$(date +%s%N)
-	if "$@" >/dev/null 2>&1; then
+	if "$@" >/dev/null 2>>"$OUT/cli.err"; then
 		t1=$(date +%s%N)
 		echo -e "cli\t$label\t$((t1 - t0))" >>"$OUT/ctl.tsv"
 	else
@@ -171,12 +171,13 @@ cli_time() { # label, command...
 	fi
 }
 : >"$OUT/ctl.tsv"
+: >"$OUT/cli.err"
 if pg attach $rx --role uplink --mode native >/dev/null 2>&1; then
 	cli_time block_port pg block tcp 8025
 	# one `portgate allow` per prefix: the CLI takes one at a time
 	t0=$(date +%s%N)
 	for ((i = 0; i < n_allow; i++)); do
-		pg allow 100.$((64 + i / 256)).$((i % 256)).0/24 --subscriber >/dev/null || break
+		pg allow 100.$((64 + i / 256)).$((i % 256)).0/24 --subscriber >/dev/null 2>>"$OUT/cli.err" || break
 	done
 	t1=$(date +%s%N)
 	if ((i == n_allow)); then
@@ -218,6 +219,7 @@ for r in rows("scale.tsv"):
     elif r[0] == "fill":
         fill[int(r[2])] = int(r[3])
 cli = {r[1]: r[2] for r in rows("ctl.tsv")}
+cli_err = next(iter(open(os.path.join(out, "cli.err")).read().splitlines()), "?") if os.path.exists(os.path.join(out, "cli.err")) else "?"
 n_allow = next((int(r[3]) for r in rows("ctl.tsv") if r[1] == "add_exempt"), 0)
 
 live = {}; acct = []
@@ -334,7 +336,7 @@ def us(v):
     return f"{v / 1000:,.1f} µs" if v < 1e6 else f"{v / 1e6:,.1f} ms"
 def clis(k):
     v = cli.get(k)
-    return "n/a" if v is None else ("failed" if v == "failed" else us(float(v)))
+    return "n/a" if v is None else (f"failed: {cli_err}" if v == "failed" else us(float(v)))
 w(f"| block one port | {us(ctl.get('block_port_map', float('nan')))} | {clis('block_port')} |")
 w(f"| add 10,000 exemptions | {us(ctl.get('add_10k_exempt_map', float('nan')))} | {clis('add_exempt')}"
   + (f" ({n_allow:,} × `portgate allow`)" if n_allow and n_allow != 10000 else " (10,000 × `portgate allow`)") + " |")
