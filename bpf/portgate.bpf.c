@@ -86,6 +86,13 @@ struct {
 	__type(value, struct pg_exempt_val);
 } PG_MAP_EXEMPT_V6 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_exempt_kinds);
+} PG_MAP_EXEMPT_KINDS SEC(".maps");
+
 static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto, __u16 port,
 					     const __u8 *addr)
 {
@@ -119,31 +126,46 @@ static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto, _
 /*
  * Consulted only after a rule matched. The subscriber-side address is the
  * destination inbound and the source outbound; the peer is the other one.
- * Each side is tried for this rule, then for "all rules".
+ * Each side is tried for this rule, then for "all rules", and only for the
+ * kinds of exemption that exist (dir is a constant: so are the indices).
  */
 static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
 					 __u16 rule_port)
 {
+	const struct pg_exempt_kinds *kinds;
 	const __u8 *sub, *peer;
+	__u32 zero = 0;
+
+	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &zero);
+	if (!kinds)
+		return false;
 
 	if (pkt->ip_version == 4) {
 		const struct iphdr *iph = pkt->l3;
 
 		sub = (const __u8 *)(dir == PG_DIR_IN ? &iph->daddr : &iph->saddr);
 		peer = (const __u8 *)(dir == PG_DIR_IN ? &iph->saddr : &iph->daddr);
-		return pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub) ||
-		       pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub) ||
-		       pg_exempt_v4_has(PG_SIDE_PEER, dir, proto, rule_port, peer) ||
-		       pg_exempt_v4_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer);
+		return (kinds->n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 0, dir)] &&
+			pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub)) ||
+		       (kinds->n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 1, dir)] &&
+			pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub)) ||
+		       (kinds->n[pg_exempt_kind(0, PG_SIDE_PEER, 0, dir)] &&
+			pg_exempt_v4_has(PG_SIDE_PEER, dir, proto, rule_port, peer)) ||
+		       (kinds->n[pg_exempt_kind(0, PG_SIDE_PEER, 1, dir)] &&
+			pg_exempt_v4_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer));
 	} else {
 		const struct ipv6hdr *ip6 = pkt->l3;
 
 		sub = (const __u8 *)(dir == PG_DIR_IN ? &ip6->daddr : &ip6->saddr);
 		peer = (const __u8 *)(dir == PG_DIR_IN ? &ip6->saddr : &ip6->daddr);
-		return pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub) ||
-		       pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub) ||
-		       pg_exempt_v6_has(PG_SIDE_PEER, dir, proto, rule_port, peer) ||
-		       pg_exempt_v6_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer);
+		return (kinds->n[pg_exempt_kind(1, PG_SIDE_SUBSCRIBER, 0, dir)] &&
+			pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub)) ||
+		       (kinds->n[pg_exempt_kind(1, PG_SIDE_SUBSCRIBER, 1, dir)] &&
+			pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub)) ||
+		       (kinds->n[pg_exempt_kind(1, PG_SIDE_PEER, 0, dir)] &&
+			pg_exempt_v6_has(PG_SIDE_PEER, dir, proto, rule_port, peer)) ||
+		       (kinds->n[pg_exempt_kind(1, PG_SIDE_PEER, 1, dir)] &&
+			pg_exempt_v6_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer));
 	}
 }
 

@@ -19,6 +19,7 @@
 #define PG_MAP_STATS pg_stats
 #define PG_MAP_EXEMPT_V4 pg_exempt_v4
 #define PG_MAP_EXEMPT_V6 pg_exempt_v6
+#define PG_MAP_EXEMPT_KINDS pg_exempt_kinds
 
 /* Program (entry point) names: one per direction, one shared core. */
 #define PG_PROG_UPLINK portgate_uplink
@@ -184,6 +185,23 @@ struct pg_exempt_v6_key {
 	__u8 port_hi;
 	__u8 port_lo;
 	__u8 addr[16];
+};
+
+/*
+ * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot: how many trie entries
+ * each kind of exemption holds. The fast path walks a trie only for kinds
+ * that exist, so a drop with no exemptions costs one inlined array read
+ * instead of four trie walks. Whoever writes the tries keeps it exact.
+ */
+#define PG_EXEMPT_KINDS 16
+
+static inline __u32 pg_exempt_kind(__u32 v6, __u32 side, __u32 all_rules, __u32 dir)
+{
+	return (v6 << 3) | (side << 2) | (all_rules << 1) | dir;
+}
+
+struct pg_exempt_kinds {
+	__u32 n[PG_EXEMPT_KINDS];
 };
 
 /* Value: the address prefix length, so a lookup can name the prefix. */

@@ -171,6 +171,22 @@ static const char *pg_exempt_str(const struct pg_exempt *x, __u16 port, char *bu
 	return buf;
 }
 
+/* Keep pg_exempt_kinds exact: the fast path skips kinds counted zero. */
+static int pg_exempt_kind_add(struct pg_maps *m, const struct pg_exempt *x, int delta)
+{
+	int fd = m->fd[PG_M_EXEMPT_KINDS];
+	struct pg_exempt_kinds k;
+	__u32 zero = 0;
+	__u32 i = pg_exempt_kind(x->v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir);
+
+	if (bpf_map_lookup_elem(fd, &zero, &k))
+		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
+	k.n[i] += delta;
+	if (bpf_map_update_elem(fd, &zero, &k, BPF_ANY))
+		return pg_sys_err(-errno, "cannot update '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
+	return 0;
+}
+
 static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool add)
 {
 	struct pg_exempt_val v = {};
@@ -205,8 +221,19 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 	pg_exempt_key(&x, first, key, &klen);
 	fd = m.fd[x.v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
 	v.addr_prefixlen = x.plen;
-	if (add && bpf_map_update_elem(fd, key, &v, BPF_ANY)) {
-		err = -errno;
+	/* count before inserting, uncount after deleting: never an uncounted entry */
+	if (add) {
+		err = pg_exempt_kind_add(&m, &x, 1);
+		if (err)
+			goto out;
+		if (bpf_map_update_elem(fd, key, &v, BPF_NOEXIST)) {
+			err = -errno;
+			pg_exempt_kind_add(&m, &x, -1);
+			if (err == -EEXIST)
+				err = 0; /* already there: allow is idempotent */
+		}
+	}
+	if (add && err) {
 		if (err == -ENOSPC || err == -E2BIG)
 			pg_err("exemption table full, %s not added",
 			       pg_exempt_str(&x, first, desc, sizeof(desc)));
@@ -221,6 +248,8 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 		else
 			pg_sys_err(err, "cannot remove %s",
 				   pg_exempt_str(&x, first, desc, sizeof(desc)));
+	} else if (!add) {
+		err = pg_exempt_kind_add(&m, &x, -1);
 	}
 out:
 	pg_maps_close(&m);

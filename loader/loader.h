@@ -76,6 +76,7 @@ enum pg_map_idx {
 	PG_M_STATS,
 	PG_M_EXEMPT_V4,
 	PG_M_EXEMPT_V6,
+	PG_M_EXEMPT_KINDS,
 	PG_M_COUNT,
 };
 

@@ -24,9 +24,13 @@
 #include "portgate.skel.h"
 
 const char *const pg_map_names[PG_M_COUNT] = {
-	[PG_M_PORTS] = PG_STR(PG_MAP_PORTS),	       [PG_M_RULES] = PG_STR(PG_MAP_RULES),
-	[PG_M_RULE_STATS] = PG_STR(PG_MAP_RULE_STATS), [PG_M_STATS] = PG_STR(PG_MAP_STATS),
-	[PG_M_EXEMPT_V4] = PG_STR(PG_MAP_EXEMPT_V4),   [PG_M_EXEMPT_V6] = PG_STR(PG_MAP_EXEMPT_V6),
+	[PG_M_PORTS] = PG_STR(PG_MAP_PORTS),
+	[PG_M_RULES] = PG_STR(PG_MAP_RULES),
+	[PG_M_RULE_STATS] = PG_STR(PG_MAP_RULE_STATS),
+	[PG_M_STATS] = PG_STR(PG_MAP_STATS),
+	[PG_M_EXEMPT_V4] = PG_STR(PG_MAP_EXEMPT_V4),
+	[PG_M_EXEMPT_V6] = PG_STR(PG_MAP_EXEMPT_V6),
+	[PG_M_EXEMPT_KINDS] = PG_STR(PG_MAP_EXEMPT_KINDS),
 };
 
 int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len)

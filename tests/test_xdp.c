@@ -84,7 +84,7 @@ struct env {
 	bool no_frags; /* kernel older than 5.18: no BPF_F_XDP_HAS_FRAGS */
 	int ncpu;
 	int prog_fd[PG_DIR_COUNT];
-	int ports_fd, rules_fd, rstats_fd, stats_fd, ex4_fd, ex6_fd;
+	int ports_fd, rules_fd, rstats_fd, stats_fd, ex4_fd, ex6_fd, kinds_fd;
 	struct pg_stats *stats_buf;   /* ncpu values */
 	struct pg_counter *rule_buf;  /* ncpu values */
 	struct pg_counter *rule_zero; /* ncpu zero values */
@@ -132,6 +132,7 @@ static void env_load(bool frags)
 	E.stats_fd = bpf_map__fd(E.skel->maps.pg_stats);
 	E.ex4_fd = bpf_map__fd(E.skel->maps.pg_exempt_v4);
 	E.ex6_fd = bpf_map__fd(E.skel->maps.pg_exempt_v6);
+	E.kinds_fd = bpf_map__fd(E.skel->maps.pg_exempt_kinds);
 
 	E.stats_buf = calloc(E.ncpu, sizeof(*E.stats_buf));
 	E.rule_buf = calloc(E.ncpu, sizeof(*E.rule_buf));
@@ -275,18 +276,32 @@ static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *ad
 	return v6 ? E.ex6_fd : E.ex4_fd;
 }
 
+/* The program walks a trie only for kinds counted in pg_exempt_kinds. */
+static void count_exempt(const struct exempt_spec *x, bool v6, int delta)
+{
+	struct pg_exempt_kinds k;
+	__u32 zero = 0;
+
+	cr_assert(!bpf_map_lookup_elem(E.kinds_fd, &zero, &k), "read exemption kinds");
+	k.n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)] += delta;
+	cr_assert(!bpf_map_update_elem(E.kinds_fd, &zero, &k, BPF_ANY), "write exemption kinds");
+}
+
 static void put_exempt(const struct exempt_spec *x, bool remove)
 {
 	union exempt_key k;
 	struct pg_exempt_val val = {0};
 	int fd = exempt_key(x, &k, &val.addr_prefixlen);
 
-	if (remove)
+	if (remove) {
 		cr_assert(!bpf_map_delete_elem(fd, &k), "delete exemption %s: %s", x->cidr,
 			  strerror(errno));
-	else
+		count_exempt(x, fd == E.ex6_fd, -1);
+	} else {
+		count_exempt(x, fd == E.ex6_fd, 1);
 		cr_assert(!bpf_map_update_elem(fd, &k, &val, BPF_NOEXIST), "add exemption %s: %s",
 			  x->cidr, strerror(errno));
+	}
 }
 
 static void setup_apply(const struct vec *v, bool remove)

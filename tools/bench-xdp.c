@@ -516,6 +516,18 @@ out:
 	return err;
 }
 
+/* The program walks the trie only for kinds counted in pg_exempt_kinds. */
+static int count_exempts(struct loaded *l, long n)
+{
+	struct pg_exempt_kinds k = {};
+	__u32 zero = 0;
+
+	k.n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 1, PG_DIR_IN)] = (__u32)n;
+	if (bpf_map_update_elem(bpf_map__fd(l->pg->maps.pg_exempt_kinds), &zero, &k, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static double median_ns(double *v, int n)
 {
 	qsort(v, n, sizeof(double), cmp_double);
@@ -648,6 +660,8 @@ static int cmd_scale(const struct run_opts *o)
 		unsigned long long t0 = now_ns();
 
 		err = add_exempts(bpf_map__fd(l.pg->maps.pg_exempt_v4), done, n);
+		if (!err)
+			err = count_exempts(&l, n);
 		if (err) {
 			fprintf(stderr, "bench-xdp: adding exemptions: %s\n", strerror(-err));
 			goto out;
