@@ -18,12 +18,6 @@
 
 #include "loader.h"
 
-static const char *const pg_reason_names[PG_R_COUNT] = {
-#define PG_X_NAME(id, name, verdict) [PG_R_##id] = name,
-	PG_REASONS(PG_X_NAME)
-#undef PG_X_NAME
-};
-
 /* Derived totals, then every reason by name (those not already derived). */
 enum pg_total {
 	PG_T_RX,
@@ -74,7 +68,7 @@ static bool pg_reason_derived(int i)
 	int k;
 
 	for (k = 0; k < PG_T_DERIVED; k++)
-		if (!strcmp(pg_reason_names[i], pg_total_names[k]))
+		if (!strcmp(pg_reason_name(i), pg_total_names[k]))
 			return true;
 	return false;
 }
@@ -92,7 +86,7 @@ static void pg_json_counters(struct pg_json *j, const char *key, const struct pg
 		pg_json_u64(j, pg_total_names[i], bytes ? t[i].bytes : t[i].packets);
 	for (i = 0; i < PG_R_COUNT; i++)
 		if (!pg_reason_derived(i))
-			pg_json_u64(j, pg_reason_names[i], bytes ? r[i].bytes : r[i].packets);
+			pg_json_u64(j, pg_reason_name(i), bytes ? r[i].bytes : r[i].packets);
 	pg_json_end_obj(j);
 }
 
@@ -108,7 +102,7 @@ static void pg_text_counters(const struct pg_counter *r)
 		       (unsigned long long)t[i].bytes);
 	for (i = 0; i < PG_R_COUNT; i++)
 		if (!pg_reason_derived(i) && (r[i].packets || i == PG_R_NO_MATCH))
-			printf("  %-22s %14llu %16llu\n", pg_reason_names[i],
+			printf("  %-22s %14llu %16llu\n", pg_reason_name(i),
 			       (unsigned long long)r[i].packets, (unsigned long long)r[i].bytes);
 }
 
