@@ -17,6 +17,11 @@ B=build
 for f in bench-xdp trafficgen; do
 	[ -x "$B/$f" ] || { echo "bench: $B/$f missing: run make first" >&2; exit 1; }
 done
+# Run private copies: a `make` elsewhere relinking build/* mid-run must not
+# break (or change) the binaries being measured.
+bin=$(mktemp -d /tmp/pgbench-bin.XXXXXX)
+cp "$B/bench-xdp" "$B/trafficgen" "$bin/"
+[ -x "$B/portgate" ] && cp "$B/portgate" "$bin/"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000) n_allow=20
@@ -44,16 +49,16 @@ tx=pgs$$ # sender veth
 rx=pgr$$
 pins=/sys/fs/bpf/pgbench$$
 nsx() { nsenter --net=/run/netns/$ns "$@"; }
-pg() { [ -x "$B/portgate" ] && nsx "$B/portgate" --pin-path "$pins" "$@"; }
+pg() { [ -x "$bin/portgate" ] && nsx "$bin/portgate" --pin-path "$pins" "$@"; }
 
 cleanup() {
 	set +e
 	if [ -e /run/netns/$ns ]; then
 		pg detach --all >/dev/null 2>&1
-		nsx "$B/bench-xdp" detach $rx >/dev/null 2>&1
+		nsx "$bin/bench-xdp" detach $rx >/dev/null 2>&1
 		ip netns del $ns
 	fi
-	rm -rf "$pins"
+	rm -rf "$pins" "$bin"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -62,11 +67,11 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- 1. cost
 log "test_run cost: repeat $repeat, $rounds rounds (CPU $cpu)"
-taskset -c $cpu "$B/bench-xdp" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
+taskset -c $cpu "$bin/bench-xdp" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
 
 # ---------------------------------------------------------------- 3. scale
 log "scale: rules 1..65536, exemptions 0..1000000"
-taskset -c $cpu "$B/bench-xdp" scale --repeat "$repeat" --rounds "$rounds" \
+taskset -c $cpu "$bin/bench-xdp" scale --repeat "$repeat" --rounds "$rounds" \
 	"${scale_args[@]}" >"$OUT/scale.tsv"
 
 # ---------------------------------------------------------------- 2. live
@@ -97,7 +102,7 @@ pg_rx() { # packets portgate counted so far
 	if [ $pg_via = cli ]; then
 		pg stats -j | jq -r '.totals.rx'
 	else
-		nsx "$B/bench-xdp" stats $rx | awk '$1 == "rx" {print $2}'
+		nsx "$bin/bench-xdp" stats $rx | awk '$1 == "rx" {print $2}'
 	fi
 }
 
@@ -107,15 +112,15 @@ setup() {
 		if [ $pg_via = cli ]; then
 			pg attach $rx --role uplink --mode native >/dev/null
 		else
-			nsx "$B/bench-xdp" attach $rx portgate
+			nsx "$bin/bench-xdp" attach $rx portgate
 		fi
 		;;
-	drop) nsx "$B/bench-xdp" attach $rx drop ;;
-	xdp-filter) nsx "$B/bench-xdp" attach $rx xdp-filter ;;
+	drop) nsx "$bin/bench-xdp" attach $rx drop ;;
+	xdp-filter) nsx "$bin/bench-xdp" attach $rx xdp-filter ;;
 	nftables)
 		# veth delivers XDP_TX frames only to a peer running NAPI: an
 		# XDP_PASS program gives it one, then the stack and nft see them.
-		nsx "$B/bench-xdp" attach $rx pass
+		nsx "$bin/bench-xdp" attach $rx pass
 		nsx nft -f - <<-EOF
 			table netdev pg {
 				chain in {
@@ -131,9 +136,9 @@ setup() {
 
 teardown() {
 	case $1 in
-	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$B/bench-xdp" detach $rx; fi ;;
-	nftables) nsx nft delete table netdev pg && nsx "$B/bench-xdp" detach $rx ;;
-	*) nsx "$B/bench-xdp" detach $rx ;;
+	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$bin/bench-xdp" detach $rx; fi ;;
+	nftables) nsx nft delete table netdev pg && nsx "$bin/bench-xdp" detach $rx ;;
+	*) nsx "$bin/bench-xdp" detach $rx ;;
 	esac
 }
 
@@ -144,7 +149,7 @@ for ((r = 1; r <= rounds; r++)); do
 		setup $t
 		read -r p0 d0 < <(rx_stats)
 		c0=$([ $t = portgate ] && pg_rx || echo 0)
-		gen=$(nsx taskset -c $cpu "$B/trafficgen" --dev $tx --frames "$frames" --port 25)
+		gen=$(nsx taskset -c $cpu "$bin/trafficgen" --dev $tx --frames "$frames" --port 25)
 		read -r p1 d1 < <(rx_stats)
 		c1=$([ $t = portgate ] && pg_rx || echo 0)
 		teardown $t
@@ -177,7 +182,8 @@ if pg attach $rx --role uplink --mode native >/dev/null 2>&1; then
 	# one `portgate allow` per prefix: the CLI takes one at a time
 	t0=$(date +%s%N)
 	for ((i = 0; i < n_allow; i++)); do
-		pg allow 100.$((64 + i / 256)).$((i % 256)).0/24 --subscriber >/dev/null 2>>"$OUT/cli.err" || break
+		pg allow 100.$((64 + i / 256)).$((i % 256)).0/24 --subscriber >/dev/null 2>>"$OUT/cli.err" ||
+			{ echo "portgate allow #$i exited $?" >>"$OUT/cli.err"; break; }
 	done
 	t1=$(date +%s%N)
 	if ((i == n_allow)); then
