@@ -132,6 +132,10 @@ for f in 4 6; do
 done
 run_rows
 
+section "5. Frames this kernel cannot build as devices, sent raw into up0/acc0 (3 copies each)"
+"${PG_LAB_PYTHON:-/usr/bin/python3}" "$ROOT/tools/lab-frames.py" "$ID" ||
+	failures=$((failures + 1))
+
 echo
 echo "portgate stats (totals by reason, then per rule)"
 "$LAB" pg "$ID" stats
