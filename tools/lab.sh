@@ -120,7 +120,7 @@ start_snmpd() {
 		rocommunity6 public default
 		sysName portgate-lab-$h
 	EOF
-	SNMP_PERSISTENT_DIR=$STATE/$h-snmp MIBS= start "$h" snmpd \
+	SNMP_PERSISTENT_DIR=$STATE/$h-snmp MIBS='' start "$h" snmpd \
 		snmpd -f -C -c "$conf" -Lf "$STATE/$h-snmpd.log"
 }
 
@@ -205,24 +205,24 @@ cmd_reset() {
 }
 
 cmd_down() {
-	local h pids left=() deadline
+	local h pids=() left=() deadline
 	if [ -e "/run/netns/$(ns bng)" ] && [ -d "$PIN" ] && [ -x "$PG" ]; then
 		pg detach --all >/dev/null 2>&1 || true
 	fi
 	for h in "${HOSTS[@]}"; do
 		[ -e "/run/netns/$(ns "$h")" ] || continue
-		pids=$(ip netns pids "$(ns "$h")")
-		[ -n "$pids" ] && kill $pids 2>/dev/null || true
+		mapfile -t pids < <(ip netns pids "$(ns "$h")")
+		[ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true
 	done
 	deadline=$((SECONDS + 5))
 	for h in "${HOSTS[@]}"; do
 		[ -e "/run/netns/$(ns "$h")" ] || continue
-		while pids=$(ip netns pids "$(ns "$h")") && [ -n "$pids" ]; do
-			[ $SECONDS -lt $((deadline + 5)) ] || {
-				left+=("processes $pids in $(ns "$h")")
+		while mapfile -t pids < <(ip netns pids "$(ns "$h")") && [ ${#pids[@]} -gt 0 ]; do
+			if [ $SECONDS -ge $((deadline + 5)) ]; then
+				left+=("processes ${pids[*]} in $(ns "$h")")
 				continue 2
-			}
-			[ $SECONDS -lt $deadline ] || kill -KILL $pids 2>/dev/null || true
+			fi
+			[ $SECONDS -lt $deadline ] || kill -KILL "${pids[@]}" 2>/dev/null || true
 			sleep 0.1
 		done
 		ip netns del "$(ns "$h")"
@@ -243,7 +243,9 @@ cmd_gc() { # labs named after a pid that no longer runs
 		[ -e "$n" ] || continue
 		id=${n#/run/netns/pgl}
 		id=${id%-bng}
-		[[ $id =~ ^[0-9]+$ ]] && [ ! -d "/proc/$id" ] || continue
+		if [[ ! $id =~ ^[0-9]+$ ]] || [ -d "/proc/$id" ]; then
+			continue
+		fi
 		echo "lab: removing stale lab $id" >&2
 		(setid "$id" && cmd_down) || true
 	done
@@ -259,7 +261,7 @@ cmd_probe() {
 	case $client in
 	snmp)
 		port=${port:-161}
-		out=$(MIBS= nsx "$h" snmpget -v2c -c public -t "$T" -r 0 \
+		out=$(MIBS='' nsx "$h" snmpget -v2c -c public -t "$T" -r 0 \
 			--clientaddr="$src" "udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" \
 			1.3.6.1.2.1.1.5.0 2>&1) || rc=$?
 		;;
