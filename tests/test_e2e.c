@@ -4,7 +4,7 @@
  * real clients and servers (snmpget/snmpd, swaks/aiosmtpd, curl/http.server)
  * over IPv4 and IPv6, plus raw 802.1Q, QinQ and PPPoE frames that this
  * kernel cannot build as devices, injected with a packet socket into the
- * BNG's uplink and judged by the counters.
+ * BNG's uplink and access veths and judged by the counters.
  *
  * One lab for the whole binary (main() below brings it up and down, also on
  * SIGINT/SIGTERM); every test starts from fresh maps (`lab.sh reset`:
@@ -321,9 +321,16 @@ Test(e2e, peer_exemption_nms)
 		{"nms", "sub", 4, "smtp", 25, TIMES_OUT}, /* exemption is for udp/161 only */
 	};
 
+	static const struct session withdrawn[] = {
+		{"nms", "sub", 4, "snmp", 161, TIMES_OUT},
+		{"nms", "sub", 6, "snmp", 161, ANSWERS},
+	};
+
 	pg("allow %s --peer --rule udp/161", addr("nms", 4));
 	pg("allow %s --peer --rule udp/161", addr("nms", 6));
 	RUN("NMS exempt", v);
+	pg("disallow %s --peer --rule udp/161", addr("nms", 4));
+	RUN("IPv4 NMS exemption withdrawn", withdrawn);
 }
 
 /* A business subscriber opted out: per rule (IPv4) and for all rules (IPv6). */
@@ -419,6 +426,28 @@ Test(e2e, runtime_rule_change)
 	xdp_ids(after, sizeof(after));
 	cr_expect(strcmp(before, after) == 0, "XDP programs changed: before '%s', after '%s'",
 		  before, after);
+}
+
+/* A monitor rule counts the session and lets it through. */
+Test(e2e, monitor_rule)
+{
+	static const struct session v[] = {
+		{"inet", "sub", 4, "smtp", 2526, ANSWERS},
+		{"inet", "sub", 6, "smtp", 2526, ANSWERS},
+	};
+	unsigned long long packets;
+	struct counters c;
+
+	pg("block tcp 2526 --monitor");
+	RUN("monitor tcp/2526", v);
+	read_counters(&c);
+	packets = rule_packets("in", "tcp", 2526);
+	cr_expect(c.pk[PG_R_BLOCKED] == 0, "monitor rule: %llu %s, expected 0", c.pk[PG_R_BLOCKED],
+		  reason_name[PG_R_BLOCKED]);
+	/* each SMTP session: at least SYN, ACK, EHLO, MAIL, RCPT, QUIT inbound */
+	cr_expect(c.pk[PG_R_MONITORED] >= 2 * 6 && packets == c.pk[PG_R_MONITORED],
+		  "%s %llu, rule tcp/2526 %llu packets: expected equal and >= 12",
+		  reason_name[PG_R_MONITORED], c.pk[PG_R_MONITORED], packets);
 }
 
 /* Counters match what the clients' kernels say they sent. */
