@@ -261,9 +261,10 @@ cmd_probe() {
 	case $client in
 	snmp)
 		port=${port:-161}
-		out=$(MIBS='' nsx "$h" snmpget -v2c -c public -t "$T" -r 0 \
-			--clientaddr="$src" "udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" \
-			1.3.6.1.2.1.1.5.0 2>&1) || rc=$?
+		# Client state in the lab's directory, not /var/lib/snmp.
+		out=$(MIBS='' SNMP_PERSISTENT_DIR=$STATE/snmp-client \
+			nsx "$h" snmpget -v2c -c public -t "$T" -r 0 --clientaddr="$src" \
+			"udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" 1.3.6.1.2.1.1.5.0 2>&1) || rc=$?
 		;;
 	smtp)
 		port=${port:-25}
