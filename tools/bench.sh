@@ -324,7 +324,7 @@ target("portgate counters account for every injected frame", ok and bool(acct), 
 w("\n## 3. Scale and control plane\n")
 w("Cost with more rules (port entries, IPv4 TCP 25 always one of them, TCP 443 never) and with "
   "more exemption prefixes (/31s covering half of 100.64.0.0/10, all rules, subscriber side; "
-  "the probes' addresses are not covered, so a drop walks the trie four times).\n")
+  "the probes' addresses are not covered, so a drop walks the trie of that kind).\n")
 w("| table size | no rule (IPv4 TCP 443) | drop (IPv4 TCP 25) | vs smallest |")
 w("|---|---:|---:|---:|")
 for what, pts in (("rules", sorted({k[1] for k in scale if k[0] == "rules"})),
