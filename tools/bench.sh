@@ -265,7 +265,8 @@ w(f"ns/packet = on-CPU time of the test_run syscall / repeat ({repeat:,} repeats
   f"min and median of {rounds} interleaved rounds, pinned to one CPU. "
   "Anchors: `xdp_pass` (returns XDP_PASS: the floor) and xdp-filter's own program "
   "(`xdpfilt_alw_all.o` from Debian's libxdp1, the program `xdp-filter load` attaches, "
-  "configured as `xdp-filter port P --proto tcp|udp` would; measured without libxdp's dispatcher). "
+  "configured as `xdp-filter port P --proto tcp|udp` would; measured without libxdp's dispatcher, "
+  "which `xdp-filter load` does not use on this kernel either: the driver runs xdpfilt_alw_all itself). "
   "portgate is `portgate_uplink` loaded as the loader loads it (frags-aware).\n")
 w("| frame | XDP_PASS floor | xdp-filter | portgate | portgate / xdp-filter | portgate - floor | verdicts (xdp-filter / portgate) |")
 w("|---|---:|---:|---:|---:|---:|---|")
