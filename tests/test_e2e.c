@@ -41,12 +41,6 @@ static pid_t lab_owner;
  */
 #define LAB_ENV "PG_E2E_LAB"
 
-static const char *const reason_name[PG_R_COUNT] = {
-#define PG_X_NAME(id, name, verdict) [PG_R_##id] = name,
-	PG_REASONS(PG_X_NAME)
-#undef PG_X_NAME
-};
-
 static const char *verdict_name(enum pg_reason r)
 {
 	return r >= PG_R_FIRST_DROP ? "DROP" : "PASS";
@@ -212,7 +206,7 @@ static void read_counters(struct counters *c)
 		if (sscanf(line, "%63s %llu %llu", name, &p, &b) != 3)
 			continue;
 		for (r = 0; r < PG_R_COUNT; r++) {
-			if (strcmp(name, reason_name[r]) == 0) {
+			if (strcmp(name, pg_reason_name(r)) == 0) {
 				c->pk[r] = p;
 				c->by[r] = b;
 			}
@@ -365,9 +359,9 @@ Test(e2e, outbound_sessions_get_replies)
 	RUN("outbound", v);
 	read_counters(&c);
 	cr_expect(c.pk[PG_R_BLOCKED] == 0, "replies to the subscriber: %llu %s, expected 0",
-		  c.pk[PG_R_BLOCKED], reason_name[PG_R_BLOCKED]);
+		  c.pk[PG_R_BLOCKED], pg_reason_name(PG_R_BLOCKED));
 	cr_expect(c.pk[PG_R_NO_MATCH] > 0, "replies to the subscriber: no %s counted",
-		  reason_name[PG_R_NO_MATCH]);
+		  pg_reason_name(PG_R_NO_MATCH));
 }
 
 /* Outbound SMTP policy: port 25 only to the ISP relay. */
@@ -443,11 +437,11 @@ Test(e2e, monitor_rule)
 	read_counters(&c);
 	packets = rule_packets("in", "tcp", 2526);
 	cr_expect(c.pk[PG_R_BLOCKED] == 0, "monitor rule: %llu %s, expected 0", c.pk[PG_R_BLOCKED],
-		  reason_name[PG_R_BLOCKED]);
+		  pg_reason_name(PG_R_BLOCKED));
 	/* each SMTP session: at least SYN, ACK, EHLO, MAIL, RCPT, QUIT inbound */
 	cr_expect(c.pk[PG_R_MONITORED] >= 2 * 6 && packets == c.pk[PG_R_MONITORED],
 		  "%s %llu, rule tcp/2526 %llu packets: expected equal and >= 12",
-		  reason_name[PG_R_MONITORED], c.pk[PG_R_MONITORED], packets);
+		  pg_reason_name(PG_R_MONITORED), c.pk[PG_R_MONITORED], packets);
 }
 
 /* Counters match what the clients' kernels say they sent. */
@@ -491,11 +485,11 @@ Test(e2e, counters_match_clients)
 	cr_expect(tcp25 + tcp587 == tcp,
 		  "rules tcp/25 + tcp/587 dropped %llu + %llu, sent %llu SYNs", tcp25, tcp587, tcp);
 	cr_expect(c.pk[PG_R_BLOCKED] == udp + tcp, "%s: %llu, the internet host sent %llu",
-		  reason_name[PG_R_BLOCKED], c.pk[PG_R_BLOCKED], udp + tcp);
+		  pg_reason_name(PG_R_BLOCKED), c.pk[PG_R_BLOCKED], udp + tcp);
 	cr_expect(isp1.udp - isp0.udp == 3, "ISP host sent %llu SNMP requests, expected 3",
 		  isp1.udp - isp0.udp);
 	cr_expect(c.pk[PG_R_EXEMPT] == isp1.udp - isp0.udp, "%s: %llu, the NMS sent %llu",
-		  reason_name[PG_R_EXEMPT], c.pk[PG_R_EXEMPT], isp1.udp - isp0.udp);
+		  pg_reason_name(PG_R_EXEMPT), c.pk[PG_R_EXEMPT], isp1.udp - isp0.udp);
 	for (r = 0; r < PG_R_COUNT; r++) {
 		rx += c.pk[r];
 		if (r >= PG_R_FIRST_DROP)
@@ -504,7 +498,7 @@ Test(e2e, counters_match_clients)
 			passed += c.pk[r];
 	}
 	cr_expect(dropped == c.pk[PG_R_BLOCKED], "dropped %llu, of which %s %llu", dropped,
-		  reason_name[PG_R_BLOCKED], c.pk[PG_R_BLOCKED]);
+		  pg_reason_name(PG_R_BLOCKED), c.pk[PG_R_BLOCKED]);
 	cr_expect(rx == passed + dropped && passed > 0, "rx %llu passed %llu dropped %llu", rx,
 		  passed, dropped);
 }
@@ -669,8 +663,8 @@ static void check_frames(const char *mode)
 			cr_expect(dp == wp && db == wp * len,
 				  "%s XDP, %s (%zu bytes) x%d: expected %s (%s), got %s +%llu "
 				  "packets +%llu bytes, expected +%llu/+%llu",
-				  mode, v->name, len, FRAME_COPIES, reason_name[v->want],
-				  verdict_name(v->want), reason_name[r], dp, db, wp, wp * len);
+				  mode, v->name, len, FRAME_COPIES, pg_reason_name(v->want),
+				  verdict_name(v->want), pg_reason_name(r), dp, db, wp, wp * len);
 		}
 	}
 }
