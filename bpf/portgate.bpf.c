@@ -93,80 +93,72 @@ struct {
 	__type(value, struct pg_exempt_kinds);
 } PG_MAP_EXEMPT_KINDS SEC(".maps");
 
-static __always_inline bool pg_exempt_v4_has(__u8 side, __u32 dir, __u8 proto, __u16 port,
-					     const __u8 *addr)
+/* One trie walk. The v4 key is the v6 key's first 12 bytes. */
+static __always_inline bool pg_exempt_has(bool v6, __u8 side, __u32 dir, __u8 proto, __u16 port,
+					  const __u8 *addr)
 {
-	struct pg_exempt_v4_key k = {
-		.prefixlen = PG_LPM_META_BITS + 32,
+	struct pg_exempt_v6_key k = {
+		.prefixlen = PG_LPM_META_BITS + (v6 ? 128 : 32),
 		.scope = pg_exempt_scope(side, dir),
 		.proto = proto,
 		.port_hi = port >> 8,
 		.port_lo = port & 0xff,
 	};
 
-	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	if (v6) {
+		__builtin_memcpy(k.addr, addr, 16);
+		return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V6, &k);
+	}
+	__builtin_memcpy(k.addr, addr, 4);
 	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V4, &k);
 }
 
-static __always_inline bool pg_exempt_v6_has(__u8 side, __u32 dir, __u8 proto, __u16 port,
-					     const __u8 *addr)
+/* A kind with no entries cannot match: skip its walk. */
+static __always_inline bool pg_exempt_try(const struct pg_exempt_kinds *kinds, bool v6, __u8 side,
+					  bool all_rules, __u32 dir, __u8 proto, __u16 port,
+					  const __u8 *addr)
 {
-	struct pg_exempt_v6_key k = {
-		.prefixlen = PG_LPM_META_BITS + 128,
-		.scope = pg_exempt_scope(side, dir),
-		.proto = proto,
-		.port_hi = port >> 8,
-		.port_lo = port & 0xff,
-	};
-
-	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
-	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V6, &k);
+	if (!kinds->n[pg_exempt_kind(v6, side, all_rules, dir)])
+		return false;
+	if (all_rules)
+		return pg_exempt_has(v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
+	return pg_exempt_has(v6, side, dir, proto, port, addr);
 }
 
 /*
  * Consulted only after a rule matched. The subscriber-side address is the
  * destination inbound and the source outbound; the peer is the other one.
- * Each side is tried for this rule, then for "all rules", and only for the
- * kinds of exemption that exist (dir is a constant: so are the indices).
+ * Each side is tried for this rule, then for "all rules".
  */
 static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
 					 __u16 rule_port)
 {
 	const struct pg_exempt_kinds *kinds;
-	const __u8 *sub, *peer;
+	bool v6 = pkt->ip_version == 6;
+	const __u8 *src, *dst, *sub, *peer;
 	__u32 zero = 0;
 
 	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &zero);
 	if (!kinds)
 		return false;
-
-	if (pkt->ip_version == 4) {
-		const struct iphdr *iph = pkt->l3;
-
-		sub = (const __u8 *)(dir == PG_DIR_IN ? &iph->daddr : &iph->saddr);
-		peer = (const __u8 *)(dir == PG_DIR_IN ? &iph->saddr : &iph->daddr);
-		return (kinds->n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 0, dir)] &&
-			pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub)) ||
-		       (kinds->n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 1, dir)] &&
-			pg_exempt_v4_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub)) ||
-		       (kinds->n[pg_exempt_kind(0, PG_SIDE_PEER, 0, dir)] &&
-			pg_exempt_v4_has(PG_SIDE_PEER, dir, proto, rule_port, peer)) ||
-		       (kinds->n[pg_exempt_kind(0, PG_SIDE_PEER, 1, dir)] &&
-			pg_exempt_v4_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer));
-	} else {
+	if (v6) {
 		const struct ipv6hdr *ip6 = pkt->l3;
 
-		sub = (const __u8 *)(dir == PG_DIR_IN ? &ip6->daddr : &ip6->saddr);
-		peer = (const __u8 *)(dir == PG_DIR_IN ? &ip6->saddr : &ip6->daddr);
-		return (kinds->n[pg_exempt_kind(1, PG_SIDE_SUBSCRIBER, 0, dir)] &&
-			pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub)) ||
-		       (kinds->n[pg_exempt_kind(1, PG_SIDE_SUBSCRIBER, 1, dir)] &&
-			pg_exempt_v6_has(PG_SIDE_SUBSCRIBER, dir, PG_EXEMPT_ALL_RULES, 0, sub)) ||
-		       (kinds->n[pg_exempt_kind(1, PG_SIDE_PEER, 0, dir)] &&
-			pg_exempt_v6_has(PG_SIDE_PEER, dir, proto, rule_port, peer)) ||
-		       (kinds->n[pg_exempt_kind(1, PG_SIDE_PEER, 1, dir)] &&
-			pg_exempt_v6_has(PG_SIDE_PEER, dir, PG_EXEMPT_ALL_RULES, 0, peer));
+		src = (const __u8 *)&ip6->saddr;
+		dst = (const __u8 *)&ip6->daddr;
+	} else {
+		const struct iphdr *iph = pkt->l3;
+
+		src = (const __u8 *)&iph->saddr;
+		dst = (const __u8 *)&iph->daddr;
 	}
+	sub = dir == PG_DIR_IN ? dst : src;
+	peer = dir == PG_DIR_IN ? src : dst;
+
+	return pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, false, dir, proto, rule_port, sub) ||
+	       pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, true, dir, proto, rule_port, sub) ||
+	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, false, dir, proto, rule_port, peer) ||
+	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, true, dir, proto, rule_port, peer);
 }
 
 /* Rule lookup for a packet with ports: one array read when nothing matches. */
