@@ -17,11 +17,6 @@ B=build
 for f in bench-xdp trafficgen; do
 	[ -x "$B/$f" ] || { echo "bench: $B/$f missing: run make first" >&2; exit 1; }
 done
-# Run private copies: a `make` elsewhere relinking build/* mid-run must not
-# break (or change) the binaries being measured.
-bin=$(mktemp -d /tmp/pgbench-bin.XXXXXX)
-cp "$B/bench-xdp" "$B/trafficgen" "$bin/"
-[ -x "$B/portgate" ] && cp "$B/portgate" "$bin/"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000) n_allow=20
@@ -60,8 +55,13 @@ cleanup() {
 	fi
 	rm -rf "$pins" "$bin"
 }
+bin=$(mktemp -d /tmp/pgbench-bin.XXXXXX)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# Run private copies: a `make` elsewhere relinking build/* mid-run must not
+# break (or change) the binaries being measured.
+cp "$B/bench-xdp" "$B/trafficgen" "$bin/"
+if [ -x "$B/portgate" ]; then cp "$B/portgate" "$bin/"; fi
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
