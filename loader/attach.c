@@ -117,9 +117,7 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 		old_flags = XDP_FLAGS_HW_MODE;
 	}
 	if (old_id && !force) {
-		pg_err("'%s' already runs another XDP program (id %u); expected none, or use "
-		       "--force to "
-		       "replace it",
+		pg_err("'%s' already runs another XDP program (id %u); expected none, or use --force to replace it",
 		       ifname, old_id);
 		return -EBUSY;
 	}
@@ -139,9 +137,7 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 	if (link_fd < 0) {
 		err = -errno;
 		if (native && (err == -EOPNOTSUPP || err == -EINVAL || err == -ERANGE))
-			pg_err("cannot attach to '%s' in native mode: %s (expected a driver with "
-			       "native "
-			       "XDP for this MTU; --mode generic works everywhere)",
+			pg_err("cannot attach to '%s' in native mode: %s (expected a driver with native XDP for this MTU; --mode generic works everywhere)",
 			       ifname, strerror(-err));
 		else
 			pg_sys_err(err, "cannot attach to '%s'", ifname);
@@ -385,8 +381,7 @@ int cmd_detach(const struct pg_opts *o, int argc, char **argv)
 		snprintf(name, sizeof(name), PG_PIN_LINK_PREFIX "%d", ifindex);
 		err = pg_pin_path(o, name, path, sizeof(path));
 		if (!err && access(path, F_OK)) {
-			pg_err("'%s' is not attached (expected an interface listed by 'portgate "
-			       "status')",
+			pg_err("'%s' is not attached (expected an interface listed by 'portgate status')",
 			       ifname);
 			err = -ENOENT;
 		}

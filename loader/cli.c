@@ -146,10 +146,9 @@ static int pg_parse_port(const char *s, const char *whole, __u16 *port)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-		return pg_usage_err(NULL,
-				    "bad port '%s': expected a number 1-65535 or a range "
-				    "like 1000-2000",
-				    whole);
+		return pg_usage_err(
+			NULL, "bad port '%s': expected a number 1-65535 or a range like 1000-2000",
+			whole);
 	if ((v < 1 || v > 65535) && s == whole)
 		return pg_usage_err(NULL, "bad port '%s': expected 1-65535", s);
 	if (v < 1 || v > 65535)
@@ -166,10 +165,9 @@ int pg_parse_ports(const char *s, __u16 *lo, __u16 *hi)
 	if (!dash)
 		return pg_parse_port(s, s, lo) ?: (*hi = *lo, 0);
 	if (dash == s || (size_t)(dash - s) >= sizeof(first))
-		return pg_usage_err(NULL,
-				    "bad port '%s': expected a number 1-65535 or a range "
-				    "like 1000-2000",
-				    s);
+		return pg_usage_err(
+			NULL, "bad port '%s': expected a number 1-65535 or a range like 1000-2000",
+			s);
 	memcpy(first, s, dash - s);
 	first[dash - s] = '\0';
 	if (pg_parse_port(first, s, lo) || pg_parse_port(dash + 1, s, hi))

@@ -158,9 +158,7 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 	for (p = r->port; p <= r->port_end; p++) {
 		e = &t->ports[pg_port_index(r->dir, r->proto, p)];
 		if (e->rule_id) {
-			pg_err("rule %s overlaps the existing rule %s (expected a disjoint range, "
-			       "or "
-			       "unblock it first)",
+			pg_err("rule %s overlaps the existing rule %s (expected a disjoint range, or unblock it first)",
 			       pg_rule_str(r, a, sizeof(a)),
 			       pg_rule_str(&t->rules[e->rule_id], b, sizeof(b)));
 			return -EEXIST;

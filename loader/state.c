@@ -392,9 +392,7 @@ int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
 	}
 	return 0;
 not_loaded:
-	pg_err("nothing loaded under '%s' (expected 'portgate attach IFACE' or 'portgate block "
-	       "...' "
-	       "first)",
+	pg_err("nothing loaded under '%s' (expected 'portgate attach IFACE' or 'portgate block ...' first)",
 	       o->pin_path);
 	return -ENOENT;
 fail:

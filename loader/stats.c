@@ -207,9 +207,7 @@ static int pg_watch(const struct pg_opts *o, struct pg_maps *m, int ncpus, struc
 			struct pg_json j;
 
 			/* one object per line: easy to stream into jq */
-			printf("{\"interval\": %.3f, \"rx_pps\": %.1f, \"rx_bps\": %.1f, "
-			       "\"passed_pps\": %.1f, \"passed_bps\": %.1f, \"dropped_pps\": %.1f, "
-			       "\"dropped_bps\": %.1f}\n",
+			printf("{\"interval\": %.3f, \"rx_pps\": %.1f, \"rx_bps\": %.1f, \"passed_pps\": %.1f, \"passed_bps\": %.1f, \"dropped_pps\": %.1f, \"dropped_bps\": %.1f}\n",
 			       dt, RATE(PG_T_RX, packets), RATE(PG_T_RX, bytes) * 8,
 			       RATE(PG_T_PASSED, packets), RATE(PG_T_PASSED, bytes) * 8,
 			       RATE(PG_T_DROPPED, packets), RATE(PG_T_DROPPED, bytes) * 8);

@@ -38,7 +38,6 @@
 #define TR_MAX_FRAME 9216
 #define TR_MIN_FRAME ETH_HLEN
 
-
 static const char *const side_names[] = {
 	[PG_SIDE_SUBSCRIBER] = "subscriber",
 	[PG_SIDE_PEER] = "peer",
@@ -75,8 +74,7 @@ struct tr_result {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: portgate test [--role uplink|access] [-j] (--pcap FILE | --hex HEX "
-		"[HEX...] | -)\n"
+		"usage: portgate test [--role uplink|access] [-j] (--pcap FILE | --hex HEX [HEX...] | -)\n"
 		"  Runs each Ethernet frame through portgate with BPF_PROG_TEST_RUN and prints\n"
 		"  the verdict and why. Live rules and exemptions if pinned, else the default\n"
 		"  policy; the live counters are never touched.\n"
@@ -128,14 +126,12 @@ static void free_input(struct tr_input *in)
 static int check_len(const char *src, unsigned int no, uint32_t len)
 {
 	if (len < TR_MIN_FRAME) {
-		pg_err("test: %s frame %u: %u bytes is shorter than an Ethernet header "
-		       "(expected %d to %d bytes)",
+		pg_err("test: %s frame %u: %u bytes is shorter than an Ethernet header (expected %d to %d bytes)",
 		       src, no, len, TR_MIN_FRAME, TR_MAX_FRAME);
 		return -EINVAL;
 	}
 	if (len > TR_MAX_FRAME) {
-		pg_err("test: %s frame %u: %u bytes is longer than the largest frame "
-		       "(expected %d to %d bytes)",
+		pg_err("test: %s frame %u: %u bytes is longer than the largest frame (expected %d to %d bytes)",
 		       src, no, len, TR_MIN_FRAME, TR_MAX_FRAME);
 		return -EINVAL;
 	}
@@ -173,9 +169,7 @@ static int read_hex(struct tr_input *in, const char *s, unsigned int no)
 		if (v < 0) {
 			if (hi < 0 && strchr(" \t\n\r:-.", *p))
 				continue;
-			pg_err("test: hex frame %u: '%c' at offset %zu of \"%.40s%s\" is "
-			       "not a hex digit (expected pairs of 0-9a-f, optionally separated "
-			       "by spaces or colons)",
+			pg_err("test: hex frame %u: '%c' at offset %zu of \"%.40s%s\" is not a hex digit (expected pairs of 0-9a-f, optionally separated by spaces or colons)",
 			       no, *p, (size_t)(p - s), s, strlen(s) > 40 ? "..." : "");
 			return -EINVAL;
 		}
@@ -189,8 +183,7 @@ static int read_hex(struct tr_input *in, const char *s, unsigned int no)
 		hi = -1;
 	}
 	if (hi >= 0) {
-		pg_err("test: hex frame %u: odd number of hex digits (expected whole "
-		       "bytes, two digits each)",
+		pg_err("test: hex frame %u: odd number of hex digits (expected whole bytes, two digits each)",
 		       no);
 		return -EINVAL;
 	}
@@ -222,8 +215,7 @@ static int read_pcap(struct tr_input *in, const char *path)
 		return -EINVAL;
 	}
 	if (pcap_datalink(p) != DLT_EN10MB) {
-		pg_err("test: pcap '%s': link type %s, expected EN10MB (Ethernet); "
-		       "capture on the Ethernet interface, not 'any'",
+		pg_err("test: pcap '%s': link type %s, expected EN10MB (Ethernet); capture on the Ethernet interface, not 'any'",
 		       name, pcap_datalink_val_to_name(pcap_datalink(p)) ?: "unknown");
 		pcap_close(p);
 		return -EINVAL;
