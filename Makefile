@@ -86,15 +86,19 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(HDRS) $(SKELS) | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) -o $@ $(LDLIBS) -lpcap -lcriterion
 
-# Each suite is its own binary; one job at a time because the suites
-# create network namespaces and bpffs pins (each with unique names).
-test: deps all
+# deps first, then the build, even under make -j: a fresh machine has no
+# clang yet. Each suite is its own binary, run one job at a time because
+# the suites create network namespaces and bpffs pins (unique names).
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run-tests.sh $(TESTS)
 
-demo: deps all
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh
 
-bench: deps all
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 
 install: $(BUILD)/portgate
