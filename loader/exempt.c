@@ -4,7 +4,9 @@
  * The key is 32 exact bits of metadata (scope, proto, rule's first port)
  * followed by the masked address, so one trie serves every rule.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -22,7 +24,8 @@ struct pg_exempt {
 	__u16 port; /* the rule's port as given, resolved to its first port */
 };
 
-static int pg_parse_prefix(const char *s, struct pg_exempt *x)
+/* where: "FILE:LINE" for a --file line, NULL for the PREFIX argument */
+static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where)
 {
 	const char *slash = strchr(s, '/');
 	char buf[INET6_ADDRSTRLEN + 8];
@@ -47,7 +50,7 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x)
 		errno = 0;
 		len = strtoul(slash + 1, &end, 10);
 		if (!slash[1] || *end || errno || slash[1] < '0' || slash[1] > '9' || len > max)
-			return pg_usage_err(NULL, "bad prefix length '%s' in '%s': expected 0-%u",
+			return pg_usage_err(where, "bad prefix length '%s' in '%s': expected 0-%u",
 					    slash + 1, s, max);
 	}
 	x->plen = len;
@@ -62,7 +65,7 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x)
 	}
 	return 0;
 bad:
-	return pg_usage_err(NULL,
+	return pg_usage_err(where,
 			    "bad prefix '%s': expected an IPv4 or IPv6 address, optionally "
 			    "with /LEN (e.g. 192.0.2.0/24, 2001:db8::/64)",
 			    s);
@@ -94,14 +97,18 @@ static int pg_parse_rule_ref(const char *s, struct pg_exempt *x)
 	return 0;
 }
 
-/* PREFIX --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] */
-static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x)
+/*
+ * (PREFIX | --file FILE) --subscriber|--peer [--rule PROTO/PORT] [--dir in|out].
+ * The options go to x; a PREFIX is parsed into x, a FILE is only named.
+ */
+static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
 	const char *opt, *val, *prefix = NULL;
 	int sides = 0;
 
 	memset(x, 0, sizeof(*x));
+	*file = NULL;
 	x->dir = PG_DIR_IN;
 	x->proto = PG_EXEMPT_ALL_RULES;
 	while (pg_args_next(&a, &opt, &val)) {
@@ -111,7 +118,7 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x)
 					a.cmd, "unexpected argument '%s' (expected one PREFIX)",
 					val);
 			prefix = val;
-			if (pg_parse_prefix(val, x))
+			if (pg_parse_prefix(val, x, NULL))
 				return -EINVAL;
 		} else if (!strcmp(opt, "--subscriber") && !val) {
 			x->side = PG_SIDE_SUBSCRIBER;
@@ -125,13 +132,26 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x)
 		} else if (!strcmp(opt, "--rule")) {
 			if (pg_args_value(&a, opt, &val) || pg_parse_rule_ref(val, x))
 				return -EINVAL;
+		} else if (!strcmp(opt, "--file")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (*file)
+				return pg_usage_err(
+					a.cmd, "option '--file' given twice (expected one FILE)");
+			*file = val;
 		} else {
 			return pg_usage_err(a.cmd, "unknown option '%s', try 'portgate %s --help'",
 					    opt, a.cmd);
 		}
 	}
-	if (!prefix)
-		return pg_usage_err(a.cmd, "expected PREFIX, e.g. '%s 192.0.2.0/24 --peer'", a.cmd);
+	if (prefix && *file)
+		return pg_usage_err(a.cmd,
+				    "expected PREFIX or --file FILE, not both ('%s' and '%s')",
+				    prefix, *file);
+	if (!prefix && !*file)
+		return pg_usage_err(a.cmd,
+				    "expected PREFIX or --file FILE, e.g. '%s 192.0.2.0/24 --peer'",
+				    a.cmd);
 	if (sides != 1)
 		return pg_usage_err(a.cmd, "expected exactly one of --subscriber or --peer");
 	return 0;
@@ -171,38 +191,345 @@ static const char *pg_exempt_str(const struct pg_exempt *x, __u16 port, char *bu
 	return buf;
 }
 
-/* Keep pg_exempt_kinds exact: the fast path skips kinds counted zero. */
-static int pg_exempt_kind_add(struct pg_maps *m, const struct pg_exempt *x, int delta)
+/*
+ * Keep pg_exempt_kinds exact: the fast path skips kinds counted zero. One
+ * read-modify-write for a whole command; every prefix of a command has the
+ * same side, rule and direction, so only the family (v4/v6) varies.
+ */
+static int pg_exempt_kinds_add(struct pg_maps *m, const struct pg_exempt *x, const long delta[2])
 {
 	int fd = m->fd[PG_M_EXEMPT_KINDS];
 	struct pg_exempt_kinds k;
 	__u32 zero = 0;
-	__u32 i = pg_exempt_kind(x->v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir);
+	int v6;
 
+	if (!delta[0] && !delta[1])
+		return 0;
 	if (bpf_map_lookup_elem(fd, &zero, &k))
 		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
-	k.n[i] += delta;
+	for (v6 = 0; v6 <= 1; v6++)
+		k.n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)] +=
+			delta[v6];
 	if (bpf_map_update_elem(fd, &zero, &k, BPF_ANY))
 		return pg_sys_err(-errno, "cannot update '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
 	return 0;
 }
 
+/* One prefix of a command: the PREFIX argument or a line of --file. */
+struct pg_exempt_ent {
+	__u8 key[sizeof(struct pg_exempt_v6_key)]; /* zero-padded: sorts with memcmp */
+	__u8 addr[16];
+	__u8 plen;
+	bool v6;
+	bool skip;	   /* a duplicate, or (allow) already there: nothing to do */
+	bool done;	   /* changed by this command: what a rollback undoes */
+	unsigned int line; /* 0 for the PREFIX argument */
+};
+
+struct pg_exempt_list {
+	struct pg_exempt_ent *e;
+	size_t n, cap;
+	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
+};
+
+static int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x,
+			      unsigned int line)
+{
+	struct pg_exempt_ent *e;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+
+		e = realloc(l->e, cap * sizeof(*e));
+		if (!e)
+			return pg_sys_err(-ENOMEM, "cannot read the prefixes");
+		l->e = e;
+		l->cap = cap;
+	}
+	e = &l->e[l->n++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->addr, x->addr, 16);
+	e->plen = x->plen;
+	e->v6 = x->v6;
+	e->line = line;
+	return 0;
+}
+
+/* "FILE:LINE" of an entry for messages, NULL for the PREFIX argument. */
+static const char *pg_exempt_where(const struct pg_exempt_list *l, const struct pg_exempt_ent *e,
+				   char *buf, size_t len)
+{
+	if (!l->name)
+		return NULL;
+	snprintf(buf, len, "%s:%u", l->name, e->line);
+	return buf;
+}
+
+/* The entry with the command's options, for messages. */
+static const char *pg_exempt_ent_str(const struct pg_exempt *opt, const struct pg_exempt_ent *e,
+				     __u16 first, char *buf, size_t len)
+{
+	struct pg_exempt x = *opt;
+
+	memcpy(x.addr, e->addr, 16);
+	x.plen = e->plen;
+	x.v6 = e->v6;
+	return pg_exempt_str(&x, first, buf, len);
+}
+
+/*
+ * Read FILE ("-": standard input): one prefix per line, '#' starts a
+ * comment, blank lines and surrounding whitespace are ignored. Every line
+ * is parsed before anything changes; a bad one is a usage error naming
+ * FILE:LINE and the value.
+ */
+static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	char *line = NULL, *s, *end, where[PATH_MAX + 16];
+	unsigned int no = 0;
+	size_t cap = 0;
+	ssize_t len;
+	int err = 0;
+
+	l->name = f == stdin ? "<stdin>" : file;
+	/* not pg_sys_err: EACCES on a file is no missing CAP_BPF */
+	if (!f) {
+		err = -errno;
+		pg_err("cannot open '%s': %s", file, strerror(-err));
+		return err;
+	}
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		struct pg_exempt x = *opt;
+
+		no++;
+		snprintf(where, sizeof(where), "%s:%u", l->name, no);
+		if (strlen(line) != (size_t)len) {
+			err = pg_usage_err(where,
+					   "bad line: a NUL byte (expected one prefix per line)");
+			break;
+		}
+		s = line + strcspn(line, "#");
+		*s = '\0';
+		for (s = line; isspace((unsigned char)*s); s++)
+			;
+		for (end = s + strlen(s); end > s && isspace((unsigned char)end[-1]); end--)
+			;
+		*end = '\0';
+		if (!*s)
+			continue;
+		err = pg_parse_prefix(s, &x, where) ?: pg_exempt_list_add(l, &x, no);
+		if (err)
+			break;
+	}
+	if (!err && ferror(f)) {
+		err = -errno;
+		pg_err("cannot read '%s': %s", file, strerror(-err));
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return err;
+}
+
+static int pg_exempt_ent_cmp(const void *pa, const void *pb)
+{
+	const struct pg_exempt_ent *a = pa, *b = pb;
+	int c = (int)a->v6 - (int)b->v6;
+
+	if (!c)
+		c = memcmp(a->key, b->key, sizeof(a->key));
+	return c ?: (a->line > b->line) - (a->line < b->line);
+}
+
+/*
+ * Is exactly this key in the trie? A lookup on an LPM trie is a
+ * longest-prefix match: it may return a shorter prefix covering ours. The
+ * value holds the entry's address prefix length: equal to ours means the
+ * match is our key itself (same length, and it matches our masked bits).
+ */
+static int pg_exempt_exists(int fd, const struct pg_exempt_ent *e, bool *exists)
+{
+	struct pg_exempt_val v;
+
+	*exists = false;
+	if (bpf_map_lookup_elem(fd, e->key, &v)) {
+		if (errno == ENOENT)
+			return 0;
+		return pg_sys_err(-errno, "cannot read the exemptions");
+	}
+	*exists = v.addr_prefixlen == e->plen;
+	return 0;
+}
+
+#define PG_EXEMPT_FD(m, e) ((m)->fd[(e)->v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4])
+
+struct pg_exempt_sum {
+	unsigned long changed; /* added or removed */
+	unsigned long present; /* allow: already there (or repeated in the file) */
+};
+
+/*
+ * All or nothing, under the lock: build every key, drop duplicates, check
+ * every entry, then change; if a change fails midway, undo this command's
+ * changes. Count before inserting, uncount after deleting.
+ */
+static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16 first,
+			   struct pg_exempt_list *l, bool add, struct pg_exempt_sum *sum)
+{
+	char desc[128], wbuf[PATH_MAX + 16];
+	struct pg_exempt_val v = {};
+	struct pg_exempt_ent *e, *bad = NULL;
+	long want[2] = {}, done[2] = {}, fix[2];
+	unsigned long absent = 0, undone = 0;
+	const char *where;
+	size_t i, klen;
+	bool exists;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < l->n; i++) {
+		struct pg_exempt x = *opt;
+
+		e = &l->e[i];
+		memcpy(x.addr, e->addr, 16);
+		x.plen = e->plen;
+		x.v6 = e->v6;
+		pg_exempt_key(&x, first, e->key, &klen);
+	}
+	/* a prefix listed twice (or twice after masking) is one change */
+	if (l->n > 1)
+		qsort(l->e, l->n, sizeof(*l->e), pg_exempt_ent_cmp);
+	for (i = 1; i < l->n; i++)
+		if (l->e[i].v6 == l->e[i - 1].v6 &&
+		    !memcmp(l->e[i].key, l->e[i - 1].key, sizeof(l->e[i].key))) {
+			l->e[i].skip = true;
+			sum->present += add;
+		}
+	for (i = 0; i < l->n; i++) {
+		e = &l->e[i];
+		if (e->skip)
+			continue;
+		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, &exists);
+		if (err)
+			return err;
+		if (add && exists) {
+			e->skip = true; /* allow is idempotent */
+			sum->present++;
+		} else if (!add && !exists) {
+			absent++;
+			if (!bad || e->line < bad->line)
+				bad = e;
+		} else {
+			want[e->v6]++;
+		}
+	}
+	if (bad) {
+		where = pg_exempt_where(l, bad, wbuf, sizeof(wbuf));
+		pg_err("%s%sno exemption %s (expected one listed by 'portgate exemptions')%s",
+		       where ?: "", where ? ": " : "",
+		       pg_exempt_ent_str(opt, bad, first, desc, sizeof(desc)),
+		       absent > 1 ? "; more are missing too, nothing removed"
+		       : l->name  ? "; nothing removed"
+				  : "");
+		return -ENOENT;
+	}
+	if (add) {
+		err = pg_exempt_kinds_add(m, opt, want);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < l->n && !err; i++) {
+		e = &l->e[i];
+		if (e->skip)
+			continue;
+		v.addr_prefixlen = e->plen;
+		if (add ? bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v, BPF_NOEXIST)
+			: bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)) {
+			err = -errno;
+			bad = e;
+			if (add && err == -EEXIST) {
+				/* a writer without the lock was first: allow is idempotent */
+				e->skip = true;
+				sum->present++;
+				err = 0;
+				bad = NULL;
+			}
+		} else {
+			e->done = true;
+			done[e->v6]++;
+		}
+	}
+	if (err) {
+		/* undo in place: the other direction of the same change */
+		for (i = 0; i < l->n; i++) {
+			e = &l->e[i];
+			if (!e->done)
+				continue;
+			v.addr_prefixlen = e->plen;
+			if (add ? bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)
+				: bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v,
+						      BPF_NOEXIST)) {
+				undone++;
+				continue;
+			}
+			e->done = false;
+			done[e->v6]--;
+		}
+	}
+	/* the count follows what is in the tries now: added (counted above) or removed */
+	fix[0] = add ? done[0] - want[0] : -done[0];
+	fix[1] = add ? done[1] - want[1] : -done[1];
+	if (pg_exempt_kinds_add(m, opt, fix) && !err)
+		err = -EIO;
+	if (err && bad) {
+		char tail[96] = "";
+
+		where = pg_exempt_where(l, bad, wbuf, sizeof(wbuf));
+		if (undone)
+			snprintf(tail, sizeof(tail),
+				 "; rollback failed, %lu changes of this command remain", undone);
+		else if (l->n > 1)
+			snprintf(tail, sizeof(tail), "; rolled back, nothing %s",
+				 add ? "added" : "removed");
+		if (add && (err == -ENOSPC || err == -E2BIG))
+			pg_err("%s%sexemption table full, %s not added%s", where ?: "",
+			       where ? ": " : "",
+			       pg_exempt_ent_str(opt, bad, first, desc, sizeof(desc)), tail);
+		else
+			pg_err("%s%scannot %s %s: %s%s", where ?: "", where ? ": " : "",
+			       add ? "add" : "remove",
+			       pg_exempt_ent_str(opt, bad, first, desc, sizeof(desc)),
+			       strerror(-err), tail);
+	}
+	sum->changed = done[0] + done[1];
+	return err;
+}
+
 static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool add)
 {
-	struct pg_exempt_val v = {};
+	struct pg_exempt_list l = {};
+	struct pg_exempt_sum sum;
 	struct pg_exempt x;
 	struct pg_maps m;
-	__u8 key[sizeof(struct pg_exempt_v6_key)];
+	const char *file;
 	__u16 first, last;
-	char desc[128];
-	size_t klen;
-	int fd, err;
+	struct pg_json j;
+	int err;
 
-	if (pg_parse_exempt(argc, argv, &x))
+	if (pg_parse_exempt(argc, argv, &x, &file))
 		return PG_EXIT_USAGE;
+	/* read and check the whole file before taking the lock or creating anything */
+	err = file ? pg_exempt_read(file, &x, &l) : pg_exempt_list_add(&l, &x, 0);
+	if (err) {
+		free(l.e);
+		return pg_exit_code(err);
+	}
 	err = pg_maps_open(o, PG_MAPS_LOCK | (add ? PG_OPEN_CREATE : 0), &m);
-	if (err)
+	if (err) {
+		free(l.e);
 		return PG_EXIT_RUNTIME;
+	}
 	first = x.port;
 	if (x.proto != PG_EXEMPT_ALL_RULES) {
 		err = pg_rule_lookup(&m, x.dir, x.proto, x.port, &first, &last);
@@ -215,45 +542,29 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 			       "rules')",
 			       pg_proto_name(x.proto), x.port, pg_dir_name(x.dir));
 		}
-		if (err)
-			goto out;
 	}
-	pg_exempt_key(&x, first, key, &klen);
-	fd = m.fd[x.v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
-	v.addr_prefixlen = x.plen;
-	/* count before inserting, uncount after deleting: never an uncounted entry */
-	if (add) {
-		err = pg_exempt_kind_add(&m, &x, 1);
-		if (err)
-			goto out;
-		if (bpf_map_update_elem(fd, key, &v, BPF_NOEXIST)) {
-			err = -errno;
-			pg_exempt_kind_add(&m, &x, -1);
-			if (err == -EEXIST)
-				err = 0; /* already there: allow is idempotent */
-		}
-	}
-	if (add && err) {
-		if (err == -ENOSPC || err == -E2BIG)
-			pg_err("exemption table full, %s not added",
-			       pg_exempt_str(&x, first, desc, sizeof(desc)));
-		else
-			pg_sys_err(err, "cannot add %s",
-				   pg_exempt_str(&x, first, desc, sizeof(desc)));
-	} else if (!add && bpf_map_delete_elem(fd, key)) {
-		err = -errno;
-		if (err == -ENOENT)
-			pg_err("no exemption %s (expected one listed by 'portgate exemptions')",
-			       pg_exempt_str(&x, first, desc, sizeof(desc)));
-		else
-			pg_sys_err(err, "cannot remove %s",
-				   pg_exempt_str(&x, first, desc, sizeof(desc)));
-	} else if (!add) {
-		err = pg_exempt_kind_add(&m, &x, -1);
-	}
-out:
+	if (!err)
+		err = pg_exempt_apply(&m, &x, first, &l, add, &sum);
 	pg_maps_close(&m);
-	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+	free(l.e);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	if (file && o->json) {
+		pg_json_init(&j, stdout);
+		pg_json_obj(&j, NULL);
+		pg_json_u64(&j, add ? "added" : "removed", sum.changed);
+		if (add)
+			pg_json_u64(&j, "present", sum.present);
+		pg_json_end_obj(&j);
+		pg_json_done(&j);
+	} else if (file) {
+		printf("%s %lu exemption%s", add ? "added" : "removed", sum.changed,
+		       sum.changed == 1 ? "" : "s");
+		if (add)
+			printf(" (%lu already present)", sum.present);
+		putchar('\n');
+	}
+	return PG_EXIT_OK;
 }
 
 int cmd_allow(const struct pg_opts *o, int argc, char **argv)

@@ -83,8 +83,11 @@ static int run_argv(struct run *r, char *const argv[], const char *in)
 	return r->code;
 }
 
-/* portgate ARGS (space-separated) inside the test netns with the test pin path. */
-static int pgv(struct run *r, const char *fmt, va_list ap)
+/*
+ * portgate ARGS (space-separated) inside the test netns with the test pin
+ * path; standard input from `in` (may be NULL).
+ */
+static int pgv(struct run *r, const char *in, const char *fmt, va_list ap)
 {
 	char line[1024], *argv[64], *tok, *save;
 	int n = 0;
@@ -98,7 +101,7 @@ static int pgv(struct run *r, const char *fmt, va_list ap)
 	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
 		argv[n++] = tok;
 	argv[n] = NULL;
-	return run_argv(r, argv, NULL);
+	return run_argv(r, argv, in);
 }
 
 __attribute__((format(printf, 2, 3))) static int pg_into(struct run *r, const char *fmt, ...)
@@ -107,7 +110,7 @@ __attribute__((format(printf, 2, 3))) static int pg_into(struct run *r, const ch
 	int rc;
 
 	va_start(ap, fmt);
-	rc = pgv(r, fmt, ap);
+	rc = pgv(r, NULL, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -118,7 +121,19 @@ __attribute__((format(printf, 1, 2))) static int pg(const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	rc = pgv(&R, fmt, ap);
+	rc = pgv(&R, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* portgate ARGS with `in` on its standard input (for --file -). */
+__attribute__((format(printf, 2, 3))) static int pg_stdin(const char *in, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = pgv(&R, in, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -184,6 +199,7 @@ static void teardown(void)
 	pg("detach --all");
 	sh("ip netns del %s 2>/dev/null", ns);
 	sh("rm -rf %s", pin);
+	sh("rm -f /tmp/pgcli%d.*", getpid()); /* --file lists */
 }
 
 TestSuite(cli, .init = setup, .fini = teardown);
@@ -458,8 +474,8 @@ Test(cli, exemptions_round_trip)
 			 "[\"100.64.1.7/32\",\"2001:db8:192::/48\",\"203.0.113.0/24\"]");
 }
 
-/* Run one frame `repeat` times through the pinned program on CPU `cpu`. */
-static void test_run(int prog_fd, int cpu, const struct pkt_spec *s, int repeat, size_t *len)
+/* Run one frame `repeat` times through the pinned program on CPU `cpu`; the verdict. */
+static __u32 test_run(int prog_fd, int cpu, const struct pkt_spec *s, int repeat, size_t *len)
 {
 	static uint8_t buf[PKT_MAX], out[PKT_MAX];
 	LIBBPF_OPTS(bpf_test_run_opts, t);
@@ -477,6 +493,7 @@ static void test_run(int prog_fd, int cpu, const struct pkt_spec *s, int repeat,
 	t.data_size_out = sizeof(out);
 	t.repeat = repeat;
 	cr_assert_eq(bpf_prog_test_run_opts(prog_fd, &t), 0, "test run: %s", strerror(errno));
+	return t.retval;
 }
 
 Test(cli, stats_equal_traffic_summed_over_cpus)
@@ -726,4 +743,305 @@ Test(cli, watch_prints_rates_until_interrupted)
 		jq(R.out, "keys"),
 		"[\"dropped_bps\",\"dropped_pps\",\"interval\",\"passed_bps\",\"passed_pps\","
 		"\"rx_bps\",\"rx_pps\"]");
+}
+
+/* ------------------------------------------------ allow/disallow --file */
+
+/* Write `text` to /tmp/pgcli<pid>.<name> (removed by teardown); its path. */
+static const char *list_file(const char *name, const char *text)
+{
+	static char path[4][128];
+	static int next;
+	char *p = path[next++ % 4];
+	FILE *f;
+
+	snprintf(p, sizeof(path[0]), "/tmp/pgcli%d.%s", getpid(), name);
+	f = fopen(p, "w");
+	cr_assert(f, "%s: %s", p, strerror(errno));
+	cr_assert_geq(fputs(text, f), 0);
+	cr_assert_eq(fclose(f), 0);
+	return p;
+}
+
+/*
+ * pg_exempt_kinds must count exactly what the tries hold: compare the
+ * pinned map with the kinds of the entries `exemptions -j` lists.
+ */
+static void expect_kinds_exact(const char *when)
+{
+	struct pg_exempt_kinds k, want = {};
+	const char *bits;
+	char path[256];
+	__u32 zero = 0;
+	int fd, i;
+
+	PG_OK("exemptions -j");
+	/* per entry 4 digits: v6, peer, all rules, out */
+	bits = jq(R.out, "[.[] | (.prefix | test(\":\")), .side == \"peer\", .rule == \"all\", "
+			 ".dir == \"out\"] | map(if . then \"1\" else \"0\" end) | join(\"\")");
+	for (i = 1; bits[i] && bits[i] != '"'; i += 4)
+		want.n[pg_exempt_kind(
+			bits[i] == '1', bits[i + 1] == '1' ? PG_SIDE_PEER : PG_SIDE_SUBSCRIBER,
+			bits[i + 2] == '1', bits[i + 3] == '1' ? PG_DIR_OUT : PG_DIR_IN)]++;
+	snprintf(path, sizeof(path), "%s/%s", pin, PG_STR(PG_MAP_EXEMPT_KINDS));
+	fd = bpf_obj_get(path);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(bpf_map_lookup_elem(fd, &zero, &k), 0);
+	close(fd);
+	for (i = 0; i < PG_EXEMPT_KINDS; i++)
+		cr_expect_eq(
+			k.n[i], want.n[i],
+			"%s: pg_exempt_kinds[%d] (v6 %d, %s, %s, dir %s) is %u, the tries hold %u",
+			when, i, i >> 3 & 1, (i >> 2 & 1) ? "peer" : "subscriber",
+			(i >> 1 & 1) ? "all rules" : "one rule", (i & 1) ? "out" : "in", k.n[i],
+			want.n[i]);
+}
+
+#define EXEMPT_TUPLES "[.[] | [.prefix, .side, .dir, .rule]] | sort"
+
+Test(cli, exemptions_from_file)
+{
+	/* v4 and v6, comments, blanks, whitespace, CRLF, a prefix twice after masking */
+	const char *peers = list_file("peers", "# ISP NMS and relays\n"
+					       "192.0.2.0/24\n"
+					       "\n"
+					       "   2001:db8:192::/48   # relay v6\n"
+					       "\t203.0.113.7\r\n"
+					       "192.0.2.99/24\n"
+					       "   # indented comment\n"
+					       "2001:db8:192:1::1\n");
+	char before[OUT_MAX];
+
+	PG_OK("attach va");
+	PG_OK("allow --file %s --peer", peers);
+	cr_expect_str_eq(R.out, "added 4 exemptions (1 already present)\n");
+	cr_expect_str_empty(R.err);
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(jq(R.out, EXEMPT_TUPLES),
+			 "[[\"192.0.2.0/24\",\"peer\",\"in\",\"all\"],"
+			 "[\"2001:db8:192:1::1/128\",\"peer\",\"in\",\"all\"],"
+			 "[\"2001:db8:192::/48\",\"peer\",\"in\",\"all\"],"
+			 "[\"203.0.113.7/32\",\"peer\",\"in\",\"all\"]]");
+	expect_kinds_exact("after allow --file");
+
+	/* again: idempotent, nothing counted twice; -j summary */
+	PG_OK("-j allow --file %s --peer", peers);
+	cr_expect_str_eq(jq(R.out, "."), "{\"added\":0,\"present\":5}");
+	expect_kinds_exact("after allow --file again");
+	/* presence is exact, not a longest-prefix match: a /25 inside the /24 is new */
+	cr_expect_eq(pg_stdin("192.0.2.0/24\n192.0.2.128/25\n", "allow --file - --peer -j"), 0,
+		     "%s", R.err);
+	cr_expect_str_eq(jq(R.out, "."), "{\"added\":1,\"present\":1}");
+	expect_kinds_exact("after a longer prefix");
+	PG_OK("disallow 192.0.2.128/25 --peer");
+
+	/* standard input, with --rule and --dir applied to every line */
+	PG_OK("block tcp 25 --dir out");
+	cr_expect_eq(pg_stdin("100.64.1.0/24\n2001:db8:64::/56\n100.64.2.3\n",
+			      "allow --file - --subscriber --dir out --rule tcp/25 -j"),
+		     0, "stdin: %s", R.err);
+	cr_expect_str_eq(jq(R.out, "."), "{\"added\":3,\"present\":0}");
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(
+		jq(R.out, "[.[] | select(.side == \"subscriber\") | [.prefix, .dir, .rule]] "
+			  "| sort"),
+		"[[\"100.64.1.0/24\",\"out\",\"tcp/25\"],[\"100.64.2.3/32\",\"out\",\"tcp/25\"],"
+		"[\"2001:db8:64::/56\",\"out\",\"tcp/25\"]]");
+	expect_kinds_exact("after allow --file -");
+
+	/* disallow --file removes exactly those; the stdin ones stay */
+	PG_OK("disallow --file %s --peer", peers);
+	cr_expect_str_eq(R.out, "removed 4 exemptions\n");
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(jq(R.out, "[.[].prefix] | sort"),
+			 "[\"100.64.1.0/24\",\"100.64.2.3/32\",\"2001:db8:64::/56\"]");
+	expect_kinds_exact("after disallow --file");
+
+	/* one absent line: exit 1 naming it, nothing removed */
+	snprintf(before, sizeof(before), "%s", R.out);
+	cr_expect_eq(pg_stdin("100.64.1.0/24\n\n2001:db8:64::/64\n2001:db8:64::/56\n",
+			      "disallow --file - --subscriber --dir out --rule tcp/25"),
+		     1, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "<stdin>:3: no exemption 2001:db8:64::/64") && one_line(R.err),
+		  "%s", R.err);
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(R.out, before, "a refused disallow --file changed the exemptions");
+	expect_kinds_exact("after a refused disallow --file");
+
+	/* -j summary of disallow; an empty list (comments only) is no change */
+	cr_expect_eq(pg_stdin("100.64.1.0/24\n2001:db8:64::/56\n100.64.2.3/32\n",
+			      "disallow -j --file - --subscriber --dir out --rule tcp/25"),
+		     0, "%s", R.err);
+	cr_expect_str_eq(jq(R.out, "."), "{\"removed\":3}");
+	cr_expect_eq(pg_stdin("# nothing\n\n", "allow --file - --peer"), 0, "%s", R.err);
+	cr_expect_str_eq(R.out, "added 0 exemptions (0 already present)\n");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.exemptions.v4, .exemptions.v6]"), "[0,0]");
+	expect_kinds_exact("after removing everything");
+}
+
+struct bad_file {
+	const char *name;
+	const char *text; /* the list, as a file or on stdin */
+	const char *args; /* %s: the file's path */
+	int code;
+	const char *msg; /* stderr must contain this; %s: the file's path */
+};
+
+static const struct bad_file bad_files[] = {
+	{"bad line in the middle", "192.0.2.0/24\n# c\n300.1.1.1/8\n203.0.113.0/24\n",
+	 "allow --file %s --peer", 2, "%s:3: bad prefix '300.1.1.1/8': expected"},
+	{"prefix too long", "2001:db8::/64\n192.0.2.0/33\n", "allow --file %s --subscriber", 2,
+	 "%s:2: bad prefix length '33'"},
+	{"two words on a line", "192.0.2.0/24 203.0.113.0/24\n", "allow --file %s --peer", 2,
+	 "%s:1: bad prefix length '24 203.0.113.0/24'"},
+	{"bad line on stdin", "192.0.2.0/24\nnope\n", "allow --file - --peer", 2,
+	 "<stdin>:2: bad prefix 'nope'"},
+	{"bad line in disallow", "198.51.100.0/24\n::/129\n", "disallow --file %s --peer", 2,
+	 "%s:2: bad prefix length '129'"},
+	{"PREFIX and --file", "192.0.2.0/24\n", "allow 203.0.113.0/24 --file %s --peer", 2,
+	 "not both"},
+	{"neither PREFIX nor --file", "", "disallow --peer", 2, "--file FILE"},
+	{"--file twice", "", "allow --file %s --file %s --peer", 2, "'--file' given twice"},
+	{"missing file", NULL, "allow --file /nonexistent/pg.list --peer", 1,
+	 "'/nonexistent/pg.list'"},
+	{"no rule for --rule", "192.0.2.0/24\n", "allow --file %s --peer --rule udp/53", 1,
+	 "udp/53"},
+	{"absent prefix in disallow", "198.51.100.0/24\n192.0.2.0/24\n",
+	 "disallow --file %s --peer", 1, "%s:2: no exemption 192.0.2.0/24"},
+};
+
+Test(cli, exemption_files_all_or_nothing)
+{
+	char before[OUT_MAX], args[512], msg[512];
+	size_t i;
+
+	PG_OK("attach va");
+	PG_OK("allow 198.51.100.0/24 --peer");
+	PG_OK("allow 2001:db8:64::/64 --subscriber --dir out");
+	PG_OK("exemptions -j");
+	snprintf(before, sizeof(before), "%s", R.out);
+	for (i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+		const struct bad_file *b = &bad_files[i];
+		const char *path = b->text ? list_file("bad", b->text) : "";
+
+		snprintf(args, sizeof(args), b->args, path, path);
+		snprintf(msg, sizeof(msg), b->msg, path);
+		pg_stdin(b->text ? b->text : "", "%s", args);
+		cr_expect_eq(R.code, b->code,
+			     "%s: 'portgate %s' exited %d, expected %d (stderr: %s)", b->name, args,
+			     R.code, b->code, R.err);
+		cr_expect(strstr(R.err, msg), "%s: stderr should contain \"%s\", got: %s", b->name,
+			  msg, R.err);
+		cr_expect(one_line(R.err) && !strncmp(R.err, "portgate: ", 10),
+			  "%s: expected one 'portgate: ' line on stderr, got: %s", b->name, R.err);
+		cr_expect_str_empty(R.out, "%s: nothing on stdout", b->name);
+		PG_OK("exemptions -j");
+		cr_expect_str_eq(R.out, before, "%s: a refused command changed the exemptions",
+				 b->name);
+	}
+	expect_kinds_exact("after refused lists");
+}
+
+/* A full trie midway through a list: exit 1, everything this command added is gone. */
+Test(cli, exemption_file_rolls_back_when_full, .timeout = 120)
+{
+	char before[OUT_MAX], path[128];
+	FILE *f;
+	long i;
+
+	PG_OK("attach va");
+	cr_expect_eq(pg_stdin("100.64.0.0/24\n100.64.9.0/24\n203.0.113.0/24\n",
+			      "allow --file - --subscriber"),
+		     0, "%s", R.err);
+	PG_OK("exemptions -j");
+	snprintf(before, sizeof(before), "%s", R.out);
+	/* PG_MAX_EXEMPT new /32s: the three above leave room for all but three */
+	snprintf(path, sizeof(path), "/tmp/pgcli%d.full", getpid());
+	f = fopen(path, "w");
+	cr_assert(f);
+	for (i = 0; i < PG_MAX_EXEMPT; i++)
+		fprintf(f, "100.%ld.%ld.%ld\n", 64 + (i >> 16), (i >> 8) & 255, i & 255);
+	cr_assert_eq(fclose(f), 0);
+	cr_expect_eq(pg("allow --file %s --subscriber", path), 1, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "table full") && strstr(R.err, "rolled back") && one_line(R.err),
+		  "%s", R.err);
+	PG_OK("exemptions -j");
+	cr_expect_str_eq(R.out, before, "a failed allow --file left exemptions behind");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.exemptions.v4, .exemptions.v6]"), "[3,0]");
+	expect_kinds_exact("after the rollback");
+}
+
+static const char *verdict_name(__u32 v)
+{
+	return v == XDP_PASS ? "PASS" : v == XDP_DROP ? "DROP" : "other";
+}
+
+struct exempt_vec {
+	const char *name;
+	struct pkt_spec spec; /* inbound TCP 25: dropped unless exempt */
+	bool in_lists;	      /* covered by a prefix of peers/subs below */
+};
+
+static const struct exempt_vec exempt_vecs[] = {
+	{"v4 peer in the file",
+	 {.ip = 4, .proto = IPPROTO_TCP, .dport = 25, .src = "192.0.2.33"},
+	 true},
+	{"v6 peer in the file",
+	 {.ip = 6, .proto = IPPROTO_TCP, .dport = 25, .src = "2001:db8:192::9"},
+	 true},
+	{"v4 subscriber from stdin",
+	 {.ip = 4, .proto = IPPROTO_TCP, .dport = 25, .dst = "100.64.7.20"},
+	 true},
+	{"v6 subscriber from stdin",
+	 {.ip = 6, .proto = IPPROTO_TCP, .dport = 25, .dst = "2001:db8:64:ab::5"},
+	 true},
+	{"v4 in no list", {.ip = 4, .proto = IPPROTO_TCP, .dport = 25}, false},
+	{"v6 in no list", {.ip = 6, .proto = IPPROTO_TCP, .dport = 25}, false},
+};
+
+/* Exemptions added by --file really exempt traffic (and are counted in pg_exempt_kinds). */
+Test(cli, file_exemptions_apply_to_traffic)
+{
+	const char *peers = list_file("peers", "192.0.2.0/24\n2001:db8:192::/48\n");
+	const char *subs = "100.64.7.0/24\n# v6\n2001:db8:64:ab::/64\n";
+	char path[256];
+	int phase, fd;
+	size_t i, len;
+
+	PG_OK("attach va");
+	snprintf(path, sizeof(path), "%s/prog_uplink", pin);
+	fd = bpf_obj_get(path);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	/* phase 0: no exemptions, 1: lists allowed, 2: lists disallowed */
+	for (phase = 0; phase < 3; phase++) {
+		if (phase == 1) {
+			PG_OK("allow --file %s --peer --rule tcp/25", peers);
+			cr_expect_eq(pg_stdin(subs, "allow --file - --subscriber"), 0, "%s", R.err);
+		} else if (phase == 2) {
+			PG_OK("disallow --file %s --peer --rule tcp/25", peers);
+			cr_expect_eq(pg_stdin(subs, "disallow --file - --subscriber"), 0, "%s",
+				     R.err);
+		}
+		for (i = 0; i < sizeof(exempt_vecs) / sizeof(exempt_vecs[0]); i++) {
+			const struct exempt_vec *v = &exempt_vecs[i];
+			bool exempt = phase == 1 && v->in_lists;
+			const char *reason = exempt ? "exempt" : "blocked";
+			__u32 got;
+			char filter[64];
+
+			PG_OK("stats --reset");
+			got = test_run(fd, 0, &v->spec, 1, &len);
+			PG_OK("stats -j");
+			snprintf(filter, sizeof(filter), ".totals.%s", reason);
+			cr_expect_eq(got, exempt ? XDP_PASS : XDP_DROP,
+				     "phase %d, %s: verdict %s, expected %s (%s)", phase, v->name,
+				     verdict_name(got), exempt ? "PASS" : "DROP", reason);
+			cr_expect_eq(jq_u64(R.out, filter), 1,
+				     "phase %d, %s: expected reason %s, counters: %s", phase,
+				     v->name, reason, jq(R.out, ".totals"));
+		}
+	}
+	close(fd);
 }
