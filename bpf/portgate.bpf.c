@@ -125,40 +125,44 @@ static __always_inline bool pg_exempt_try(const struct pg_exempt_kinds *kinds, b
 	return pg_exempt_has(v6, side, dir, proto, port, addr);
 }
 
-/*
- * Consulted only after a rule matched. The subscriber-side address is the
- * destination inbound and the source outbound; the peer is the other one.
- * Each side is tried for this rule, then for "all rules".
- */
-static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
-					 __u16 rule_port)
+/* Both sides, this rule then all rules; v6 is a constant in each copy. */
+static __always_inline bool pg_is_exempt_af(const struct pg_exempt_kinds *kinds, bool v6,
+					    const __u8 *src, const __u8 *dst, __u32 dir, __u8 proto,
+					    __u16 rule_port)
 {
-	const struct pg_exempt_kinds *kinds;
-	bool v6 = pkt->ip_version == 6;
-	const __u8 *src, *dst, *sub, *peer;
-	__u32 zero = 0;
-
-	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &zero);
-	if (!kinds)
-		return false;
-	if (v6) {
-		const struct ipv6hdr *ip6 = pkt->l3;
-
-		src = (const __u8 *)&ip6->saddr;
-		dst = (const __u8 *)&ip6->daddr;
-	} else {
-		const struct iphdr *iph = pkt->l3;
-
-		src = (const __u8 *)&iph->saddr;
-		dst = (const __u8 *)&iph->daddr;
-	}
-	sub = dir == PG_DIR_IN ? dst : src;
-	peer = dir == PG_DIR_IN ? src : dst;
+	const __u8 *sub = dir == PG_DIR_IN ? dst : src;
+	const __u8 *peer = dir == PG_DIR_IN ? src : dst;
 
 	return pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, false, dir, proto, rule_port, sub) ||
 	       pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, true, dir, proto, rule_port, sub) ||
 	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, false, dir, proto, rule_port, peer) ||
 	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, true, dir, proto, rule_port, peer);
+}
+
+/*
+ * Consulted only after a rule matched. The subscriber-side address is the
+ * destination inbound and the source outbound; the peer is the other one.
+ */
+static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
+					 __u16 rule_port)
+{
+	const struct pg_exempt_kinds *kinds;
+	__u32 zero = 0;
+
+	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &zero);
+	if (!kinds)
+		return false;
+	if (pkt->ip_version == 6) {
+		const struct ipv6hdr *ip6 = pkt->l3;
+
+		return pg_is_exempt_af(kinds, true, (const __u8 *)&ip6->saddr,
+				       (const __u8 *)&ip6->daddr, dir, proto, rule_port);
+	} else {
+		const struct iphdr *iph = pkt->l3;
+
+		return pg_is_exempt_af(kinds, false, (const __u8 *)&iph->saddr,
+				       (const __u8 *)&iph->daddr, dir, proto, rule_port);
+	}
 }
 
 /* Rule lookup for a packet with ports: one array read when nothing matches. */
