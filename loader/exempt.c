@@ -65,10 +65,10 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where
 	}
 	return 0;
 bad:
-	return pg_usage_err(where,
-			    "bad prefix '%s': expected an IPv4 or IPv6 address, optionally "
-			    "with /LEN (e.g. 192.0.2.0/24, 2001:db8::/64)",
-			    s);
+	return pg_usage_err(
+		where,
+		"bad prefix '%s': expected an IPv4 or IPv6 address, optionally with /LEN (e.g. 192.0.2.0/24, 2001:db8::/64)",
+		s);
 }
 
 static int pg_parse_rule_ref(const char *s, struct pg_exempt *x)
@@ -83,10 +83,10 @@ static int pg_parse_rule_ref(const char *s, struct pg_exempt *x)
 	if (pg_parse_proto(proto, &x->proto))
 		return -EINVAL;
 	if (strchr(slash + 1, '-'))
-		return pg_usage_err(NULL,
-				    "bad rule '%s': expected PROTO/PORT with one port (any "
-				    "port of the rule)",
-				    s);
+		return pg_usage_err(
+			NULL,
+			"bad rule '%s': expected PROTO/PORT with one port (any port of the rule)",
+			s);
 	{
 		__u16 lo, hi;
 
@@ -538,8 +538,7 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 			first = x.port;
 			err = 0;
 		} else if (err == -ENOENT) {
-			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate "
-			       "rules')",
+			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate rules')",
 			       pg_proto_name(x.proto), x.port, pg_dir_name(x.dir));
 		}
 	}
