@@ -42,6 +42,7 @@ TOOL_SRCS := $(filter-out %.bpf.c,$(wildcard tools/*.c))
 TOOLS     := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 
 TEST_SRCS := $(wildcard tests/test_*.c)
+TESTLIB   := $(BUILD)/tests/testlib.o
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
@@ -82,9 +83,13 @@ $(BUILD)/%: tools/%.c $(LIB_OBJS) $(HDRS) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lpcap -lm
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(HDRS) $(SKELS) | $(BUILD)/tests
+$(TESTLIB): tests/testlib.c tests/testlib.h | $(BUILD)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) -o $@ $(LDLIBS) -lpcap -lcriterion
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) $(TESTLIB) -o $@ $(LDLIBS) -lpcap -lcriterion
 
 # deps first, then the build, even under make -j: a fresh machine has no
 # clang yet. Each suite is its own binary, run one job at a time because

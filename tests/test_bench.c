@@ -6,6 +6,8 @@
  * account for every frame the generator injected. No timing assertions.
  */
 #include <criterion/criterion.h>
+
+#include "testlib.h"
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,36 +30,6 @@ static void find_root(void)
 	snprintf(root, sizeof(root), "%s", dirname(dirname(dirname(exe))));
 	/* the tools and tools/bench.sh are addressed relative to the root */
 	cr_assert_eq(chdir(root), 0, "cannot chdir to %s", root);
-}
-
-/* Runs a shell command (cwd: the repository root); returns its exit status. */
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-	char cmd[4096];
-	size_t len = 0;
-	va_list ap;
-	FILE *p;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	cr_assert(p, "popen: %s", cmd);
-	if (out) {
-		size_t r;
-
-		while (len + 1 < cap && (r = fread(out + len, 1, cap - 1 - len, p)) > 0)
-			len += r;
-		out[len] = '\0';
-	} else {
-		char sink[4096];
-
-		while (fread(sink, 1, sizeof(sink), p) > 0)
-			;
-	}
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Value of "key\tvalue" (stats) or the verdict of "cost\tcase\tprog\t..." */
@@ -119,7 +91,7 @@ Test(bench, cost_tiny)
 	int rc;
 
 	find_root();
-	rc = run(out, sizeof(out), "build/bench-xdp cost --repeat 1000 --rounds 1");
+	rc = tl_sh(out, sizeof(out), "build/bench-xdp cost --repeat 1000 --rounds 1");
 	cr_assert_eq(rc, 0, "bench-xdp cost exited %d:\n%s", rc, out);
 	for (i = 0; i < sizeof(cost_vectors) / sizeof(cost_vectors[0]); i++) {
 		snprintf(pfx, sizeof(pfx), "cost\t%s\tportgate\t", cost_vectors[i].frame);
@@ -157,8 +129,8 @@ Test(bench, scale_tiny)
 	int rc;
 
 	find_root();
-	rc = run(out, sizeof(out),
-		 "build/bench-xdp scale --repeat 1000 --rounds 1 --max-exempt 2000");
+	rc = tl_sh(out, sizeof(out),
+		   "build/bench-xdp scale --repeat 1000 --rounds 1 --max-exempt 2000");
 	cr_assert_eq(rc, 0, "bench-xdp scale exited %d:\n%s", rc, out);
 	for (i = 0; i < sizeof(scale_vectors) / sizeof(scale_vectors[0]); i++) {
 		snprintf(pfx, sizeof(pfx), "scale\t%s\t%s\t", scale_vectors[i].point,
@@ -177,19 +149,19 @@ static void live_setup(void)
 {
 	find_root();
 	snprintf(ns, sizeof(ns), "pgtb%d", getpid());
-	cr_assert_eq(run(NULL, 0,
-			 "ip netns add %s && "
-			 "ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-			 "net.ipv6.conf.default.disable_ipv6=1 && "
-			 "ip -n %s link add tba type veth peer name tbb && "
-			 "ip -n %s link set tba up && ip -n %s link set tbb up",
-			 ns, ns, ns, ns, ns),
+	cr_assert_eq(tl_sh(NULL, 0,
+			   "ip netns add %s && "
+			   "ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+			   "net.ipv6.conf.default.disable_ipv6=1 && "
+			   "ip -n %s link add tba type veth peer name tbb && "
+			   "ip -n %s link set tba up && ip -n %s link set tbb up",
+			   ns, ns, ns, ns, ns),
 		     0, "cannot create netns %s with a veth pair", ns);
 }
 
 static void live_teardown(void)
 {
-	run(NULL, 0, "ip netns del %s 2>/dev/null", ns);
+	tl_sh(NULL, 0, "ip netns del %s 2>/dev/null", ns);
 }
 
 #define LIVE_FRAMES 10000
@@ -220,21 +192,21 @@ Test(bench, live_tiny, .init = live_setup, .fini = live_teardown)
 	for (i = 0; i < sizeof(live_vectors) / sizeof(live_vectors[0]); i++) {
 		const char *nsx = "nsenter --net=/run/netns/";
 
-		rc = run(out, sizeof(out), "%s%s build/bench-xdp attach tbb %s 2>&1", nsx, ns,
-			 live_vectors[i].prog);
+		rc = tl_sh(out, sizeof(out), "%s%s build/bench-xdp attach tbb %s 2>&1", nsx, ns,
+			   live_vectors[i].prog);
 		cr_assert_eq(rc, 0, "%s: attach exited %d: %s", live_vectors[i].name, rc, out);
-		rc = run(out, sizeof(out), "%s%s build/trafficgen --dev tba --frames %d %s 2>&1",
-			 nsx, ns, LIVE_FRAMES, live_vectors[i].gen);
+		rc = tl_sh(out, sizeof(out), "%s%s build/trafficgen --dev tba --frames %d %s 2>&1",
+			   nsx, ns, LIVE_FRAMES, live_vectors[i].gen);
 		cr_expect_eq(rc, 0, "%s: trafficgen exited %d: %s", live_vectors[i].name, rc, out);
 		cr_expect(strstr(out, "frames=10000 "), "%s: trafficgen said: %s",
 			  live_vectors[i].name, out);
-		rc = run(out, sizeof(out), "%s%s build/bench-xdp stats tbb", nsx, ns);
+		rc = tl_sh(out, sizeof(out), "%s%s build/bench-xdp stats tbb", nsx, ns);
 		cr_expect_eq(rc, 0, "%s: stats exited %d", live_vectors[i].name, rc);
 		cr_expect_eq(stat_value(out, live_vectors[i].key), live_vectors[i].want,
 			     "%s: %s = %lld, expected %lld\n%s", live_vectors[i].name,
 			     live_vectors[i].key, stat_value(out, live_vectors[i].key),
 			     live_vectors[i].want, out);
-		cr_assert_eq(run(NULL, 0, "%s%s build/bench-xdp detach tbb", nsx, ns), 0,
+		cr_assert_eq(tl_sh(NULL, 0, "%s%s build/bench-xdp detach tbb", nsx, ns), 0,
 			     "%s: detach failed", live_vectors[i].name);
 	}
 }
@@ -249,7 +221,7 @@ static void report_setup(void)
 
 static void report_teardown(void)
 {
-	run(NULL, 0, "rm -rf '%s'", out_dir);
+	tl_sh(NULL, 0, "rm -rf '%s'", out_dir);
 }
 
 Test(bench, report_quick, .init = report_setup, .fini = report_teardown, .timeout = 300)
@@ -270,9 +242,9 @@ Test(bench, report_quick, .init = report_setup, .fini = report_teardown, .timeou
 	size_t i;
 	int rc;
 
-	rc = run(out, sizeof(out), "BENCH_QUICK=1 BENCH_OUT='%s' tools/bench.sh 2>&1", out_dir);
+	rc = tl_sh(out, sizeof(out), "BENCH_QUICK=1 BENCH_OUT='%s' tools/bench.sh 2>&1", out_dir);
 	cr_assert_eq(rc, 0, "tools/bench.sh (quick) exited %d:\n%s", rc, out);
-	rc = run(out, sizeof(out), "cat '%s/report.md'", out_dir);
+	rc = tl_sh(out, sizeof(out), "cat '%s/report.md'", out_dir);
 	cr_assert_eq(rc, 0, "no report.md");
 	for (i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 		cr_expect(strstr(out, must[i]), "report.md lacks '%s'", must[i]);
@@ -281,6 +253,6 @@ Test(bench, report_quick, .init = report_setup, .fini = report_teardown, .timeou
 			      "- | met |"),
 		  "accounting check failed in report.md:\n%s", out);
 	cr_expect(stat(out_dir, &st) == 0);
-	rc = run(out, sizeof(out), "test -s '%s/chart.png'", out_dir);
+	rc = tl_sh(out, sizeof(out), "test -s '%s/chart.png'", out_dir);
 	cr_expect_eq(rc, 0, "chart.png missing or empty");
 }

@@ -28,6 +28,7 @@
 
 #include "portgate.h"
 #include "pkt.h"
+#include "testlib.h"
 
 #define PORTGATE "build/portgate"
 #define OUT_MAX (256 * 1024)
@@ -145,19 +146,6 @@ __attribute__((format(printf, 2, 3))) static int pg_stdin(const char *in, const 
 		cr_assert_eq(rc_, 0, "portgate " __VA_ARGS__); \
 	} while (0)
 
-__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* jq FILTER over json; the compact (-c) result without the newline. */
 static const char *jq(const char *json, const char *filter)
 {
@@ -180,16 +168,18 @@ static void setup(void)
 	snprintf(ns, sizeof(ns), "pgcli%d", getpid());
 	snprintf(ns_path, sizeof(ns_path), "--net=/run/netns/%s", ns);
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/pgcli%d", getpid());
-	cr_assert_eq(sh("ip netns add %s", ns), 0);
+	cr_assert_eq(tl_sh(NULL, 0, "ip netns add %s", ns), 0);
 	/* no IPv6 autoconf chatter (ND, MLD) on the veths: stats must equal what we send */
-	cr_assert_eq(sh("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-			"net.ipv6.conf.default.disable_ipv6=1",
-			ns),
+	cr_assert_eq(tl_sh(NULL, 0,
+			   "ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+			   "net.ipv6.conf.default.disable_ipv6=1",
+			   ns),
 		     0);
-	cr_assert_eq(sh("ip -n %s link add va type veth peer name vb && "
-			"ip -n %s link add vc type veth peer name vd && "
-			"for i in va vb vc vd; do ip -n %s link set $i up || exit 1; done",
-			ns, ns, ns),
+	cr_assert_eq(tl_sh(NULL, 0,
+			   "ip -n %s link add va type veth peer name vb && "
+			   "ip -n %s link add vc type veth peer name vd && "
+			   "for i in va vb vc vd; do ip -n %s link set $i up || exit 1; done",
+			   ns, ns, ns),
 		     0);
 }
 
@@ -197,9 +187,9 @@ static void teardown(void)
 {
 	/* pins first (links), then the netns, then anything left in the pin dir */
 	pg("detach --all");
-	sh("ip netns del %s 2>/dev/null", ns);
-	sh("rm -rf %s", pin);
-	sh("rm -f /tmp/pgcli%d.*", getpid()); /* --file lists */
+	tl_sh(NULL, 0, "ip netns del %s 2>/dev/null", ns);
+	tl_sh(NULL, 0, "rm -rf %s", pin);
+	tl_sh(NULL, 0, "rm -f /tmp/pgcli%d.*", getpid()); /* --file lists */
 }
 
 TestSuite(cli, .init = setup, .fini = teardown);
@@ -379,7 +369,9 @@ Test(cli, native_never_falls_back_and_failed_attach_changes_nothing)
 
 Test(cli, jumbo_mtu)
 {
-	cr_assert_eq(sh("ip -n %s link set va mtu 9000 && ip -n %s link set vb mtu 9000", ns, ns),
+	cr_assert_eq(tl_sh(NULL, 0,
+			   "ip -n %s link set va mtu 9000 && ip -n %s link set vb mtu 9000", ns,
+			   ns),
 		     0);
 	PG_OK("attach va");
 	PG_OK("status -j");

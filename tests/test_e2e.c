@@ -30,6 +30,7 @@
 
 #include "pkt.h"
 #include "portgate.h"
+#include "testlib.h"
 
 static char lab_sh[PATH_MAX + 16];
 static char lab_id[16];
@@ -46,42 +47,6 @@ static const char *verdict_name(enum pg_reason r)
 	return r >= PG_R_FIRST_DROP ? "DROP" : "PASS";
 }
 
-/*
- * Run a shell command line; its stdout goes into out (NUL-terminated, the
- * rest drained). Returns the exit status, -1 if it did not exit normally.
- */
-static int vsh(char *out, size_t cap, const char *fmt, va_list ap)
-{
-	char cmd[8192], sink[512];
-	size_t n = 0;
-	FILE *f;
-	int st;
-
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out && cap) {
-		n = fread(out, 1, cap - 1, f);
-		out[n] = '\0';
-	}
-	while (fread(sink, 1, sizeof(sink), f) > 0)
-		;
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int sh(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vsh(out, cap, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* `lab.sh SUB ID ARGS...` */
 static int lab(char *out, size_t cap, const char *sub, const char *fmt, ...)
 {
@@ -91,7 +56,7 @@ static int lab(char *out, size_t cap, const char *sub, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	return sh(out, cap, "%s %s %s %s", lab_sh, sub, lab_id, args);
+	return tl_sh(out, cap, "%s %s %s %s", lab_sh, sub, lab_id, args);
 }
 
 /* A portgate command on the BNG that must succeed (test setup). */
@@ -114,7 +79,7 @@ static const char *addr(const char *endpoint, int fam)
 	static int slot;
 	char *a = buf[slot++ % 4];
 
-	if (sh(a, 64, "%s addr %s %d", lab_sh, endpoint, fam) != 0)
+	if (tl_sh(a, 64, "%s addr %s %d", lab_sh, endpoint, fam) != 0)
 		cr_assert_fail("no address for endpoint %s IPv%d", endpoint, fam);
 	a[strcspn(a, "\n")] = '\0';
 	return a;
@@ -690,7 +655,7 @@ Test(e2e, generic_mode)
 	char ids[256];
 	int rc;
 
-	rc = sh(NULL, 0, "PG_LAB_MODE=generic %s reset %s", lab_sh, lab_id);
+	rc = tl_sh(NULL, 0, "PG_LAB_MODE=generic %s reset %s", lab_sh, lab_id);
 	cr_assert(rc == 0, "lab.sh reset in generic mode: exit %d", rc);
 	rc = lab(ids, sizeof(ids), "exec", "bng ip -d link show | grep -c xdpgeneric");
 	cr_assert(rc == 0 && atoi(ids) == 3, "expected 3 links in xdpgeneric mode, got %s", ids);
@@ -771,7 +736,7 @@ int main(int argc, char *argv[])
 		snprintf(lab_id, sizeof(lab_id), "%d", (int)lab_owner);
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
-		if (sh(NULL, 0, "%s up %s >&2", lab_sh, lab_id) == 0)
+		if (tl_sh(NULL, 0, "%s up %s >&2", lab_sh, lab_id) == 0)
 			setenv(LAB_ENV, lab_id, 1);
 	}
 	/* Without a lab every test fails in its fixture, saying why. */

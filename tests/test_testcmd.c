@@ -23,6 +23,7 @@
 #include <pcap/pcap.h>
 
 #include "pkt.h"
+#include "testlib.h"
 
 /* the binary under test; PORTGATE=... to try another build */
 #define PORTGATE (getenv("PORTGATE") ?: "build/portgate")
@@ -53,21 +54,6 @@ static void teardown(void)
 }
 
 TestSuite(testcmd, .init = setup, .fini = teardown);
-
-/* A shell command line; its exit status, or -1 if it did not exit. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	static char cmd[CMD_MAX];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A whole file as a string (empty if missing); caller frees. */
 static char *slurp(const char *name)
@@ -110,7 +96,8 @@ static int portgate(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	return sh("%s --pin-path %s %s >%s/out 2>%s/err", PORTGATE, pin, args, tmp, tmp);
+	return tl_sh(NULL, 0, "%s --pin-path %s %s >%s/out 2>%s/err", PORTGATE, pin, args, tmp,
+		     tmp);
 }
 
 /* Policy changes go through the real CLI, like an operator's. */
@@ -185,7 +172,9 @@ static void run_vectors(const char *role, const char *policy, const struct vec *
 	err = slurp("err");
 	cr_assert_eq(rc, 0, "portgate test -j exited %d: %s", rc, err);
 	/* one line per frame: frame|verdict|reason|rule|exempt|description */
-	rc = sh("jq -r '.[:-1][] | [.frame, .verdict, .reason, (if .rule then \"\\(.rule.proto)/"
+	rc = tl_sh(
+		NULL, 0,
+		"jq -r '.[:-1][] | [.frame, .verdict, .reason, (if .rule then \"\\(.rule.proto)/"
 		"\\(.rule.port)\" + (if .rule.port_end != .rule.port then \"-\\(.rule.port_end)\" "
 		"else \"\" end) else \"-\" end), (if .exempt then \"\\(.exempt.prefix) "
 		"\\(.exempt.side) \\(.exempt.scope)\" else \"-\" end), .description] | "
@@ -486,9 +475,10 @@ static const struct vec live_access_vecs[] = {
 /* Raw per-CPU counter maps as pinned: what monitoring reads. */
 static char *live_counters(const char *file)
 {
-	int rc = sh("{ bpftool -j map dump pinned %s/pg_stats && bpftool -j map dump pinned "
-		    "%s/pg_rule_stats; } >%s/%s",
-		    pin, pin, tmp, file);
+	int rc = tl_sh(NULL, 0,
+		       "{ bpftool -j map dump pinned %s/pg_stats && bpftool -j map dump pinned "
+		       "%s/pg_rule_stats; } >%s/%s",
+		       pin, pin, tmp, file);
 
 	cr_assert_eq(rc, 0, "bpftool map dump of the pinned counters failed");
 	return slurp(file);
@@ -557,10 +547,12 @@ Test(testcmd, hex_and_stdin)
 
 	/* a pcap on standard input, e.g. tcpdump -w - | portgate test - */
 	write_pcap("in.pcap", default_vecs, 3);
-	rc = sh("%s --pin-path %s test -j - <%s/in.pcap >%s/out 2>%s/err", PORTGATE, pin, tmp, tmp,
-		tmp);
+	rc = tl_sh(NULL, 0, "%s --pin-path %s test -j - <%s/in.pcap >%s/out 2>%s/err", PORTGATE,
+		   pin, tmp, tmp, tmp);
 	cr_assert_eq(rc, 0, "portgate test - exited %d", rc);
-	rc = sh("jq -e '.[0].verdict == \"DROP\" and .[1].verdict == \"PASS\" and .[2].reason == "
+	rc = tl_sh(
+		NULL, 0,
+		"jq -e '.[0].verdict == \"DROP\" and .[1].verdict == \"PASS\" and .[2].reason == "
 		"\"blocked\" and .[3].summary.frames == 3' %s/out >/dev/null",
 		tmp);
 	cr_expect_eq(rc, 0, "stdin pcap gave other verdicts");
@@ -615,7 +607,9 @@ Test(testcmd, scapy_capture)
 	size_t i;
 	int rc;
 
-	rc = sh("/usr/bin/python3 - %s/scapy.pcap >/dev/null 2>&1 <<'EOF'\n"
+	rc = tl_sh(
+		NULL, 0,
+		"/usr/bin/python3 - %s/scapy.pcap >/dev/null 2>&1 <<'EOF'\n"
 		"import sys\n"
 		"from scapy.all import Ether, Dot1Q, Dot1AD, PPPoE, PPP, IP, IPv6, TCP, UDP, "
 		"wrpcap\n"
@@ -638,9 +632,10 @@ Test(testcmd, scapy_capture)
 	cr_assert_eq(rc, 0, "scapy could not write the capture (python3-scapy installed?)");
 	rc = portgate("test -j --pcap %s/scapy.pcap", tmp);
 	cr_assert_eq(rc, 0, "portgate test exited %d", rc);
-	rc = sh("jq -r '.[:-1][] | \"\\(.frame) \\(.verdict) \\(.reason) \\(.description)\"' "
-		"%s/out >%s/table",
-		tmp, tmp);
+	rc = tl_sh(NULL, 0,
+		   "jq -r '.[:-1][] | \"\\(.frame) \\(.verdict) \\(.reason) \\(.description)\"' "
+		   "%s/out >%s/table",
+		   tmp, tmp);
 	cr_assert_eq(rc, 0, "JSON output does not parse");
 	out = slurp("table");
 	line = strtok_r(out, "\n", &save);
@@ -664,13 +659,13 @@ struct bad {
 
 static void make_garbage(void)
 {
-	sh("echo 'this is not a capture' >%s/bad.pcap", tmp);
+	tl_sh(NULL, 0, "echo 'this is not a capture' >%s/bad.pcap", tmp);
 }
 
 static void make_truncated(void)
 {
 	write_pcap("bad.pcap", default_vecs, 3);
-	sh("truncate -s -10 %s/bad.pcap", tmp);
+	tl_sh(NULL, 0, "truncate -s -10 %s/bad.pcap", tmp);
 }
 
 /* frames of the given lengths, zero-filled */
@@ -823,7 +818,7 @@ static long wait_live_rx(long want)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		cr_assert_eq(portgate("stats -j"), 0, "portgate stats -j failed");
-		sh("jq .totals.rx %s/out >%s/rx", tmp, tmp);
+		tl_sh(NULL, 0, "jq .totals.rx %s/out >%s/rx", tmp, tmp);
 		out = slurp("rx");
 		rx = atol(out);
 		free(out);
@@ -847,18 +842,20 @@ Test(testcmd, attached_counters_untouched)
 	int rc, pid = getpid();
 	long rx;
 
-	rc = sh("ip netns add pgtc%d && ip link add pgtc%da type veth peer name pgtc%db && "
-		"ip link set pgtc%da netns pgtc%d && "
-		/* no IPv6 autoconf chatter: only our frames may reach the counters */
-		"sysctl -qw net.ipv6.conf.pgtc%db.disable_ipv6=1 && "
-		"ip netns exec pgtc%d sysctl -qw net.ipv6.conf.pgtc%da.disable_ipv6=1 && "
-		"ip -n pgtc%d link set pgtc%da up && ip link set pgtc%db up",
-		pid, pid, pid, pid, pid, pid, pid, pid, pid, pid, pid);
+	rc = tl_sh(NULL, 0,
+		   "ip netns add pgtc%d && ip link add pgtc%da type veth peer name pgtc%db && "
+		   "ip link set pgtc%da netns pgtc%d && "
+		   /* no IPv6 autoconf chatter: only our frames may reach the counters */
+		   "sysctl -qw net.ipv6.conf.pgtc%db.disable_ipv6=1 && "
+		   "ip netns exec pgtc%d sysctl -qw net.ipv6.conf.pgtc%da.disable_ipv6=1 && "
+		   "ip -n pgtc%d link set pgtc%da up && ip link set pgtc%db up",
+		   pid, pid, pid, pid, pid, pid, pid, pid, pid, pid, pid);
 	cr_assert_eq(rc, 0, "cannot create netns/veth pgtc%d", pid);
 	live_policy();
-	rc = sh("nsenter --net=/run/netns/pgtc%d %s --pin-path %s attach pgtc%da --role uplink "
-		">%s/out 2>%s/err",
-		pid, PORTGATE, pin, pid, tmp, tmp);
+	rc = tl_sh(NULL, 0,
+		   "nsenter --net=/run/netns/pgtc%d %s --pin-path %s attach pgtc%da --role uplink "
+		   ">%s/out 2>%s/err",
+		   pid, PORTGATE, pin, pid, tmp, tmp);
 	out = slurp("err");
 	cr_assert_eq(rc, 0, "portgate attach exited %d: %s", rc, out);
 	free(out);
@@ -873,7 +870,8 @@ Test(testcmd, attached_counters_untouched)
 
 		for (k = 0; k < n; k++)
 			want += !strcmp(live_uplink_vecs[k].reason, live_uplink_vecs[i].reason);
-		sh("jq '.totals.%s' %s/out >%s/count", live_uplink_vecs[i].reason, tmp, tmp);
+		tl_sh(NULL, 0, "jq '.totals.%s' %s/out >%s/count", live_uplink_vecs[i].reason, tmp,
+		      tmp);
 		out = slurp("count");
 		cr_expect_eq(atol(out), (long)want, "live counter %s is %ld, expected %zu",
 			     live_uplink_vecs[i].reason, atol(out), want);
