@@ -35,6 +35,7 @@
 
 #include "portgate.h"
 #include "portgate.skel.h"
+#include "clock.h"
 #include "pkt.h"
 #include "xdp_drop.skel.h"
 #include "xdp_pass.skel.h"
@@ -85,14 +86,6 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 	if (!verbose && strstr(fmt, "skipping unrecognized data section"))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-static unsigned long long clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static unsigned long long now_ns(void)

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "clock.h"
 #include "pkt.h"
 #include "trafficgen.skel.h"
 
@@ -41,14 +42,6 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 	if (level == LIBBPF_DEBUG)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-static unsigned long long clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static int parse_u64(const char *opt, const char *s, unsigned long long max,
