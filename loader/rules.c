@@ -203,9 +203,21 @@ int pg_rules_defaults_maps(struct pg_maps *m)
 	err = pg_tables_map(m, true, &t);
 	if (err)
 		return err;
-	for (id = 1; id <= PG_MAX_RULES; id++)
-		if (t.rules[id].action != PG_ACTION_NONE)
+	/*
+	 * Keep the default rules that exist (pg_rule_add only fixes their
+	 * action): deleting and re-adding them would open a window in which
+	 * inbound SMTP or SNMP passes.
+	 */
+	for (id = 1; id <= PG_MAX_RULES; id++) {
+		bool keep = false;
+
+		if (t.rules[id].action == PG_ACTION_NONE)
+			continue;
+		for (i = 0; i < sizeof(pg_default_rules) / sizeof(pg_default_rules[0]); i++)
+			keep |= pg_rule_same(&t.rules[id], &pg_default_rules[i]);
+		if (!keep)
 			pg_rule_del(&t, id);
+	}
 	for (i = 0; i < sizeof(pg_default_rules) / sizeof(pg_default_rules[0]); i++) {
 		struct pg_rule r = pg_default_rules[i];
 

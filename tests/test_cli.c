@@ -543,6 +543,14 @@ Test(cli, stats_equal_traffic_summed_over_cpus)
 		cr_expect_eq(jq_u64(R.out, "[.per_cpu[] | select(.totals.rx > 0)] | length"),
 			     (unsigned long long)cpu);
 
+	/* defaults keeps the default rules in place (no unfiltered window):
+	 * their counters survive, the extra rule goes */
+	PG_OK("defaults");
+	PG_OK("stats -j");
+	cr_expect_eq(jq_u64(R.out, ".rules[] | select(.port == 25) | .packets"), 3ULL * cpu,
+		     "defaults re-created rule tcp/25");
+	cr_expect_str_eq(jq(R.out, "[.rules[] | select(.port == 5000)] | length"), "0");
+
 	PG_OK("stats --reset");
 	PG_OK("stats -j");
 	cr_expect_str_eq(jq(R.out, "[.totals.rx, .bytes.rx, ([.rules[].packets] | add)]"),
