@@ -119,7 +119,7 @@ format:
 	clang-format -i $(FORMAT_SRCS)
 
 check-format:
-	clang-format --dry-run --Werror $(FORMAT_SRCS)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
 	rm -rf $(BUILD)

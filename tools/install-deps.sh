@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config
-	libcriterion-dev libpcap-dev iproute2 nftables xdp-tools util-linux
+	libcriterion-dev libpcap-dev iproute2 nftables xdp-tools util-linux clang-format
 	snmpd snmp swaks python3-aiosmtpd python3-scapy curl jq gnuplot-nox
 	procps psmisc
 )
