@@ -48,6 +48,7 @@ struct pg_state {
 enum pg_open_flags {
 	PG_OPEN_CREATE = 1 << 0,	/* create and pin the maps when absent */
 	PG_OPEN_PRIVATE_STATS = 1 << 1, /* own counters: never the live ones */
+	PG_OPEN_PRIVATE = 1 << 3,	/* own maps (default policy): ignore any pins */
 };
 
 /*
@@ -117,6 +118,8 @@ int pg_state_remove(const struct pg_opts *o);
 void pg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed system call (privileges on EPERM); returns err (< 0). */
 int pg_sys_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* When set ("FILE:LINE"), every message names it first: see testconfig.c. */
+extern const char *pg_err_where;
 /* -errno -> exit code (usage errors are reported by the parsers). */
 int pg_exit_code(int err);
 extern bool pg_verbose;
@@ -154,6 +157,14 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(int fd, bool v6, unsigned int *n);
+
+/*
+ * One policy command on the maps m, argv as it follows `portgate`
+ * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
+ * the commands' own parsers. 0 or -errno; the message is printed.
+ */
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv);
+int pg_exempt_cmd_maps(struct pg_maps *m, int argc, char **argv);
 
 /* Minimal JSON writer (json.c): pretty, two-space indents. */
 struct pg_json {

@@ -337,14 +337,36 @@ int cmd_block(const struct pg_opts *o, int argc, char **argv)
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
 
+/* Remove exactly the rule r; -ENOENT (naming a covering rule) if absent. */
+static int pg_rule_remove(struct pg_tables *t, const struct pg_rule *r)
+{
+	const struct pg_port_entry *e = &t->ports[pg_port_index(r->dir, r->proto, r->port)];
+	char a[64], b[64];
+	__u32 p;
+
+	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
+		pg_rule_del(t, e->rule_id);
+		return 0;
+	}
+	for (p = r->port; p <= r->port_end; p++) {
+		e = &t->ports[pg_port_index(r->dir, r->proto, p)];
+		if (e->rule_id) {
+			pg_err("no rule %s (expected the exact rule: %s exists)",
+			       pg_rule_str(r, a, sizeof(a)),
+			       pg_rule_str(&t->rules[e->rule_id], b, sizeof(b)));
+			return -ENOENT;
+		}
+	}
+	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
+	       pg_rule_str(r, a, sizeof(a)));
+	return -ENOENT;
+}
+
 int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 {
-	const struct pg_port_entry *e;
 	struct pg_tables t;
 	struct pg_maps m;
 	struct pg_rule r;
-	char a[64], b[64];
-	__u32 p;
 	int err;
 
 	if (pg_parse_rule(argc, argv, false, &r))
@@ -353,30 +375,35 @@ int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 	if (err)
 		return PG_EXIT_RUNTIME;
 	err = pg_tables_map(&m, true, &t);
-	if (err)
-		goto out;
-	e = &t.ports[pg_port_index(r.dir, r.proto, r.port)];
-	if (e->rule_id && pg_rule_same(&t.rules[e->rule_id], &r)) {
-		pg_rule_del(&t, e->rule_id);
-		goto out_unmap;
+	if (!err) {
+		err = pg_rule_remove(&t, &r);
+		pg_tables_unmap(&t);
 	}
-	err = -ENOENT;
-	for (p = r.port; p <= r.port_end; p++) {
-		e = &t.ports[pg_port_index(r.dir, r.proto, p)];
-		if (e->rule_id) {
-			pg_err("no rule %s (expected the exact rule: %s exists)",
-			       pg_rule_str(&r, a, sizeof(a)),
-			       pg_rule_str(&t.rules[e->rule_id], b, sizeof(b)));
-			goto out_unmap;
-		}
-	}
-	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
-	       pg_rule_str(&r, a, sizeof(a)));
-out_unmap:
-	pg_tables_unmap(&t);
-out:
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv)
+{
+	bool block = !strcmp(argv[0], "block");
+	struct pg_tables t;
+	struct pg_rule r;
+	int err;
+
+	if (!strcmp(argv[0], "defaults")) {
+		if (argc > 1)
+			return pg_usage_err(argv[0], "unexpected argument '%s' (expected none)",
+					    argv[1]);
+		return pg_rules_defaults_maps(m);
+	}
+	if (pg_parse_rule(argc, argv, block, &r))
+		return -EINVAL;
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	err = block ? pg_rule_add(m, &t, &r) : pg_rule_remove(&t, &r);
+	pg_tables_unmap(&t);
+	return err;
 }
 
 int cmd_defaults(const struct pg_opts *o, int argc, char **argv)
