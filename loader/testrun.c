@@ -109,6 +109,10 @@ static const char *ethertype_name(__u16 type, char *buf, size_t n)
 static const char *ppp_name(__u16 proto, char *buf, size_t n)
 {
 	switch (proto) {
+	case PG_PPP_IPV4: /* an IP header the parser rejected is still IP to the reader */
+		return "ipv4";
+	case PG_PPP_IPV6:
+		return "ipv6";
 	case 0xc021:
 		return "ppp lcp";
 	case 0x8021:
