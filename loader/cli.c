@@ -54,7 +54,8 @@ static const struct pg_cmd pg_cmds[] = {
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs; --watch prints rates"},
-	{"test", cmd_test, "[--role uplink|access] [-j] (--pcap FILE | --hex HEX... | -)",
+	{"test", cmd_test,
+	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
 };
 
