@@ -77,6 +77,7 @@ enum pg_map_idx {
 	PG_M_EXEMPT_V4,
 	PG_M_EXEMPT_V6,
 	PG_M_EXEMPT_KINDS,
+	PG_M_CTL,
 	PG_M_COUNT,
 };
 
@@ -93,6 +94,7 @@ extern const char *const pg_map_names[PG_M_COUNT];
 struct pg_maps {
 	int fd[PG_M_COUNT];
 	int lock_fd;
+	__u32 gen;    /* the live policy generation when opened */
 	bool created; /* the state did not exist and was created by this call */
 };
 
@@ -103,6 +105,8 @@ enum pg_maps_flags {
 /* flags: PG_OPEN_CREATE, PG_MAPS_LOCK. -ENOENT (with a message) if not loaded. */
 int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m);
 void pg_maps_close(struct pg_maps *m);
+/* The live policy generation, from the pg_ctl map. */
+int pg_gen_read(int ctl_fd, __u32 *gen);
 
 /* Pin directory: bpffs mount, lock, paths. */
 int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd);
@@ -153,7 +157,7 @@ struct pg_json;
 int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
 
 /* Exemption counts (exempt.c). */
-int pg_exempt_count(int fd, bool v6, unsigned int *n);
+int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
 /* Minimal JSON writer (json.c): pretty, two-space indents. */
 struct pg_json {
