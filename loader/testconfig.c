@@ -129,12 +129,13 @@ int tr_policy_config(const struct pg_opts *o, const char *file, struct tr_policy
 		return err == -EINVAL ? -EIO : err; /* pg_state_open said why */
 	p->loaded = true;
 	for (i = 0; i < PG_M_COUNT; i++) {
-		struct bpf_map *map =
-			bpf_object__find_map_by_name(p->st.skel->obj, pg_map_names[i]);
+		struct bpf_map *map = pg_skel_map(p->st.skel->obj, i);
 
 		m.fd[i] = map ? bpf_map__fd(map) : -1;
 	}
-	err = read_config(file, &m);
+	err = pg_gen_read(m.fd[PG_M_CTL], &m.gen);
+	if (!err)
+		err = read_config(file, &m);
 	if (err) {
 		tr_policy_close(p);
 		return err;
