@@ -79,6 +79,9 @@ enum pg_map_idx {
 	PG_M_EXEMPT_V6,
 	PG_M_EXEMPT_KINDS,
 	PG_M_CTL,
+	PG_M_TRACE_RINGS,
+	PG_M_TRACE_CFG,
+	PG_M_TRACE_RL,
 	PG_M_COUNT,
 };
 

@@ -37,6 +37,7 @@
 #include "portgate.skel.h"
 #include "clock.h"
 #include "pkt.h"
+#include "pgstats.h"
 #include "xdp_drop.skel.h"
 #include "xdp_pass.skel.h"
 
@@ -777,13 +778,16 @@ static int cmd_stats(const char *dev)
 		if (mfd < 0 || bpf_obj_get_info_by_fd(mfd, &mi, &mlen))
 			continue;
 		if (!strcmp(mi.name, PG_STR(PG_MAP_STATS))) {
-			__u64 c[PG_R_COUNT * 2], passed = 0, dropped = 0;
+			__u64 passed = 0, dropped = 0;
 			int r;
 
-			/* value = PG_R_COUNT {packets, bytes} pairs */
-			if (sum_percpu(mfd, 0, mi.value_size, c, PG_R_COUNT) == 0) {
+			struct pg_stats total;
+
+			/* every interface slot, summed */
+			if (pg_stats_read_sum(mfd, ncpus, NULL, NULL, &total) == 0) {
 				for (r = 0; r < PG_R_COUNT; r++)
-					*(r >= PG_R_FIRST_DROP ? &dropped : &passed) += c[r];
+					*(r >= PG_R_FIRST_DROP ? &dropped : &passed) +=
+						total.reason[r].packets;
 				printf("passed\t%llu\ndropped\t%llu\nrx\t%llu\n",
 				       (unsigned long long)passed, (unsigned long long)dropped,
 				       (unsigned long long)(passed + dropped));
