@@ -27,37 +27,65 @@ static void pg_err_start(void)
 		fprintf(stderr, "%s: ", pg_err_where);
 }
 
+/* When the dispatcher writes the command's audit line (audit.c). */
+enum pg_audit_when {
+	PG_AUDIT_NEVER = 0, /* read-only: nothing logged */
+	PG_AUDIT_ALWAYS,    /* changes state */
+	PG_AUDIT_RESET,	    /* changes state with --reset only (stats) */
+};
+
 struct pg_cmd {
 	const char *name;
 	pg_cmd_fn fn;
 	const char *usage;
 	const char *help;
+	enum pg_audit_when audit;
 };
 
 static const struct pg_cmd pg_cmds[] = {
 	{"attach", cmd_attach, "IFACE [--role uplink|access] [--mode native|generic] [--force]",
-	 "attach the filter to IFACE (uplink: inbound, access: outbound)"},
+	 "attach the filter to IFACE (uplink: inbound, access: outbound)", PG_AUDIT_ALWAYS},
 	{"detach", cmd_detach, "IFACE | --all",
-	 "detach from IFACE; the last detach removes the pins"},
-	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities"},
+	 "detach from IFACE; the last detach removes the pins", PG_AUDIT_ALWAYS},
+	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities",
+	 PG_AUDIT_NEVER},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
-	 "drop (or only count, --monitor) a destination port or range"},
-	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule"},
-	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
-	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
+	 "drop (or only count, --monitor) a destination port or range", PG_AUDIT_ALWAYS},
+	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule",
+	 PG_AUDIT_ALWAYS},
+	{"rules", cmd_rules, "[-j]", "list the rules with their counters", PG_AUDIT_NEVER},
+	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)",
+	 PG_AUDIT_ALWAYS},
 	{"allow", cmd_allow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"},
+	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules",
+	 PG_AUDIT_ALWAYS},
 	{"disallow", cmd_disallow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "remove an exemption (or each line of FILE: all or nothing)"},
-	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
+	 "remove an exemption (or each line of FILE: all or nothing)", PG_AUDIT_ALWAYS},
+	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions", PG_AUDIT_NEVER},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
-	 "counters summed over CPUs; --watch prints rates"},
+	 "counters summed over CPUs and per interface; --watch prints rates", PG_AUDIT_RESET},
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
-	 "run frames through the program (BPF_PROG_TEST_RUN)"},
+	 "run frames through the program (BPF_PROG_TEST_RUN)", PG_AUDIT_NEVER},
+	{"trace", cmd_trace,
+	 "[--prefix P] [--rule PROTO/PORT] [--iface IF] [--exempt] [--count N] [--rate N] [-j] [-w FILE] [--syslog]",
+	 "print each dropped/monitored packet as it happens (Ctrl-C stops)", PG_AUDIT_NEVER},
 };
+
+/* Whether this invocation changes state, so the dispatcher logs it. */
+static bool pg_audited(const struct pg_cmd *cmd, int argc, char **argv)
+{
+	int i;
+
+	if (cmd->audit != PG_AUDIT_RESET)
+		return cmd->audit == PG_AUDIT_ALWAYS;
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--reset"))
+			return true;
+	return false;
+}
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))
 
@@ -294,7 +322,7 @@ int main(int argc, char **argv)
 	const struct pg_cmd *cmd = NULL;
 	char **rest = calloc(argc + 1, sizeof(*rest));
 	bool help = false;
-	int i, n = 0;
+	int i, n = 0, rc;
 
 	if (!rest)
 		return PG_EXIT_RUNTIME;
@@ -342,7 +370,7 @@ int main(int argc, char **argv)
 	pg_verbose = o.verbose;
 	libbpf_set_print(pg_libbpf_print);
 
-	if (help && cmd && cmd->fn == cmd_test) {
+	if (help && cmd && (cmd->fn == cmd_test || cmd->fn == cmd_trace)) {
 		rest[n++] = "--help"; /* the test command documents its own options */
 		return cmd->fn(&o, n, rest);
 	}
@@ -362,5 +390,9 @@ int main(int argc, char **argv)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return PG_EXIT_RUNTIME;
 	}
-	return cmd->fn(&o, n, rest);
+	/* the one place that writes audit lines: after the command, with its result */
+	rc = cmd->fn(&o, n, rest);
+	if (pg_audited(cmd, n, rest))
+		pg_audit(&o, n, rest, rc);
+	return rc;
 }

@@ -239,8 +239,9 @@ static void pg_json_ifaces(struct pg_json *j, const struct pg_stats *per_slot)
 
 static int pg_stats_reset(struct pg_maps *m, int ncpus)
 {
-	size_t big = sizeof(struct pg_stats) > sizeof(struct pg_trace_rl) ? sizeof(struct pg_stats)
-									   : sizeof(struct pg_trace_rl);
+	size_t big = sizeof(struct pg_stats) > sizeof(struct pg_trace_rl)
+			     ? sizeof(struct pg_stats)
+			     : sizeof(struct pg_trace_rl);
 	void *zero = calloc(ncpus, big);
 	struct pg_rule r;
 	__u32 id, k;
@@ -410,8 +411,8 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 		err = pg_watch(o, &m, ncpus, pc, watch);
 		goto out;
 	}
-	err = pg_read_stats_slots(m.fd[PG_M_STATS], ncpus, pc, per_slot, sum) ?:
-	      pg_read_trace(&m, ncpus, &ts);
+	err = pg_read_stats_slots(m.fd[PG_M_STATS], ncpus, pc, per_slot, sum)
+		      ?: pg_read_trace(&m, ncpus, &ts);
 	if (err)
 		goto out;
 

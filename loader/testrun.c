@@ -228,6 +228,23 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 		cat(d, n, " (outgoing)");
 }
 
+int tr_describe_frame(const uint8_t *data, uint32_t len, uint32_t wire_len, char *desc, size_t n)
+{
+	struct tr_frame f = {
+		.data = (uint8_t *)data, .len = len, .cap_len = len, .wire_len = wire_len};
+	struct tr_result res = {};
+	int parsed;
+
+	if (len < TR_MIN_FRAME) {
+		snprintf(desc, n, "(%u bytes captured: too short to describe)", len);
+		return -EINVAL;
+	}
+	parsed = pg_parse(f.data, f.data + len, &res.pkt);
+	describe(&f, parsed, &res);
+	snprintf(desc, n, "%s", res.desc);
+	return parsed;
+}
+
 /*
  * Which exemption let the packet through: the program's four LPM lookups
  * in its order, redone here; the value's prefix length names the prefix.
