@@ -16,7 +16,10 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+/* pcap/bpf.h clashes with linux/bpf.h (struct bpf_insn); we need neither filter API */
+#define PCAP_DONT_INCLUDE_PCAP_BPF_H
 #include <pcap/pcap.h>
+#include <pcap/dlt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
