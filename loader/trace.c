@@ -612,7 +612,7 @@ int cmd_trace(const struct pg_opts *o, int argc, char **argv)
 		pg_syslog(LOG_DAEMON | LOG_INFO,
 			  "trace: started (slot %u, rate %lu/s per CPU, syslog %lu lines/s)",
 			  t.slot, t.a.rate, t.a.syslog_rate);
-	else if (!t.a.json && !t.a.pcap)
+	else /* stderr in every mode: scripts wait for this line before sending */
 		fprintf(stderr,
 			"portgate: tracing (slot %u, at most %lu events/s per CPU), Ctrl-C to stop\n",
 			t.slot, t.a.rate);
