@@ -246,9 +246,10 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 }
 
 /* The frame's first bytes, for either hook's context (XDP: across frags too). */
-#define pg_load_bytes(ctx, off, to, n)                                               \
-	_Generic((ctx), struct xdp_md *: bpf_xdp_load_bytes, struct __sk_buff *: bpf_skb_load_bytes)( \
-		ctx, off, to, n)
+#define pg_load_bytes(ctx, off, to, n)                    \
+	_Generic((ctx), struct xdp_md *                   \
+		 : bpf_xdp_load_bytes, struct __sk_buff * \
+		 : bpf_skb_load_bytes)(ctx, off, to, n)
 
 /* addr in the tracer's prefix: mask and compare four words (v4: the first). */
 static __always_inline bool pg_trace_in_prefix(const struct pg_trace_cfg *cfg, const __u8 *addr)
@@ -395,7 +396,7 @@ __attribute__((noinline)) int pg_trace(struct xdp_md *ctx, __u32 on, __u32 meta,
 				return 0;
 		}
 		if (cfg->af && (cfg->af != ev->ip_version || !(pg_trace_in_prefix(cfg, ev->saddr) ||
-							      pg_trace_in_prefix(cfg, ev->daddr))))
+							       pg_trace_in_prefix(cfg, ev->daddr))))
 			continue;
 		rl = bpf_map_lookup_elem(&PG_MAP_TRACE_RL, &slot);
 		if (!rl || !pg_trace_take(rl, cfg, now))

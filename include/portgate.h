@@ -276,10 +276,10 @@ struct pg_exempt_val {
  * so a tracer killed with -9 stops costing anything within
  * PG_TRACE_LEASE_NS, and the next tracer reuses its slot (cfg.pid dead).
  */
-#define PG_TRACE_SNAP 256		       /* frame bytes carried per event */
-#define PG_TRACE_RING_BYTES (1U << 20)	       /* per tracer */
-#define PG_TRACE_LEASE_NS 3000000000ULL        /* renewed every second */
-#define PG_TRACE_RATE_DEFAULT 100	       /* events/s per CPU and tracer */
+#define PG_TRACE_SNAP 256		/* frame bytes carried per event */
+#define PG_TRACE_RING_BYTES (1U << 20)	/* per tracer */
+#define PG_TRACE_LEASE_NS 3000000000ULL /* renewed every second */
+#define PG_TRACE_RATE_DEFAULT 100	/* events/s per CPU and tracer */
 #define PG_TRACE_RATE_MAX 1000000
 #define PG_TRACE_TOKEN_NS 1000000000ULL /* one token = this many ns of rate */
 

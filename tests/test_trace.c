@@ -65,8 +65,8 @@ static void pin_setup(void)
 	find_root();
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/pgtr%d", getpid());
 	snprintf(nsx, sizeof(nsx), "%s", "");
-	cr_assert_eq(tl_sh(NULL, 0, "build/portgate --pin-path %s block tcp 8025 >/dev/null", pin), 0,
-		     "cannot create the state at %s", pin);
+	cr_assert_eq(tl_sh(NULL, 0, "build/portgate --pin-path %s block tcp 8025 >/dev/null", pin),
+		     0, "cannot create the state at %s", pin);
 }
 
 static void pin_teardown(void)
@@ -89,7 +89,8 @@ static void ns_setup(void)
 			   "ip -n %s link set tra up && ip -n %s link set trb up",
 			   ns, ns, ns, ns, ns),
 		     0, "cannot create netns %s", ns);
-	cr_assert_eq(tl_sh(NULL, 0, "%sbuild/portgate --pin-path %s attach trb --role uplink >/dev/null",
+	cr_assert_eq(tl_sh(NULL, 0,
+			   "%sbuild/portgate --pin-path %s attach trb --role uplink >/dev/null",
 			   nsx, pin),
 		     0, "cannot attach to trb");
 }
@@ -265,24 +266,82 @@ struct vec {
 
 static const struct vec vecs[] = {
 	{"ipv4 tcp/25 behind vlan 100",
-	 {.nvlan = 1, .vid = {100}, .ip = 4, .src = PEER4, .dst = SUB4, .proto = IPPROTO_TCP,
-	  .sport = 40000, .dport = 25},
-	 "blocked", "tcp", 25, PEER4, SUB4, SUB4, 40000, 25, 6,
+	 {.nvlan = 1,
+	  .vid = {100},
+	  .ip = 4,
+	  .src = PEER4,
+	  .dst = SUB4,
+	  .proto = IPPROTO_TCP,
+	  .sport = 40000,
+	  .dport = 25},
+	 "blocked",
+	 "tcp",
+	 25,
+	 PEER4,
+	 SUB4,
+	 SUB4,
+	 40000,
+	 25,
+	 6,
 	 "vlan 100 ipv4 tcp " PEER4 ":40000 > " SUB4 ":25"},
 	{"ipv6 tcp/587 behind pppoe",
-	 {.pppoe = PKT_PPPOE_PROTO2, .ip = 6, .src = PEER6, .dst = SUB6, .proto = IPPROTO_TCP,
-	  .sport = 40001, .dport = 587},
-	 "blocked", "tcp", 587, PEER6, SUB6, SUB6, 40001, 587, 6,
+	 {.pppoe = PKT_PPPOE_PROTO2,
+	  .ip = 6,
+	  .src = PEER6,
+	  .dst = SUB6,
+	  .proto = IPPROTO_TCP,
+	  .sport = 40001,
+	  .dport = 587},
+	 "blocked",
+	 "tcp",
+	 587,
+	 PEER6,
+	 SUB6,
+	 SUB6,
+	 40001,
+	 587,
+	 6,
 	 "pppoe ipv6 tcp [" PEER6 "]:40001 > [" SUB6 "]:587"},
 	{"ipv4 udp/161 behind qinq and pppoe",
-	 {.nvlan = 2, .tpid = {0x88a8, 0x8100}, .vid = {100, 200}, .pppoe = PKT_PPPOE_PROTO2,
-	  .ip = 4, .src = PEER4, .dst = SUB4, .proto = IPPROTO_UDP, .sport = 40002, .dport = 161},
-	 "blocked", "udp", 161, PEER4, SUB4, SUB4, 40002, 161, 17,
+	 {.nvlan = 2,
+	  .tpid = {0x88a8, 0x8100},
+	  .vid = {100, 200},
+	  .pppoe = PKT_PPPOE_PROTO2,
+	  .ip = 4,
+	  .src = PEER4,
+	  .dst = SUB4,
+	  .proto = IPPROTO_UDP,
+	  .sport = 40002,
+	  .dport = 161},
+	 "blocked",
+	 "udp",
+	 161,
+	 PEER4,
+	 SUB4,
+	 SUB4,
+	 40002,
+	 161,
+	 17,
 	 "vlan 100.200 pppoe ipv4 udp " PEER4 ":40002 > " SUB4 ":161"},
 	{"ipv6 tcp/25 behind vlan 7 and pppoe",
-	 {.nvlan = 1, .vid = {7}, .pppoe = PKT_PPPOE_PROTO1, .ip = 6, .src = PEER6, .dst = SUB6,
-	  .proto = IPPROTO_TCP, .sport = 40003, .dport = 25},
-	 "blocked", "tcp", 25, PEER6, SUB6, SUB6, 40003, 25, 6,
+	 {.nvlan = 1,
+	  .vid = {7},
+	  .pppoe = PKT_PPPOE_PROTO1,
+	  .ip = 6,
+	  .src = PEER6,
+	  .dst = SUB6,
+	  .proto = IPPROTO_TCP,
+	  .sport = 40003,
+	  .dport = 25},
+	 "blocked",
+	 "tcp",
+	 25,
+	 PEER6,
+	 SUB6,
+	 SUB6,
+	 40003,
+	 25,
+	 6,
 	 "vlan 7 pppoe ipv6 tcp [" PEER6 "]:40003 > [" SUB6 "]:25"},
 };
 #define NV (sizeof(vecs) / sizeof(vecs[0]))
@@ -292,8 +351,8 @@ static void check_event(const char *line, const struct vec *v, const char *iface
 {
 	char want[256];
 	const char *fields[][2] = {
-		{"reason", v->reason}, {"verdict", "DROP"},	    {"dir", "in"},
-		{"src", v->src},       {"dst", v->dst},		    {"subscriber", v->subscriber},
+		{"reason", v->reason}, {"verdict", "DROP"}, {"dir", "in"},
+		{"src", v->src},       {"dst", v->dst},	    {"subscriber", v->subscriber},
 		{"peer", v->src},      {"iface", iface},
 	};
 	size_t i;
@@ -306,7 +365,8 @@ static void check_event(const char *line, const struct vec *v, const char *iface
 	cr_expect(strstr(line, want), "%s: expected %s in: %s", v->name, want, line);
 	snprintf(want, sizeof(want), "\"l4proto\": %d", v->l4proto);
 	cr_expect(strstr(line, want), "%s: expected %s in: %s", v->name, want, line);
-	snprintf(want, sizeof(want), "\"proto\": \"%s\", \"port\": %d", v->rule_proto, v->rule_port);
+	snprintf(want, sizeof(want), "\"proto\": \"%s\", \"port\": %d", v->rule_proto,
+		 v->rule_port);
 	cr_expect(strstr(line, want), "%s: expected rule %s in: %s", v->name, want, line);
 	cr_expect(strstr(line, v->desc), "%s: expected description '%s' in: %s", v->name, v->desc,
 		  line);
@@ -376,7 +436,8 @@ Test(trace, filters_prefix_rule_exempt, .init = pin_setup, .fini = pin_teardown)
 	cr_expect(!strstr(t.outbuf, "100.64.12.35"), "--prefix let another address by:\n%s",
 		  t.outbuf);
 	cr_expect(!strstr(t.outbuf, ":587"), "--rule let another rule by:\n%s", t.outbuf);
-	cr_expect(strstr(t.outbuf, "in DROP blocked rule ") && strstr(t.outbuf, " tcp/25 in drop: "),
+	cr_expect(strstr(t.outbuf, "in DROP blocked rule ") &&
+			  strstr(t.outbuf, " tcp/25 in drop: "),
 		  "text line: %s", t.outbuf);
 
 	/* an exempt subscriber: shown with --exempt only */
@@ -437,8 +498,12 @@ Test(trace, pcap_holds_the_frames, .init = pin_setup, .fini = pin_teardown)
 	for (i = 0; i < NV; i++)
 		build(&vecs[i].s, &f[i]);
 	/* one long frame: the pcap holds its first PG_TRACE_SNAP bytes and its length */
-	f[1].len = pkt_build(&(struct pkt_spec){.ip = 6, .src = PEER6, .dst = SUB6,
-						.proto = IPPROTO_TCP, .dport = 25, .payload = 400},
+	f[1].len = pkt_build(&(struct pkt_spec){.ip = 6,
+						.src = PEER6,
+						.dst = SUB6,
+						.proto = IPPROTO_TCP,
+						.dport = 25,
+						.payload = 400},
 			     f[1].b, sizeof(f[1].b));
 	cr_assert(f[1].len > PG_TRACE_SNAP);
 	snprintf(out, sizeof(out), "-w %s --count %zu", file, NV);
@@ -536,8 +601,8 @@ Test(trace, off_after_exit_kill9_and_lease, .init = pin_setup, .fini = pin_teard
 	run_pinned(&f);
 	rc = tracer_wait(&t[PG_TRACE_SLOTS], 0);
 	cr_expect(rc == 0 && count_lines(t[PG_TRACE_SLOTS].outbuf) == 1,
-		  "trace on a killed tracer's slot: exit %d, %s %s", rc,
-		  t[PG_TRACE_SLOTS].outbuf, t[PG_TRACE_SLOTS].errbuf);
+		  "trace on a killed tracer's slot: exit %d, %s %s", rc, t[PG_TRACE_SLOTS].outbuf,
+		  t[PG_TRACE_SLOTS].errbuf);
 	for (i = 1; i < PG_TRACE_SLOTS; i++)
 		tracer_wait(&t[i], SIGTERM);
 	cr_expect_eq(*(volatile __u32 *)ctl->trace, 0, "slots on after every trace ended");
@@ -564,8 +629,8 @@ static long long stat_jq(const char *expr)
 {
 	char out[256];
 
-	if (tl_sh(out, sizeof(out), "%sbuild/portgate --pin-path %s stats -j | jq -r '%s'", nsx, pin,
-		  expr))
+	if (tl_sh(out, sizeof(out), "%sbuild/portgate --pin-path %s stats -j | jq -r '%s'", nsx,
+		  pin, expr))
 		return -1;
 	return atoll(out);
 }
@@ -583,8 +648,8 @@ Test(trace, rate_limit_under_flood, .init = ns_setup, .fini = ns_teardown, .time
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	tracer_start(&t, "-j --rate 20 --burst 10");
-	rc = tl_sh(out, sizeof(out), "%sbuild/trafficgen --dev tra --frames %ld --port 25 2>&1", nsx,
-		   frames);
+	rc = tl_sh(out, sizeof(out), "%sbuild/trafficgen --dev tra --frames %ld --port 25 2>&1",
+		   nsx, frames);
 	cr_assert_eq(rc, 0, "trafficgen: %s", out);
 	/* counted while the tracer still runs: stats shows it and its counters */
 	cr_expect_eq(stat_jq(".trace.tracers"), 1);
@@ -626,7 +691,7 @@ Test(trace, per_interface_counters, .init = ns_setup, .fini = ns_teardown, .time
 	build(&(struct pkt_spec){.ip = 4, .dst = SUB4, .proto = IPPROTO_TCP, .dport = 25}, &f[0]);
 	build(&(struct pkt_spec){.ip = 4, .dst = SUB4, .proto = IPPROTO_TCP, .dport = 443}, &f[1]);
 	build(&(struct pkt_spec){.ip = 6, .dst = SUB6, .proto = IPPROTO_UDP, .dport = 161}, &f[2]);
-	inject(f, 3);  /* trb */
+	inject(f, 3);	   /* trb */
 	run_pinned(&f[0]); /* lo (test run) */
 	cr_expect_eq(stat_jq(".interfaces[] | select(.name == \"trb\") | .totals.dropped"), 2);
 	cr_expect_eq(stat_jq(".interfaces[] | select(.name == \"trb\") | .totals.passed"), 1);
@@ -724,7 +789,7 @@ Test(trace, audit_lines, .init = audit_setup, .fini = audit_teardown, .timeout =
 		cr_expect(strstr(buf, cmds[i].line), "'%s': expected '%s' in: %s", cmds[i].args,
 			  cmds[i].line, buf);
 		cr_expect(strstr(buf, "portgate[") && strstr(buf, "audit: uid=0") &&
-			      strstr(buf, "sudo_user=alice") && strstr(buf, pin),
+				  strstr(buf, "sudo_user=alice") && strstr(buf, pin),
 			  "'%s': who/where missing: %s", cmds[i].args, buf);
 		cr_expect(!strncmp(buf, "<85>", 4), "'%s': not LOG_AUTHPRIV|LOG_NOTICE: %s",
 			  cmds[i].args, buf);
@@ -741,8 +806,14 @@ Test(trace, syslog_mode_rate_limited, .init = audit_setup, .fini = audit_teardow
 	int st, i, n = 0, lines = 0;
 	char cmd[512];
 
-	build(&(struct pkt_spec){.nvlan = 1, .vid = {100}, .ip = 4, .src = PEER4, .dst = SUB4,
-				 .proto = IPPROTO_TCP, .sport = 40000, .dport = 25},
+	build(&(struct pkt_spec){.nvlan = 1,
+				 .vid = {100},
+				 .ip = 4,
+				 .src = PEER4,
+				 .dst = SUB4,
+				 .proto = IPPROTO_TCP,
+				 .sport = 40000,
+				 .dport = 25},
 	      &f);
 	audit_read(buf, sizeof(buf));
 	snprintf(cmd, sizeof(cmd),
@@ -775,7 +846,7 @@ Test(trace, syslog_mode_rate_limited, .init = audit_setup, .fini = audit_teardow
 	/* 3 lines per second at most (the bucket starts full): far fewer than 50 */
 	cr_expect(lines >= 1 && lines <= 6, "%d event lines for 50 drops: %s", lines, buf);
 	cr_expect(strstr(buf, "vlan 100 ipv4 tcp " PEER4 ":40000 > " SUB4 ":25 len ") &&
-		      strstr(buf, "subscriber " SUB4),
+			  strstr(buf, "subscriber " SUB4),
 		  "event line: %s", buf);
 	cr_expect(strstr(buf, "trace: stopped: "), "no stop line (%d lines): %s", n, buf);
 	cr_expect(!strncmp(buf, "<29>", 4), "not LOG_DAEMON|LOG_NOTICE: %s", buf);
