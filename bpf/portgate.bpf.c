@@ -389,18 +389,26 @@ __attribute__((noinline)) int pg_trace(struct xdp_md *ctx, __u32 on, __u32 meta,
 			continue;
 		if (cfg->rule_id && cfg->rule_id != rule)
 			continue;
+		/* the headers are built (a parse) only for --prefix or an event sent */
+		if (cfg->af && !ev) {
+			pg_trace_build(ctx, meta, ifindex, len, now);
+			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
+			if (!ev)
+				return 0;
+		}
+		if (cfg->af && ev &&
+		    (cfg->af != ev->ip_version ||
+		     !(pg_trace_in_prefix(cfg, ev->saddr) || pg_trace_in_prefix(cfg, ev->daddr))))
+			continue;
+		rl = bpf_map_lookup_elem(&PG_MAP_TRACE_RL, &slot);
+		if (!rl || !pg_trace_take(rl, cfg, now))
+			continue;
 		if (!ev) {
 			pg_trace_build(ctx, meta, ifindex, len, now);
 			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
 			if (!ev)
 				return 0;
 		}
-		if (cfg->af && (cfg->af != ev->ip_version || !(pg_trace_in_prefix(cfg, ev->saddr) ||
-							       pg_trace_in_prefix(cfg, ev->daddr))))
-			continue;
-		rl = bpf_map_lookup_elem(&PG_MAP_TRACE_RL, &slot);
-		if (!rl || !pg_trace_take(rl, cfg, now))
-			continue;
 		if (!copied) {
 			__u32 n = len < PG_TRACE_SNAP ? len : PG_TRACE_SNAP;
 
@@ -446,7 +454,7 @@ static __always_inline int pg_filter(struct xdp_md *ctx, __u32 dir)
 	}
 	/* no tracer: one branch on the word beside the generation */
 	on = *(volatile __u32 *)PG_MAP_CTL.trace;
-	if (__builtin_expect(on != 0, 0) && !pg_trace_off)
+	if (__builtin_expect(on != 0, 0) && ((PG_TRACE_REASONS >> reason) & 1) && !pg_trace_off)
 		pg_trace(ctx, on, reason | dir << 8 | rule << 16, ctx->ingress_ifindex, len);
 	return reason >= PG_R_FIRST_DROP ? XDP_DROP : XDP_PASS;
 }

@@ -283,7 +283,12 @@ struct pg_exempt_val {
 #define PG_TRACE_RATE_MAX 1000000
 #define PG_TRACE_TOKEN_NS 1000000000ULL /* one token = this many ns of rate */
 
-/* What a tracer wants; read only when the tracer's bit is set. */
+/* The reasons a tracer may ask for: drops, monitored, exempt (a constant). */
+#define PG_TRACE_REASONS                                                                        \
+	((((1U << PG_R_COUNT) - 1) & ~((1U << PG_R_FIRST_DROP) - 1)) | (1U << PG_R_MONITORED) | \
+	 (1U << PG_R_EXEMPT))
+
+/* What a tracer wants; read only when the tracer's byte is set. */
 struct pg_trace_cfg {
 	__u64 lease_ns; /* bpf_ktime_get_ns() deadline; 0 = slot free */
 	__u32 pid;	/* the tracer (liveness check by the next tracer) */
