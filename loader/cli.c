@@ -32,6 +32,8 @@ static const struct pg_cmd pg_cmds[] = {
 	{"detach", cmd_detach, "IFACE | --all",
 	 "detach from IFACE; the last detach removes the pins"},
 	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities"},
+	{"upgrade", cmd_upgrade, "[-j]",
+	 "switch every interface to this binary's program, without a gap (rules and counters stay)"},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
 	 "drop (or only count, --monitor) a destination port or range"},
 	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule"},

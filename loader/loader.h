@@ -185,4 +185,47 @@ int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
 int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
 
+/* ---- Shared hosts: pin names, network namespaces, metadata (meta.c) ---- */
+
+/* pg_state_open: exclusive lock, every map pinned, no defaults (upgrade.c). */
+#define PG_OPEN_UPGRADE (1 << 3)
+/* pg_maps_open: also when the pinned map ABI differs (status shows it). */
+#define PG_MAPS_ANY_ABI (1 << 4)
+
+#define PG_PIN_META PG_STR(PG_MAP_META)
+
+/* The network namespace a command runs in. */
+struct pg_netns {
+	__u64 id;  /* cookie, or the inode where the kernel has no cookie */
+	__u64 ino; /* nsfs inode */
+};
+int pg_netns_self(struct pg_netns *ns);
+
+/* link_<netns id>_<ifindex>: a link pin's name says whose it is. */
+int pg_link_pin_name(const struct pg_netns *ns, unsigned int ifindex, char *buf, size_t len);
+bool pg_link_pin_parse(const char *name, __u64 *netns_id, __u32 *ifindex);
+/* A name portgate creates in a pin directory (maps, programs, links, metadata). */
+bool pg_pin_is_ours(const char *name);
+
+/* pg_meta, mmapped: recs[0] is the head, recs[1..] link records. */
+struct pg_meta {
+	int fd;
+	struct pg_meta_rec *recs;
+};
+/* -ENOENT (silently) if absent and !create. */
+int pg_meta_open(const struct pg_opts *o, bool create, struct pg_meta *m);
+void pg_meta_close(struct pg_meta *m);
+struct pg_meta_link *pg_meta_link_find(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+int pg_meta_link_set(struct pg_meta *m, const struct pg_meta_link *l);
+void pg_meta_link_del(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+
+/* Build id of this binary's BPF object (state.c); 0 never happens. */
+__u64 pg_build_id(void);
+/* One warning line on stderr when the running build is not this binary's. */
+void pg_warn_build(const struct pg_opts *o, const char *what);
+/* Program fds of a loaded state: role 0 uplink, 1 access. */
+int pg_state_prog_fd(struct pg_state *st, int role);
+
+int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
+
 #endif /* PORTGATE_LOADER_H */
