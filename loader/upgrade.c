@@ -48,12 +48,12 @@ static int pg_swap_one(int link_fd, int new_fd, int old_fd)
 	return bpf_link_update(link_fd, new_fd, &uo) ? -errno : 0;
 }
 
-/* Pin fd as NAME.new, ready to be renamed over NAME. */
+/* Pin fd as NAME_new, ready to be renamed over NAME. */
 static int pg_pin_new(const struct pg_opts *o, const char *name, int fd, char *path, size_t len)
 {
 	char tmp[64];
 
-	snprintf(tmp, sizeof(tmp), "%s.new", name);
+	snprintf(tmp, sizeof(tmp), "%s_new", name); /* bpffs: no dots in names */
 	if (pg_pin_path(o, tmp, path, len))
 		return -ENAMETOOLONG;
 	unlink(path); /* left by an interrupted upgrade */
@@ -122,7 +122,7 @@ int cmd_upgrade(const struct pg_opts *o, int argc, char **argv)
 	pg_build_str(pg_build_id(), now_s);
 	if (was == pg_build_id() && old_id[0] && old_id[1]) {
 		if (o->json)
-			pg_upgrade_json(0, now_s, was_s, new_id);
+			pg_upgrade_json(0, now_s, was_s, old_id);
 		else
 			printf("build %s already runs: nothing changed\n", now_s);
 		goto out;
