@@ -266,14 +266,14 @@ struct pg_meta_head {
 };
 
 struct pg_meta_link {
-	__u64 netns_id;	    /* netns cookie (nsfs inode where there is none) */
-	__u64 netns_ino;    /* nsfs inode of the network namespace */
-	__u32 ifindex;	    /* in that namespace */
-	__u32 link_id;	    /* the bpf_link this record describes */
-	__u8 role;	    /* 0 uplink, 1 access */
-	__u8 mode;	    /* 0 native, 1 generic */
+	__u64 netns_id;	 /* netns cookie (nsfs inode where there is none) */
+	__u64 netns_ino; /* nsfs inode of the network namespace */
+	__u32 ifindex;	 /* in that namespace */
+	__u32 link_id;	 /* the bpf_link this record describes */
+	__u8 role;	 /* 0 uplink, 1 access */
+	__u8 mode;	 /* 0 native, 1 generic */
 	__u8 pad[6];
-	char ifname[16];    /* IFNAMSIZ: the name at attach time */
+	char ifname[16]; /* IFNAMSIZ: the name at attach time */
 };
 
 struct pg_meta_rec {

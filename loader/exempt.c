@@ -415,13 +415,15 @@ static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct 
 		if (r < 0 || nul)
 			snprintf(where, sizeof(where), "%s:%u", l->name, no);
 		if (r == -E2BIG) {
-			err = pg_usage_err(where, "line longer than %d bytes (expected one prefix per line)",
-					   PG_FILE_MAX_LINE);
+			err = pg_usage_err(
+				where, "line longer than %d bytes (expected one prefix per line)",
+				PG_FILE_MAX_LINE);
 			break;
 		}
 		if (r == -EFBIG) {
-			err = pg_usage_err(where, "file larger than %lu MiB (expected at most %lu prefixes)",
-					   PG_FILE_MAX_BYTES >> 20, PG_FILE_MAX_PREFIXES);
+			err = pg_usage_err(
+				where, "file larger than %lu MiB (expected at most %lu prefixes)",
+				PG_FILE_MAX_BYTES >> 20, PG_FILE_MAX_PREFIXES);
 			break;
 		}
 		if (nul) {
@@ -440,8 +442,10 @@ static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct 
 			continue;
 		snprintf(where, sizeof(where), "%s:%u", l->name, no);
 		if (l->n == PG_FILE_MAX_PREFIXES) {
-			err = pg_usage_err(where, "more than %lu prefixes (the exemption tables hold %u per family)",
-					   PG_FILE_MAX_PREFIXES, PG_MAX_EXEMPT);
+			err = pg_usage_err(
+				where,
+				"more than %lu prefixes (the exemption tables hold %u per family)",
+				PG_FILE_MAX_PREFIXES, PG_MAX_EXEMPT);
 			break;
 		}
 		err = pg_parse_prefix(s, &x, where) ?: pg_exempt_list_add(l, &x, no);

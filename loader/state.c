@@ -76,7 +76,8 @@ __u64 pg_build_id(void)
 
 int pg_state_prog_fd(struct pg_state *st, int role)
 {
-	return bpf_program__fd(role ? st->skel->progs.PG_PROG_ACCESS : st->skel->progs.PG_PROG_UPLINK);
+	return bpf_program__fd(role ? st->skel->progs.PG_PROG_ACCESS
+				    : st->skel->progs.PG_PROG_UPLINK);
 }
 
 /* Parent of pid (/proc/PID/stat), 0 if unknown. */
@@ -290,8 +291,8 @@ static int pg_load_skel(const struct pg_opts *o, struct pg_state *st, const int 
 		if (reuse[i] < 0)
 			continue;
 		map = pg_skel_map(skel->obj, i);
-		err = map ? pg_map_compat(o, map, reuse[i], pg_map_names[i]) ?:
-				    bpf_map__reuse_fd(map, reuse[i])
+		err = map ? pg_map_compat(o, map, reuse[i], pg_map_names[i])
+				      ?: bpf_map__reuse_fd(map, reuse[i])
 			  : -ENOENT;
 		if (err)
 			goto fail;

@@ -151,7 +151,10 @@ int cmd_upgrade(const struct pg_opts *o, int argc, char **argv)
 			continue;
 		}
 		l = pg_meta_link_find(&meta, netns_id, ifindex);
-		role = li.prog_id == old_id[0] ? 0 : li.prog_id == old_id[1] ? 1 : l ? l->role & 1 : 0;
+		role = li.prog_id == old_id[0]	 ? 0
+		       : li.prog_id == old_id[1] ? 1
+		       : l			 ? l->role & 1
+						 : 0;
 		if (li.prog_id == new_id[role]) {
 			close(fd);
 			continue;

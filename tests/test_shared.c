@@ -47,9 +47,9 @@
 
 static char nsa[32], nsb[32], nsc[32], pin[96], mnt[96], hostdir[96];
 /* portgate's names absent from the host's bpffs root before the test */
-static const char *const pg_names[] = {"pg_ports",	  "pg_rules",	   "pg_rule_stats",
-				       "pg_stats",	  "pg_exempt_v4",  "pg_exempt_v6",
-				       "pg_exempt_kinds", "pg_meta",	   "prog_uplink",
+static const char *const pg_names[] = {"pg_ports",	  "pg_rules",	  "pg_rule_stats",
+				       "pg_stats",	  "pg_exempt_v4", "pg_exempt_v6",
+				       "pg_exempt_kinds", "pg_meta",	  "prog_uplink",
 				       "prog_access",	  "pg_ctl"};
 static bool host_absent[sizeof(pg_names) / sizeof(pg_names[0])];
 
@@ -116,9 +116,8 @@ __attribute__((format(printf, 3, 4))) static int sh_in(struct run *r, const char
 }
 
 /* BIN --pin-path PINP ARGS in network namespace NS; `in` on stdin. */
-__attribute__((format(printf, 5, 6))) static int pgx(const char *ns, const char *bin,
-						     const char *pinp, const char *in,
-						     const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+pgx(const char *ns, const char *bin, const char *pinp, const char *in, const char *fmt, ...)
 {
 	char args[1024];
 	va_list ap;
@@ -126,8 +125,8 @@ __attribute__((format(printf, 5, 6))) static int pgx(const char *ns, const char 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	return sh_in(&R, in, "exec nsenter --net=/run/netns/%s %s --pin-path %s %s", ns, bin,
-		     pinp, args);
+	return sh_in(&R, in, "exec nsenter --net=/run/netns/%s %s --pin-path %s %s", ns, bin, pinp,
+		     args);
 }
 
 #define PG_A(...) pgx(nsa, PORTGATE, pin, NULL, __VA_ARGS__)
@@ -183,8 +182,8 @@ static unsigned int ifindex_of(const char *ns, const char *ifname)
 {
 	struct run r;
 
-	cr_assert_eq(sh_in(&r, NULL, "ip -n %s -j link show %s | jq '.[0].ifindex'", ns, ifname),
-		     0, "%s", r.err);
+	cr_assert_eq(sh_in(&r, NULL, "ip -n %s -j link show %s | jq '.[0].ifindex'", ns, ifname), 0,
+		     "%s", r.err);
 	return strtoul(r.out, NULL, 10);
 }
 
@@ -266,8 +265,7 @@ static const struct refusal refusals[] = {
 	{"another tool's pin in the directory", "/op04", "attach va"},
 	{"a bpffs root with other pins", "", "attach va"},
 	{"staging rules at a bpffs root", "", "block tcp 99"},
-	{"staging an exemption next to another tool's pin", "/op04",
-	 "allow 192.0.2.0/24 --peer"},
+	{"staging an exemption next to another tool's pin", "/op04", "allow 192.0.2.0/24 --peer"},
 };
 
 Test(shared, only_portgate_pins_are_touched)
@@ -276,8 +274,8 @@ Test(shared, only_portgate_pins_are_touched)
 	size_t i;
 
 	/* a bpffs instance of the test's own: its root may be tested destructively */
-	cr_assert_eq(tl_sh(NULL, 0, "mkdir -p %s && mount -t bpf bpf %s && mkdir %s/op04", mnt,
-			   mnt, mnt),
+	cr_assert_eq(tl_sh(NULL, 0, "mkdir -p %s && mount -t bpf bpf %s && mkdir %s/op04", mnt, mnt,
+			   mnt),
 		     0, "mount a bpffs on %s", mnt);
 	snprintf(p, sizeof(p), "%s/foreign", mnt);
 	foreign_pin(p);
@@ -289,8 +287,9 @@ Test(shared, only_portgate_pins_are_touched)
 
 		snprintf(path, sizeof(path), "%s%s", mnt, v->dir);
 		pgx(nsa, PORTGATE, path, NULL, "%s", v->args);
-		cr_expect_eq(R.code, 1, "%s: 'portgate --pin-path %s %s' exited %d, expected 1 (%s)",
-			     v->name, path, v->args, R.code, R.err);
+		cr_expect_eq(R.code, 1,
+			     "%s: 'portgate --pin-path %s %s' exited %d, expected 1 (%s)", v->name,
+			     path, v->args, R.code, R.err);
 		cr_expect(one_line(R.err) && strstr(R.err, "not portgate's"),
 			  "%s: expected one line saying the pins are not portgate's, got: %s",
 			  v->name, R.err);
@@ -346,8 +345,8 @@ Test(shared, links_are_keyed_by_network_namespace)
 	a = ifindex_of(nsa, "va");
 	b = ifindex_of(nsb, "ub");
 	c = ifindex_of(nsc, "c0");
-	cr_assert(a == b && b == c, "premise: one ifindex in all three namespaces (%u %u %u)", a,
-		  b, c);
+	cr_assert(a == b && b == c, "premise: one ifindex in all three namespaces (%u %u %u)", a, b,
+		  c);
 
 	PG_OK(nsa, "attach va");
 	PG_OK(nsb, "attach ub");
@@ -400,9 +399,10 @@ Test(shared, deleted_interface_shows_gone_under_its_old_name)
 		  R.err);
 	cr_expect(strstr(R.out, "gx ") && strstr(R.out, "gone"), "%s", R.out);
 	cr_expect_eq(pgx(nsa, PORTGATE, pin, NULL, "status -j"), 1);
-	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .role, .mode, .gone]] | sort"),
-			 "[[\"gx\",\"access\",\"generic\",true],[\"va\",\"uplink\",\"native\",false]]",
-			 "%s", R.out);
+	cr_expect_str_eq(
+		jq(R.out, "[.interfaces[] | [.ifname, .role, .mode, .gone]] | sort"),
+		"[[\"gx\",\"access\",\"generic\",true],[\"va\",\"uplink\",\"native\",false]]", "%s",
+		R.out);
 
 	/* detach takes the old name; then status is clean again */
 	PG_OK(nsa, "detach gx");
@@ -622,7 +622,8 @@ Test(shared, upgrade_switches_every_link_without_a_gap)
 	/* the same links now run the new program; rules and exemptions untouched */
 	cr_expect_eq(pgx(nsa, VARIANT1, pin, NULL, "status -j"), 0, "%s", R.err);
 	cr_expect_str_eq(jq(R.out, ".build.current"), "true");
-	cr_expect_neq(jq_u64(R.out, ".programs.uplink"), up0, "the uplink program was not replaced");
+	cr_expect_neq(jq_u64(R.out, ".programs.uplink"), up0,
+		      "the uplink program was not replaced");
 	cr_expect_eq(xdp_id(nsa, "va"), jq_u64(R.out, ".programs.uplink"));
 	cr_expect_eq(xdp_id(nsa, "gx"), jq_u64(R.out, ".programs.access"));
 	cr_expect_eq(jq_u64(R.out, ".interfaces[] | select(.ifname == \"va\") | .link_id"), link0,
@@ -774,7 +775,8 @@ Test(shared, bounded_input_and_broad_prefixes)
 	/* host bits: stored masked, one warning line, exit 0 */
 	PG_OK(nsa, "allow 100.64.7.1/24 --subscriber");
 	cr_expect_str_eq(
-		R.err, "portgate: warning: '100.64.7.1/24' has host bits set, taken as 100.64.7.0/24\n");
+		R.err,
+		"portgate: warning: '100.64.7.1/24' has host bits set, taken as 100.64.7.0/24\n");
 	cr_expect_eq(pgx(nsa, PORTGATE, pin, "192.0.2.0/24\n2001:db8:1::1/48\n",
 			 "allow --file - --peer"),
 		     0, "%s", R.err);
@@ -782,6 +784,7 @@ Test(shared, bounded_input_and_broad_prefixes)
 		R.err,
 		"portgate: <stdin>:2: warning: '2001:db8:1::1/48' has host bits set, taken as 2001:db8:1::/48\n");
 	PG_OK(nsa, "exemptions -j");
-	cr_expect_str_eq(jq(R.out, "[.[].prefix] | map(select(test(\"^100.64|^2001:db8:1\"))) | sort"),
-			 "[\"100.64.7.0/24\",\"2001:db8:1::/48\"]");
+	cr_expect_str_eq(
+		jq(R.out, "[.[].prefix] | map(select(test(\"^100.64|^2001:db8:1\"))) | sort"),
+		"[\"100.64.7.0/24\",\"2001:db8:1::/48\"]");
 }
