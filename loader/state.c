@@ -99,31 +99,70 @@ static pid_t pg_ppid(pid_t pid)
 }
 
 /*
+ * Does a process other than us and our ancestors live in the mount
+ * namespace `self`? Then it outlives this command (a container's), and so
+ * do mounts made in it.
+ */
+static bool pg_mntns_held(const struct stat *self, const pid_t *anc, int nanc)
+{
+	char path[64];
+	struct dirent *de;
+	struct stat ns;
+	bool held = false;
+	DIR *d;
+	int i;
+
+	d = opendir("/proc");
+	while (d && !held && (de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		for (i = 0; i < nanc && anc[i] != pid; i++)
+			;
+		if (i < nanc)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+		held = !stat(path, &ns) && ns.st_ino == self->st_ino && ns.st_dev == self->st_dev;
+	}
+	if (d)
+		closedir(d);
+	return held;
+}
+
+/*
  * Is the file system at p (absolute, existing) private to this mount
- * namespace? `ip netns exec` runs its command in a new mount namespace
- * with a fresh /sys: a bpffs mounted there, and every pin in it, is gone
- * when the command exits. Compare p with p as seen by the nearest
- * ancestor process in another mount namespace. True only when sure.
+ * namespace, and will it vanish when this command exits? `ip netns exec`
+ * runs its command in a new mount namespace with a fresh /sys: a bpffs
+ * mounted there, and every pin in it, is gone when the command exits.
+ * Compare p with p as seen by the nearest ancestor process in another
+ * mount namespace; a namespace other processes live in (a container's)
+ * persists. True only when sure.
  */
 static bool pg_fs_private(const char *p)
 {
 	struct stat self, ns, mine, theirs;
 	char path[PATH_MAX + 32];
-	pid_t pid = getppid();
+	pid_t pid = getppid(), anc[64];
 	int depth;
 
 	if (stat("/proc/self/ns/mnt", &self) || stat(p, &mine))
 		return false;
 	for (depth = 0; pid > 0 && depth < 64; depth++, pid = pg_ppid(pid)) {
+		anc[depth] = pid;
 		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
 		if (stat(path, &ns))
 			return false; /* cannot tell */
 		if (ns.st_ino == self.st_ino && ns.st_dev == self.st_dev)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, p);
-		if (stat(path, &theirs))
-			return errno == ENOENT;
-		return theirs.st_dev != mine.st_dev;
+		if (stat(path, &theirs)) {
+			if (errno != ENOENT)
+				return false; /* cannot tell */
+		} else if (theirs.st_dev == mine.st_dev) {
+			return false; /* the same file system: shared */
+		}
+		return !pg_mntns_held(&self, anc, depth + 1);
 	}
 	return false;
 }
