@@ -12,6 +12,8 @@ BPFTOOL  ?= bpftool
 CC       ?= gcc
 PREFIX   ?= /usr/local
 ARCH     := $(shell uname -m)
+# The one place the version is written: --version, metrics, debian/changelog.
+VERSION  := $(shell cat VERSION)
 
 ifeq ($(V),1)
 Q :=
@@ -24,6 +26,7 @@ endif
 WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ibpf -Itools/lib -I$(BUILD)
+CFLAGS    += $(CPPFLAGS) -DPG_VERSION='"$(VERSION)"'
 BPF_FLAGS := -g -O2 -target bpf $(WARN) -Iinclude -Ibpf -I/usr/include/$(ARCH)-linux-gnu
 LDLIBS    := -lbpf -lelf -lz
 
@@ -71,13 +74,13 @@ $(BUILD)/lib/%.o: tools/lib/%.c $(HDRS) | $(BUILD)/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/loader/%.o: loader/%.c $(HDRS) $(SKELS) | $(BUILD)/loader
+$(BUILD)/loader/%.o: loader/%.c $(HDRS) $(SKELS) VERSION | $(BUILD)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/portgate: $(LOADER_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpcap
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lpcap
 
 $(BUILD)/%: tools/%.c $(LIB_OBJS) $(HDRS) $(SKELS)
 	$(call msg,CC,$@)
