@@ -78,10 +78,15 @@ enum pg_map_idx {
 	PG_M_EXEMPT_V4,
 	PG_M_EXEMPT_V6,
 	PG_M_EXEMPT_KINDS,
+	PG_M_CTL,
 	PG_M_COUNT,
 };
 
 extern const char *const pg_map_names[PG_M_COUNT];
+struct bpf_object;
+struct bpf_map;
+/* Map i of a loaded or opened skeleton object. */
+struct bpf_map *pg_skel_map(struct bpf_object *obj, int i);
 
 #define PG_PIN_PROG_UPLINK "prog_uplink"
 #define PG_PIN_PROG_ACCESS "prog_access"
@@ -94,6 +99,7 @@ extern const char *const pg_map_names[PG_M_COUNT];
 struct pg_maps {
 	int fd[PG_M_COUNT];
 	int lock_fd;
+	__u32 gen;    /* the live policy generation when opened */
 	bool created; /* the state did not exist and was created by this call */
 };
 
@@ -104,6 +110,8 @@ enum pg_maps_flags {
 /* flags: PG_OPEN_CREATE, PG_MAPS_LOCK. -ENOENT (with a message) if not loaded. */
 int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m);
 void pg_maps_close(struct pg_maps *m);
+/* The live policy generation, from the pg_ctl map. */
+int pg_gen_read(int ctl_fd, __u32 *gen);
 
 /* Pin directory: bpffs mount, lock, paths. */
 int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd);
@@ -160,7 +168,7 @@ int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx);
 void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
 /* Exemption counts (exempt.c). */
-int pg_exempt_count(int fd, bool v6, unsigned int *n);
+int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
 /* Minimal JSON writer (json.c): pretty, two-space indents. */
 struct pg_json {

@@ -417,7 +417,7 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
  * Which exemption let the packet through: the program's four LPM lookups
  * in its order, redone here; the value's prefix length names the prefix.
  */
-static void find_exempt(struct portgate *skel, int dir, __u8 proto, __u16 rule_port,
+static void find_exempt(struct portgate *skel, __u32 gen, int dir, __u8 proto, __u16 rule_port,
 			struct tr_result *res)
 {
 	static const struct {
@@ -457,7 +457,7 @@ static void find_exempt(struct portgate *skel, int dir, __u8 proto, __u16 rule_p
 		unsigned int b;
 
 		k.prefixlen = PG_LPM_META_BITS + alen * 8;
-		k.scope = pg_exempt_scope(order[i].side, dir);
+		k.scope = pg_exempt_scope(gen, order[i].side, dir);
 		k.proto = order[i].all ? PG_EXEMPT_ALL_RULES : proto;
 		k.port_hi = order[i].all ? 0 : rule_port >> 8;
 		k.port_lo = order[i].all ? 0 : rule_port & 0xff;
@@ -499,10 +499,11 @@ static void explain(struct portgate *skel, int dir, struct tr_result *res)
 	w[0] = 0;
 	if (res->reason == PG_R_BLOCKED || res->reason == PG_R_MONITORED ||
 	    res->reason == PG_R_EXEMPT) {
-		__u32 idx = pg_port_index(dir, proto, pkt->dport);
 		struct pg_port_entry e;
-		__u32 id;
+		__u32 id, idx, gen;
 
+		gen = skel->data_pg_ctl->PG_MAP_CTL.gen & 1;
+		idx = pg_port_index(gen, dir, proto, pkt->dport);
 		if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.PG_MAP_PORTS), &idx, &e) &&
 		    e.rule_id) {
 			id = e.rule_id;
@@ -512,7 +513,7 @@ static void explain(struct portgate *skel, int dir, struct tr_result *res)
 				res->rule_id = e.rule_id;
 			}
 			if (res->reason == PG_R_EXEMPT)
-				find_exempt(skel, dir, proto, e.rule_port, res);
+				find_exempt(skel, gen, dir, proto, e.rule_port, res);
 		}
 	}
 
