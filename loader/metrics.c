@@ -137,8 +137,8 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 	}
 	err = pg_read_stats(m->fd[PG_M_STATS], ncpus, pc, sum);
 	err = err ?: pg_rules_each(m, pg_collect_rule, &s);
-	err = err ?: pg_exempt_count(m->fd[PG_M_EXEMPT_V4], false, &n4);
-	err = err ?: pg_exempt_count(m->fd[PG_M_EXEMPT_V6], true, &n6);
+	err = err ?: pg_exempt_count(m, false, &n4);
+	err = err ?: pg_exempt_count(m, true, &n6);
 	err = err ?: pg_attachments_each(o, pg_collect_attachment, &s);
 	if (err)
 		goto out;
