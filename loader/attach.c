@@ -513,12 +513,87 @@ int cmd_detach(const struct pg_opts *o, int argc, char **argv)
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
 
-static __u32 pg_map_capacity(int fd)
+__u32 pg_map_capacity(int fd)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+/*
+ * Every pinned link of this network namespace as an attachment (role
+ * from the pinned program ids, else the record): what `status` lists and
+ * `metrics` exports. A link whose interface was deleted has the name it
+ * had (pg_meta) and mode "gone".
+ */
+int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx)
+{
+	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
+	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_meta meta = {.fd = -1}, *mp;
+	struct pg_link_iter it;
+	struct pg_attachment a;
+	struct bpf_link_info li;
+	struct pg_netns ns;
+	int fd, err;
+
+	err = pg_netns_self(&ns);
+	if (err)
+		return err;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	pg_link_iter_init(&it, o);
+	while (!err && pg_link_next(&it)) {
+		const struct pg_meta_link *l;
+
+		if (it.netns_id != ns.id)
+			continue;
+		fd = bpf_obj_get(it.path);
+		if (fd < 0 || pg_link_info(fd, &li)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		memset(&a, 0, sizeof(a));
+		l = mp ? pg_meta_link_find(mp, it.netns_id, it.ifindex) : NULL;
+		a.gone = !li.xdp.ifindex;
+		a.ifindex = a.gone ? it.ifindex : li.xdp.ifindex;
+		a.role = li.prog_id == up_id	? "uplink"
+			 : li.prog_id == acc_id ? "access"
+			 : l			? pg_role_names[l->role & 1]
+						: "unknown";
+		if (a.gone || !if_indextoname(li.xdp.ifindex, a.ifname))
+			snprintf(a.ifname, sizeof(a.ifname), "%.*s", (int)sizeof(a.ifname) - 1,
+				 l && l->ifname[0] ? l->ifname : "?");
+		a.mode = a.gone ? "gone" : pg_xdp_mode(li.xdp.ifindex);
+		a.prog_id = li.prog_id;
+		a.link_id = li.id;
+		err = cb(&a, ctx);
+	}
+	pg_link_iter_done(&it);
+	if (mp)
+		pg_meta_close(mp);
+	return err;
+}
+
+/* Links of other network namespaces: how many, how many of them gone. */
+static void pg_links_elsewhere(const struct pg_opts *o, unsigned int *n, unsigned int *gone)
+{
+	struct pg_link_iter it;
+	struct pg_netns ns;
+
+	*n = *gone = 0;
+	if (pg_netns_self(&ns))
+		return;
+	pg_link_iter_init(&it, o);
+	while (pg_link_next(&it)) {
+		if (it.netns_id == ns.id)
+			continue;
+		++*n;
+		*gone += pg_link_defunct(it.path);
+	}
+	pg_link_iter_done(&it);
 }
 
 /* The build line of status: what runs, what this binary would load. */
@@ -561,23 +636,48 @@ static void pg_status_build(const struct pg_opts *o, struct pg_json *j)
 		printf("map ABI    unknown, this binary %u\n", PG_ABI_VERSION);
 }
 
-static const char *pg_meta_mode_name(const struct pg_meta_link *l)
+struct pg_status_ctx {
+	struct pg_json *j;
+	unsigned int ngone;
+	char gone_names[128];
+};
+
+static int pg_status_one(const struct pg_attachment *a, void *ctx)
 {
-	return !l ? "unknown" : l->mode ? "generic" : "native";
+	struct pg_status_ctx *c = ctx;
+	size_t len = strlen(c->gone_names);
+
+	if (a->gone) {
+		c->ngone++;
+		if (len + strlen(a->ifname) + 3 < sizeof(c->gone_names))
+			snprintf(c->gone_names + len, sizeof(c->gone_names) - len, "%s%s",
+				 c->ngone > 1 ? ", " : "", a->ifname);
+	}
+	if (c->j) {
+		pg_json_obj(c->j, NULL);
+		pg_json_str(c->j, "ifname", a->ifname);
+		pg_json_u64(c->j, "ifindex", a->ifindex);
+		pg_json_str(c->j, "role", a->role);
+		pg_json_str(c->j, "mode", a->mode);
+		pg_json_bool(c->j, "gone", a->gone);
+		pg_json_u64(c->j, "prog_id", a->prog_id);
+		pg_json_u64(c->j, "link_id", a->link_id);
+		pg_json_end_obj(c->j);
+	} else {
+		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u%s\n", a->ifname, a->ifindex,
+		       a->role, a->mode, a->prog_id,
+		       a->gone ? "  (interface deleted, filters nothing)" : "");
+	}
+	return 0;
 }
 
 int cmd_status(const struct pg_opts *o, int argc, char **argv)
 {
 	__u32 up_id, acc_id;
-	unsigned int nrules = 0, n4 = 0, n6 = 0, others = 0, others_gone = 0, ngone = 0;
-	char ifname[IF_NAMESIZE], gone_names[128] = "";
-	struct pg_meta meta = {.fd = -1}, *mp;
-	struct pg_link_iter it;
-	struct bpf_link_info li;
-	struct pg_netns ns;
+	unsigned int nrules = 0, n4 = 0, n6 = 0, others, others_gone;
+	struct pg_status_ctx c = {};
 	struct pg_maps m;
 	struct pg_json j;
-	int fd;
 
 	if (argc > 1)
 		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
@@ -597,14 +697,14 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		}
 		return PG_EXIT_OK;
 	}
-	if (pg_netns_self(&ns) || pg_maps_open(o, PG_MAPS_ANY_ABI, &m))
+	if (pg_maps_open(o, PG_MAPS_ANY_ABI, &m))
 		return PG_EXIT_RUNTIME;
 	pg_rules_count(&m, &nrules);
 	pg_exempt_count(&m, false, &n4);
 	pg_exempt_count(&m, true, &n6);
 	up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
 	acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
-	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	pg_links_elsewhere(o, &others, &others_gone);
 
 	if (o->json) {
 		pg_json_init(&j, stdout);
@@ -617,65 +717,13 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_u64(&j, "access", acc_id);
 		pg_json_end_obj(&j);
 		pg_json_arr(&j, "interfaces");
+		c.j = &j;
 	} else {
 		printf("pin path   %s\n", o->pin_path);
 		pg_status_build(o, NULL);
 		printf("programs   uplink id %u, access id %u\ninterfaces\n", up_id, acc_id);
 	}
-	pg_link_iter_init(&it, o);
-	while (pg_link_next(&it)) {
-		const struct pg_meta_link *l;
-		const char *role, *mode;
-		bool gone;
-
-		fd = bpf_obj_get(it.path);
-		if (fd < 0 || pg_link_info(fd, &li)) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		close(fd);
-		gone = !li.xdp.ifindex;
-		if (it.netns_id != ns.id) {
-			others++;
-			others_gone += gone;
-			continue;
-		}
-		l = mp ? pg_meta_link_find(mp, it.netns_id, it.ifindex) : NULL;
-		role = li.prog_id == up_id    ? "uplink"
-		       : li.prog_id == acc_id ? "access"
-		       : l		      ? pg_role_names[l->role & 1]
-					      : "unknown";
-		if (gone || !if_indextoname(li.xdp.ifindex, ifname))
-			snprintf(ifname, sizeof(ifname), "%.*s", IF_NAMESIZE - 1,
-				 l && l->ifname[0] ? l->ifname : "?");
-		mode = gone ? pg_meta_mode_name(l) : pg_xdp_mode(li.xdp.ifindex);
-		if (gone) {
-			ngone++;
-			if (strlen(gone_names) + strlen(ifname) + 3 < sizeof(gone_names))
-				snprintf(gone_names + strlen(gone_names),
-					 sizeof(gone_names) - strlen(gone_names), "%s%s",
-					 ngone > 1 ? ", " : "", ifname);
-		}
-		if (o->json) {
-			pg_json_obj(&j, NULL);
-			pg_json_str(&j, "ifname", ifname);
-			pg_json_u64(&j, "ifindex", gone ? it.ifindex : li.xdp.ifindex);
-			pg_json_str(&j, "role", role);
-			pg_json_str(&j, "mode", mode);
-			pg_json_bool(&j, "gone", gone);
-			pg_json_u64(&j, "prog_id", li.prog_id);
-			pg_json_u64(&j, "link_id", li.id);
-			pg_json_end_obj(&j);
-		} else {
-			printf("  %-16s ifindex %-5u %-7s %-8s prog id %u%s\n", ifname,
-			       gone ? it.ifindex : li.xdp.ifindex, role, gone ? "gone" : mode,
-			       li.prog_id, gone ? "  (interface deleted, filters nothing)" : "");
-		}
-	}
-	pg_link_iter_done(&it);
-	if (mp)
-		pg_meta_close(mp);
+	pg_attachments_each(o, pg_status_one, &c);
 	if (o->json) {
 		pg_json_end_arr(&j);
 		pg_json_obj(&j, "other_netns");
@@ -706,11 +754,11 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 	}
 	pg_maps_close(&m);
 	/* what a monitoring script sees: exit 1 and one line on stderr */
-	if (ngone) {
+	if (c.ngone) {
 		pg_err("warning: %u attached interface%s deleted (%s): %s nothing; 'portgate detach NAME' removes %s",
-		       ngone, ngone == 1 ? " was" : "s were", gone_names,
-		       ngone == 1 ? "its link filters" : "their links filter",
-		       ngone == 1 ? "it" : "them");
+		       c.ngone, c.ngone == 1 ? " was" : "s were", c.gone_names,
+		       c.ngone == 1 ? "its link filters" : "their links filter",
+		       c.ngone == 1 ? "it" : "them");
 		return PG_EXIT_RUNTIME;
 	}
 	return PG_EXIT_OK;

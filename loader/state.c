@@ -462,7 +462,8 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 			goto fail;
 		}
 	}
-	err = pg_meta_abi_check(o, &exists);
+	/* own maps (PG_OPEN_PRIVATE) ignore whatever is pinned */
+	err = st->lock_fd >= 0 ? pg_meta_abi_check(o, &exists) : 0;
 	if (err)
 		goto fail;
 	exists = exists || reuse[PG_M_PORTS] >= 0;
@@ -573,7 +574,10 @@ int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
 	/* shared lock for readers (the test command): writers wait for them */
-	err = pg_lock_dir(o->pin_path, create, create || (flags & PG_OPEN_UPGRADE), &st->lock_fd);
+	err = flags & PG_OPEN_PRIVATE
+		      ? -ENOENT
+		      : pg_lock_dir(o->pin_path, create, create || (flags & PG_OPEN_UPGRADE),
+				    &st->lock_fd);
 	if (err && err != -ENOENT)
 		return err;
 	if (err && (flags & PG_OPEN_UPGRADE)) {
@@ -586,7 +590,7 @@ int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *
 		pg_state_close(st);
 		return err;
 	}
-	if (!(flags & (PG_OPEN_CREATE | PG_OPEN_UPGRADE)))
+	if (!(flags & (PG_OPEN_CREATE | PG_OPEN_UPGRADE | PG_OPEN_PRIVATE)))
 		pg_warn_build(o, "verdicts are this binary's");
 	return 0;
 }

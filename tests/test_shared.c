@@ -399,10 +399,9 @@ Test(shared, deleted_interface_shows_gone_under_its_old_name)
 		  R.err);
 	cr_expect(strstr(R.out, "gx ") && strstr(R.out, "gone"), "%s", R.out);
 	cr_expect_eq(pgx(nsa, PORTGATE, pin, NULL, "status -j"), 1);
-	cr_expect_str_eq(
-		jq(R.out, "[.interfaces[] | [.ifname, .role, .mode, .gone]] | sort"),
-		"[[\"gx\",\"access\",\"generic\",true],[\"va\",\"uplink\",\"native\",false]]", "%s",
-		R.out);
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .role, .mode, .gone]] | sort"),
+			 "[[\"gx\",\"access\",\"gone\",true],[\"va\",\"uplink\",\"native\",false]]",
+			 "%s", R.out);
 
 	/* detach takes the old name; then status is clean again */
 	PG_OK(nsa, "detach gx");
