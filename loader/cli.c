@@ -50,7 +50,7 @@ static const struct pg_cmd pg_cmds[] = {
 	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force]",
 	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"},
 	{"disallow", cmd_disallow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
