@@ -47,7 +47,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 
-.PHONY: all deps test demo bench install uninstall clean format check-format
+.PHONY: all deps test test-kernel verifier-budget demo bench install uninstall clean format check-format
 
 all: $(BUILD)/portgate $(TOOLS) $(TESTS)
 
@@ -97,6 +97,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run-tests.sh $(TESTS)
+
+# The suites again on Debian 12's own kernel (6.1), in a VM: tools/vm/run.sh.
+KERNEL_SUITES ?= $(notdir $(TESTS))
+test-kernel: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
