@@ -104,6 +104,11 @@ test-kernel: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
 
+# Instructions and verifier work per entry point, this kernel and Debian 12's.
+verifier-budget: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/verifier-budget.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh

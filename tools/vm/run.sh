@@ -129,7 +129,7 @@ tcg) aopts=(-accel tcg,thread=multi -cpu max) ;;
 esac
 
 say "booting $pkg ($kver, $accel)"
-qemu "$tmo" "${aopts[@]}" </dev/null | tr -d '\r' || true
+qemu "$tmo" "${aopts[@]}" </dev/null | sed -u 's/\r$//' || true
 if [ ! -e "$ctl/rc" ]; then
 	say "the VM ended without an exit status (kernel panic, timeout after ${tmo}s, or qemu failed)"
 	exit 1
