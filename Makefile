@@ -105,9 +105,10 @@ test-kernel: deps
 	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
 
 # Instructions and verifier work per entry point, this kernel and Debian 12's.
+VERIFIER_MD ?= docs/bench/verifier.md
 verifier-budget: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)tools/verifier-budget.sh
+	$(Q)tools/verifier-budget.sh $(VERIFIER_MD) $(BUILD)/verifier-budget
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs/bench/verifier.md}
-tool=build/verifier-budget
+tool=${2:-build/verifier-budget}
 [ "$(id -u)" -eq 0 ] || { echo "verifier-budget: run as root (loads BPF programs)" >&2; exit 1; }
 
 host=$("$tool" --md) || { echo "verifier-budget: this kernel ($(uname -r)) rejects the program" >&2; exit 1; }

@@ -44,7 +44,8 @@ mkdir -p "$cache"
 if [ ! -e "$kdir/.unpacked" ]; then
 	say "downloading $pkg"
 	rm -rf "$kdir" && mkdir -p "$kdir/deb"
-	(cd "$kdir/deb" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
+	dl() { (cd "$kdir/deb" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null); }
+	dl || { apt-get update -qq && dl; } # stale lists: the mirror moved on
 	dpkg-deb -x "$kdir"/deb/*.deb "$kdir/root"
 	rm -rf "$kdir/deb"
 	kver=$(ls "$kdir/root/lib/modules")
