@@ -15,7 +15,9 @@
 
 #include "loader.h"
 
-#define PG_VERSION "0.1.0"
+#ifndef PG_VERSION
+#error "PG_VERSION comes from the VERSION file (see the Makefile)"
+#endif
 
 bool pg_verbose;
 const char *pg_err_where;
@@ -57,6 +59,8 @@ static const struct pg_cmd pg_cmds[] = {
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
+	{"metrics", cmd_metrics, "[--output FILE]",
+	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)"},
 };
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))

@@ -7,6 +7,7 @@
  *   rules.c    block/unblock/rules/defaults
  *   exempt.c   allow/disallow/exemptions
  *   stats.c    stats, --watch, --reset
+ *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
  * Functions return 0 or -errno; only cli.c turns them into exit codes.
@@ -163,6 +164,12 @@ int pg_rule_stats_reset(int rule_stats_fd, __u32 id);
 struct pg_json;
 /* Sorted rules with counters: JSON array `key` in j, or a table if j is NULL. */
 int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
+/* Sorted rules with counters summed over CPUs, one callback each (rules.c). */
+typedef int (*pg_rule_cb)(const struct pg_rule *r, unsigned long long packets,
+			  unsigned long long bytes, void *ctx);
+int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx);
+/* "25" or "6660-6669". */
+void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
@@ -204,6 +211,25 @@ int cmd_allow(const struct pg_opts *o, int argc, char **argv);
 int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
 int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
+int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
+
+/* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */
+int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum);
+
+/* One interface portgate is attached to (attach.c). */
+struct pg_attachment {
+	char ifname[16]; /* "(gone)" if the interface went away */
+	unsigned int ifindex;
+	const char *role; /* uplink, access, unknown */
+	const char *mode; /* native, generic, none, ... */
+	unsigned int prog_id;
+	unsigned int link_id;
+};
+typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
+/* Every pinned link of o->pin_path; stops at the first non-zero return. */
+int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx);
+/* max_entries of a map fd, 0 if unknown (attach.c). */
+__u32 pg_map_capacity(int fd);
 
 /* The running kernel (kernel.c): release and the BPF features it offers. */
 struct pg_kernel {
