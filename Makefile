@@ -102,7 +102,8 @@ test: deps
 	$(Q)tools/run-tests.sh $(TESTS)
 
 # The suites again on Debian 12's own kernel (6.1), in a VM: tools/vm/run.sh.
-KERNEL_SUITES ?= $(notdir $(TESTS))
+# Not the kernel-independent ones (docs against the binary, the package).
+KERNEL_SUITES ?= $(filter-out test_docs test_pkg,$(notdir $(TESTS)))
 test-kernel: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
