@@ -55,7 +55,7 @@ HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 # a changed program (1) or with a changed map layout (2).
 VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
 
-.PHONY: all deps test demo bench install uninstall clean format check-format man deb
+.PHONY: all deps test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget
 
 all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
@@ -119,6 +119,19 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run-tests.sh $(TESTS)
+
+# The suites again on Debian 12's own kernel (6.1), in a VM: tools/vm/run.sh.
+# Not the kernel-independent ones (docs against the binary, the package).
+KERNEL_SUITES ?= $(filter-out test_docs test_pkg,$(notdir $(TESTS)))
+test-kernel: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
+
+# Instructions and verifier work per entry point, this kernel and Debian 12's.
+VERIFIER_MD ?= docs/bench/verifier.md
+verifier-budget: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/verifier-budget.sh $(VERIFIER_MD) $(BUILD)/verifier-budget
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -676,6 +676,7 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 	__u32 up_id, acc_id;
 	unsigned int nrules = 0, n4 = 0, n6 = 0, others, others_gone;
 	struct pg_status_ctx c = {};
+	struct pg_kernel k;
 	struct pg_maps m;
 	struct pg_json j;
 
@@ -690,10 +691,14 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 			pg_json_bool(&j, "loaded", false);
 			pg_json_arr(&j, "interfaces");
 			pg_json_end_arr(&j);
+			pg_kernel_probe(&k);
+			pg_kernel_json(&j, &k);
 			pg_json_end_obj(&j);
 			pg_json_done(&j);
 		} else {
 			printf("not loaded (nothing pinned under %s)\n", o->pin_path);
+			pg_kernel_probe(&k);
+			pg_kernel_print(stdout, &k);
 		}
 		return PG_EXIT_OK;
 	}
@@ -741,6 +746,8 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_u64(&j, "exemptions_v4", pg_map_capacity(m.fd[PG_M_EXEMPT_V4]));
 		pg_json_u64(&j, "exemptions_v6", pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
 		pg_json_end_obj(&j);
+		pg_kernel_probe(&k);
+		pg_kernel_json(&j, &k);
 		pg_json_end_obj(&j);
 		pg_json_done(&j);
 	} else {
@@ -751,6 +758,8 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4,
 		       pg_map_capacity(m.fd[PG_M_EXEMPT_V4]), n6,
 		       pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
+		pg_kernel_probe(&k);
+		pg_kernel_print(stdout, &k);
 	}
 	pg_maps_close(&m);
 	/* what a monitoring script sees: exit 1 and one line on stderr */

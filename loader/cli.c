@@ -82,7 +82,7 @@ static void pg_help(FILE *f)
 		"  -j, --json      JSON output\n"
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
-		"  --version       print the version\n"
+		"  --version       print the version (-v: also libbpf and the kernel's features)\n"
 		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
 		PG_DEFAULT_PIN_PATH);
 }
@@ -287,6 +287,11 @@ static bool pg_privileged(void)
 
 static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list aq;
+
+	va_copy(aq, ap);
+	pg_kernel_note_libbpf(fmt, aq);
+	va_end(aq);
 	if (level == LIBBPF_DEBUG && !pg_verbose)
 		return 0;
 	if (!pg_verbose)
@@ -299,8 +304,8 @@ int main(int argc, char **argv)
 	struct pg_opts o = {.pin_path = PG_DEFAULT_PIN_PATH};
 	const struct pg_cmd *cmd = NULL;
 	char **rest = calloc(argc + 1, sizeof(*rest));
-	bool help = false;
-	int i, n = 0;
+	bool help = false, version = false;
+	int i, n = 0, rc;
 
 	if (!rest)
 		return PG_EXIT_RUNTIME;
@@ -323,8 +328,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
 			help = true;
 		} else if (!strcmp(s, "--version")) {
-			printf("portgate %s\n", PG_VERSION);
-			return PG_EXIT_OK;
+			version = true;
 		} else if (!cmd) {
 			if (s[0] == '-') {
 				pg_usage_err(NULL, "unknown option '%s', try 'portgate --help'", s);
@@ -348,6 +352,18 @@ int main(int argc, char **argv)
 	pg_verbose = o.verbose;
 	libbpf_set_print(pg_libbpf_print);
 
+	if (version) {
+		struct pg_kernel k;
+
+		printf("portgate %s\n", PG_VERSION);
+		if (o.verbose) {
+			printf("libbpf     %s\n", libbpf_version_string());
+			pg_kernel_probe(&k);
+			pg_kernel_print(stdout, &k);
+		}
+		return PG_EXIT_OK;
+	}
+
 	if (help && cmd && cmd->fn == cmd_test) {
 		rest[n++] = "--help"; /* the test command documents its own options */
 		return cmd->fn(&o, n, rest);
@@ -368,5 +384,8 @@ int main(int argc, char **argv)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return PG_EXIT_RUNTIME;
 	}
-	return cmd->fn(&o, n, rest);
+	rc = cmd->fn(&o, n, rest);
+	if (rc != PG_EXIT_OK)
+		pg_kernel_verifier_summary();
+	return rc;
 }

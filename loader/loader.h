@@ -15,6 +15,7 @@
 #ifndef PORTGATE_LOADER_H
 #define PORTGATE_LOADER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -273,5 +274,17 @@ void pg_warn_build(const struct pg_opts *o, const char *what);
 int pg_state_prog_fd(struct pg_state *st, int role);
 
 int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
+/* The running kernel (kernel.c): release and the BPF features it offers. */
+struct pg_kernel {
+	char release[65];
+	int frags, xdp_link, tc, tcx; /* 1 yes, 0 no, -1 cannot tell */
+};
+void pg_kernel_probe(struct pg_kernel *k);
+void pg_kernel_print(FILE *f, const struct pg_kernel *k);
+void pg_kernel_json(struct pg_json *j, const struct pg_kernel *k);
+/* libbpf print hook: remembers why the verifier refused a program. */
+void pg_kernel_note_libbpf(const char *fmt, va_list ap);
+/* After a failed command: one line naming the kernel whose verifier refused. */
+void pg_kernel_verifier_summary(void);
 
 #endif /* PORTGATE_LOADER_H */

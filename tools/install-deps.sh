@@ -10,6 +10,7 @@ pkgs=(
 	procps psmisc
 	debhelper lintian scdoc man-db bash-completion prometheus-node-exporter
 	python3-prometheus-client systemd
+	qemu-system-x86 busybox-static kmod cpio
 )
 
 missing=()

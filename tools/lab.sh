@@ -85,7 +85,7 @@ addr() {
 
 # Poll (bounded) until every PORT of PROTO listens in HOST.
 wait_listen() {
-	local h=$1 proto=$2 ports=$3 deadline=$((SECONDS + 20)) p missing
+	local h=$1 proto=$2 ports=$3 deadline=$((SECONDS + ${PG_LAB_WAIT:-20})) p missing
 	while :; do
 		missing=
 		for p in ${ports//,/ }; do
