@@ -47,12 +47,16 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 
-.PHONY: all deps test demo bench install uninstall clean format check-format
+.PHONY: all deps preflight test demo bench install uninstall clean format check-format
 
 all: $(BUILD)/portgate $(TOOLS) $(TESTS)
 
 deps:
 	$(Q)tools/install-deps.sh
+
+# Capabilities, not packages: one line per missing one (tools/preflight.sh).
+preflight:
+	$(Q)tools/preflight.sh
 
 $(BUILD) $(BUILD)/lib $(BUILD)/loader $(BUILD)/tests:
 	$(Q)mkdir -p $@
@@ -91,18 +95,22 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) $(TESTLIB) -o $@ $(LDLIBS) -lpcap -lcriterion
 
-# deps first, then the build, even under make -j: a fresh machine has no
-# clang yet. Each suite is its own binary, run one job at a time because
-# the suites create network namespaces and bpffs pins (unique names).
+# deps first, then the preflight, then the build, even under make -j: a
+# fresh machine has no clang yet. Each suite is its own binary, run one job
+# at a time because the suites create network namespaces and bpffs pins
+# (unique names).
 test: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run-tests.sh $(TESTS)
 
 demo: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh
 
 bench: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 
