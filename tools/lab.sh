@@ -297,8 +297,10 @@ cmd_probe() {
 	case $client in
 	snmp)
 		port=${port:-161}
+		local transport=udp
+		[ "$fam" = 4 ] || transport=udp6
 		cmd=(snmpget -v2c -c public -t "$T" -r 0 --clientaddr="$src"
-			"udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" 1.3.6.1.2.1.1.5.0)
+			"$transport:[$dst]:$port" 1.3.6.1.2.1.1.5.0)
 		;;
 	smtp)
 		port=${port:-25}
