@@ -73,7 +73,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, PG_MAX_EXEMPT);
+	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
 	__type(key, struct pg_exempt_v4_key);
 	__type(value, struct pg_exempt_val);
 } PG_MAP_EXEMPT_V4 SEC(".maps");
@@ -81,25 +81,28 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, PG_MAX_EXEMPT);
+	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
 	__type(key, struct pg_exempt_v6_key);
 	__type(value, struct pg_exempt_val);
 } PG_MAP_EXEMPT_V6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PG_GENS);
 	__type(key, __u32);
 	__type(value, struct pg_exempt_kinds);
 } PG_MAP_EXEMPT_KINDS SEC(".maps");
 
+/* Control word (see PG_SEC_CTL): read with one load, no lookup. */
+struct pg_ctl PG_MAP_CTL SEC(PG_SEC_CTL);
+
 /* One trie walk. The v4 key is the v6 key's first 12 bytes. */
-static __always_inline bool pg_exempt_has(bool v6, __u8 side, __u32 dir, __u8 proto, __u16 port,
-					  const __u8 *addr)
+static __always_inline bool pg_exempt_has(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
+					  __u16 port, const __u8 *addr)
 {
 	struct pg_exempt_v6_key k = {
 		.prefixlen = PG_LPM_META_BITS + (v6 ? 128 : 32),
-		.scope = pg_exempt_scope(side, dir),
+		.scope = pg_exempt_scope(gen, side, dir),
 		.proto = proto,
 		.port_hi = port >> 8,
 		.port_lo = port & 0xff,
@@ -114,64 +117,72 @@ static __always_inline bool pg_exempt_has(bool v6, __u8 side, __u32 dir, __u8 pr
 }
 
 /* A kind with no entries cannot match: skip its walk. */
-static __always_inline bool pg_exempt_try(const struct pg_exempt_kinds *kinds, bool v6, __u8 side,
-					  bool all_rules, __u32 dir, __u8 proto, __u16 port,
-					  const __u8 *addr)
+static __always_inline bool pg_exempt_try(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
+					  __u8 side, bool all_rules, __u32 dir, __u8 proto,
+					  __u16 port, const __u8 *addr)
 {
 	if (!kinds->n[pg_exempt_kind(v6, side, all_rules, dir)])
 		return false;
 	if (all_rules)
-		return pg_exempt_has(v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
-	return pg_exempt_has(v6, side, dir, proto, port, addr);
+		return pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
+	return pg_exempt_has(gen, v6, side, dir, proto, port, addr);
 }
 
 /* Both sides, this rule then all rules; v6 is a constant in each copy. */
-static __always_inline bool pg_is_exempt_af(const struct pg_exempt_kinds *kinds, bool v6,
+static __always_inline bool pg_is_exempt_af(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
 					    const __u8 *src, const __u8 *dst, __u32 dir, __u8 proto,
 					    __u16 rule_port)
 {
 	const __u8 *sub = dir == PG_DIR_IN ? dst : src;
 	const __u8 *peer = dir == PG_DIR_IN ? src : dst;
 
-	return pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, false, dir, proto, rule_port, sub) ||
-	       pg_exempt_try(kinds, v6, PG_SIDE_SUBSCRIBER, true, dir, proto, rule_port, sub) ||
-	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, false, dir, proto, rule_port, peer) ||
-	       pg_exempt_try(kinds, v6, PG_SIDE_PEER, true, dir, proto, rule_port, peer);
+	return pg_exempt_try(kinds, gen, v6, PG_SIDE_SUBSCRIBER, false, dir, proto, rule_port,
+			     sub) ||
+	       pg_exempt_try(kinds, gen, v6, PG_SIDE_SUBSCRIBER, true, dir, proto, rule_port,
+			     sub) ||
+	       pg_exempt_try(kinds, gen, v6, PG_SIDE_PEER, false, dir, proto, rule_port, peer) ||
+	       pg_exempt_try(kinds, gen, v6, PG_SIDE_PEER, true, dir, proto, rule_port, peer);
 }
 
 /*
  * Consulted only after a rule matched. The subscriber-side address is the
  * destination inbound and the source outbound; the peer is the other one.
  */
-static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 dir, __u8 proto,
+static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 gen, __u32 dir, __u8 proto,
 					 __u16 rule_port)
 {
 	const struct pg_exempt_kinds *kinds;
-	__u32 zero = 0;
 
-	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &zero);
+	kinds = bpf_map_lookup_elem(&PG_MAP_EXEMPT_KINDS, &gen);
 	if (!kinds)
 		return false;
 	if (pkt->ip_version == 6) {
 		const struct ipv6hdr *ip6 = pkt->l3;
 
-		return pg_is_exempt_af(kinds, true, (const __u8 *)&ip6->saddr,
+		return pg_is_exempt_af(kinds, gen, true, (const __u8 *)&ip6->saddr,
 				       (const __u8 *)&ip6->daddr, dir, proto, rule_port);
 	} else {
 		const struct iphdr *iph = pkt->l3;
 
-		return pg_is_exempt_af(kinds, false, (const __u8 *)&iph->saddr,
+		return pg_is_exempt_af(kinds, gen, false, (const __u8 *)&iph->saddr,
 				       (const __u8 *)&iph->daddr, dir, proto, rule_port);
 	}
 }
 
-/* Rule lookup for a packet with ports: one array read when nothing matches. */
+/* Read once per packet: every later lookup then sees one whole policy. */
+static __always_inline __u32 pg_live_gen(void)
+{
+	return *(volatile __u32 *)&PG_MAP_CTL.gen & 1;
+}
+
+/* Rule lookup for a packet with ports: two array reads when nothing matches. */
 static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 len)
 {
 	__u8 proto = pkt->l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
-	__u32 idx = pg_port_index(dir, proto, pkt->dport);
 	struct pg_port_entry *e;
 	struct pg_counter *rc;
+	__u32 gen = pg_live_gen();
+	__u32 idx = pg_port_index(gen, dir, proto, pkt->dport);
 	__u32 rule_id;
 	__u16 rule_port;
 	__u8 action;
@@ -185,7 +196,7 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	action = e->action;
 	if (!rule_id)
 		return PG_R_NO_MATCH;
-	if (pg_is_exempt(pkt, dir, proto, rule_port))
+	if (pg_is_exempt(pkt, gen, dir, proto, rule_port))
 		return PG_R_EXEMPT;
 
 	rc = bpf_map_lookup_elem(&PG_MAP_RULE_STATS, &rule_id);

@@ -20,6 +20,7 @@
 #define PG_MAP_EXEMPT_V4 pg_exempt_v4
 #define PG_MAP_EXEMPT_V6 pg_exempt_v6
 #define PG_MAP_EXEMPT_KINDS pg_exempt_kinds
+#define PG_MAP_CTL pg_ctl
 
 /* Program (entry point) names: one per direction, one shared core. */
 #define PG_PROG_UPLINK portgate_uplink
@@ -30,7 +31,28 @@
 #define PG_MAX_MPLS 4	      /* labels walked before giving up */
 #define PG_MAX_IPV6_EXT 8     /* extension headers walked; one more drops */
 #define PG_MAX_RULES 65535    /* rule ids 1..PG_MAX_RULES; 0 means "no rule" */
-#define PG_MAX_EXEMPT 1048576 /* per address family */
+#define PG_MAX_EXEMPT 1048576 /* per address family and generation */
+
+/*
+ * Policy generations. Everything the fast path reads per policy (the port
+ * table, the exemption tries, the exemption-kind counts) exists once per
+ * generation; pg_ctl.gen names the live one. The fast path reads it once
+ * per packet, so `apply` builds the other generation and switches every
+ * packet to the new policy as a whole with one 4-byte store.
+ */
+#define PG_GENS 2
+
+/*
+ * pg_ctl: a global of the program in its own data section, which libbpf
+ * turns into a one-slot mmapable array (pinned as "pg_ctl"): the fast path
+ * reads it with a plain load, no map lookup.
+ */
+#define PG_SEC_CTL ".data." PG_STR(PG_MAP_CTL)
+
+struct pg_ctl {
+	__u32 gen; /* live generation, 0 or 1 */
+	__u32 pad;
+};
 
 /*
  * Direction of an attachment. inbound = toward subscribers (ingress of an
@@ -60,11 +82,12 @@ enum pg_action {
  * instead of a hash keeps the lookup O(1), JIT-inlined and independent of
  * the rule count; a port range is expanded into it by user space.
  */
-#define PG_PORTS_ENTRIES (PG_DIR_COUNT * PG_PROTO_COUNT * 65536)
+#define PG_PORTS_PER_GEN (PG_DIR_COUNT * PG_PROTO_COUNT * 65536)
+#define PG_PORTS_ENTRIES (PG_GENS * PG_PORTS_PER_GEN)
 
-static inline __u32 pg_port_index(__u32 dir, __u32 proto, __u32 port)
+static inline __u32 pg_port_index(__u32 gen, __u32 dir, __u32 proto, __u32 port)
 {
-	return (dir << 17) | (proto << 16) | (port & 0xffff);
+	return ((gen & 1) << 18) | (dir << 17) | (proto << 16) | (port & 0xffff);
 }
 
 struct pg_port_entry {
@@ -84,7 +107,7 @@ struct pg_rule {
 	__u8 dir;	/* enum pg_dir */
 	__u8 proto;	/* enum pg_proto */
 	__u8 action;	/* enum pg_action; PG_ACTION_NONE = free slot */
-	__u8 pad;
+	__u8 gens;	/* bit g: the rule is in generation g's port table */
 };
 
 struct pg_counter {
@@ -164,14 +187,14 @@ enum pg_side {
 #define PG_LPM_META_BITS 32
 #define PG_EXEMPT_ALL_RULES 0xff
 
-static inline __u8 pg_exempt_scope(__u32 side, __u32 dir)
+static inline __u8 pg_exempt_scope(__u32 gen, __u32 side, __u32 dir)
 {
-	return (__u8)((side << 1) | dir);
+	return (__u8)(((gen & 1) << 2) | (side << 1) | dir);
 }
 
 struct pg_exempt_v4_key {
 	__u32 prefixlen;
-	__u8 scope;   /* pg_exempt_scope(side, dir) */
+	__u8 scope;   /* pg_exempt_scope(gen, side, dir) */
 	__u8 proto;   /* enum pg_proto, or PG_EXEMPT_ALL_RULES */
 	__u8 port_hi; /* rule's first port, big-endian: the key is one */
 	__u8 port_lo; /* bit string to the trie; 0 with ALL_RULES */
@@ -188,7 +211,7 @@ struct pg_exempt_v6_key {
 };
 
 /*
- * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot: how many trie entries
+ * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot per generation: how many trie entries
  * each kind of exemption holds. The fast path walks a trie only for kinds
  * that exist, so a drop with no exemptions costs one inlined array read
  * instead of four trie walks. Whoever writes the tries keeps it exact.
@@ -207,7 +230,11 @@ struct pg_exempt_kinds {
 /* Value: the address prefix length, so a lookup can name the prefix. */
 struct pg_exempt_val {
 	__u8 addr_prefixlen;
-	__u8 pad[3];
+	__u8 flags; /* PG_EXEMPT_F_* */
+	__u8 pad[2];
 };
+
+/* Added at run time (ip-up hooks): `apply` and `save` leave it alone. */
+#define PG_EXEMPT_F_DYNAMIC 0x01
 
 #endif /* PORTGATE_H */

@@ -442,8 +442,8 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 	if (pg_maps_open(o, 0, &m))
 		return PG_EXIT_RUNTIME;
 	pg_rules_count(&m, &nrules);
-	pg_exempt_count(m.fd[PG_M_EXEMPT_V4], false, &n4);
-	pg_exempt_count(m.fd[PG_M_EXEMPT_V6], true, &n6);
+	pg_exempt_count(&m, false, &n4);
+	pg_exempt_count(&m, true, &n6);
 	up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
 	acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
 

@@ -18,6 +18,14 @@
 #define PG_VERSION "0.1.0"
 
 bool pg_verbose;
+const char *pg_err_where;
+
+static void pg_err_start(void)
+{
+	fputs("portgate: ", stderr);
+	if (pg_err_where)
+		fprintf(stderr, "%s: ", pg_err_where);
+}
 
 struct pg_cmd {
 	const char *name;
@@ -46,7 +54,8 @@ static const struct pg_cmd pg_cmds[] = {
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs; --watch prints rates"},
-	{"test", cmd_test, "[--role uplink|access] [-j] (--pcap FILE | --hex HEX... | -)",
+	{"test", cmd_test,
+	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
 };
 
@@ -76,7 +85,7 @@ void pg_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("portgate: ", stderr);
+	pg_err_start();
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -91,7 +100,7 @@ int pg_sys_err(int err, const char *fmt, ...)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return -EPERM;
 	}
-	fputs("portgate: ", stderr);
+	pg_err_start();
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -110,7 +119,8 @@ int pg_usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "portgate: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+	pg_err_start();
+	fprintf(stderr, "%s%s", cmd ? cmd : "", cmd ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -158,11 +158,12 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 }
 
 /* The key as the fast path builds it; port = the rule's first port. */
-static void pg_exempt_key(const struct pg_exempt *x, __u16 first, void *key, size_t *klen)
+static void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key,
+			  size_t *klen)
 {
 	struct pg_exempt_v6_key k = {
 		.prefixlen = PG_LPM_META_BITS + x->plen,
-		.scope = pg_exempt_scope(x->side, x->dir),
+		.scope = pg_exempt_scope(gen, x->side, x->dir),
 		.proto = x->proto,
 		.port_hi = x->proto == PG_EXEMPT_ALL_RULES ? 0 : first >> 8,
 		.port_lo = x->proto == PG_EXEMPT_ALL_RULES ? 0 : first & 0xff,
@@ -200,18 +201,33 @@ static int pg_exempt_kinds_add(struct pg_maps *m, const struct pg_exempt *x, con
 {
 	int fd = m->fd[PG_M_EXEMPT_KINDS];
 	struct pg_exempt_kinds k;
-	__u32 zero = 0;
+	__u32 gen = m->gen;
 	int v6;
 
 	if (!delta[0] && !delta[1])
 		return 0;
-	if (bpf_map_lookup_elem(fd, &zero, &k))
+	if (bpf_map_lookup_elem(fd, &gen, &k))
 		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
 	for (v6 = 0; v6 <= 1; v6++)
 		k.n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)] +=
 			delta[v6];
-	if (bpf_map_update_elem(fd, &zero, &k, BPF_ANY))
+	if (bpf_map_update_elem(fd, &gen, &k, BPF_ANY))
 		return pg_sys_err(-errno, "cannot update '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
+	return 0;
+}
+
+/* Entries per family in the live generation: the sum of its kind counts. */
+static int pg_exempt_live(struct pg_maps *m, long live[2])
+{
+	struct pg_exempt_kinds k;
+	__u32 gen = m->gen;
+	int i;
+
+	if (bpf_map_lookup_elem(m->fd[PG_M_EXEMPT_KINDS], &gen, &k))
+		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
+	live[0] = live[1] = 0;
+	for (i = 0; i < PG_EXEMPT_KINDS; i++)
+		live[(i >> 3) & 1] += k.n[i];
 	return 0;
 }
 
@@ -380,7 +396,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 	char desc[128], wbuf[PATH_MAX + 16];
 	struct pg_exempt_val v = {};
 	struct pg_exempt_ent *e, *bad = NULL;
-	long want[2] = {}, done[2] = {}, fix[2];
+	long want[2] = {}, done[2] = {}, fix[2], live[2] = {};
 	unsigned long absent = 0, undone = 0;
 	const char *where;
 	size_t i, klen;
@@ -395,7 +411,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		memcpy(x.addr, e->addr, 16);
 		x.plen = e->plen;
 		x.v6 = e->v6;
-		pg_exempt_key(&x, first, e->key, &klen);
+		pg_exempt_key(m->gen, &x, first, e->key, &klen);
 	}
 	/* a prefix listed twice (or twice after masking) is one change */
 	if (l->n > 1)
@@ -435,7 +451,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		return -ENOENT;
 	}
 	if (add) {
-		err = pg_exempt_kinds_add(m, opt, want);
+		err = pg_exempt_live(m, live) ?: pg_exempt_kinds_add(m, opt, want);
 		if (err)
 			return err;
 	}
@@ -444,8 +460,12 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		if (e->skip)
 			continue;
 		v.addr_prefixlen = e->plen;
-		if (add ? bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v, BPF_NOEXIST)
-			: bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)) {
+		/* the tries hold two generations: each gets PG_MAX_EXEMPT */
+		if (add && live[e->v6] + done[e->v6] >= PG_MAX_EXEMPT) {
+			err = -ENOSPC;
+			bad = e;
+		} else if (add ? bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v, BPF_NOEXIST)
+			       : bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)) {
 			err = -errno;
 			bad = e;
 			if (add && err == -EEXIST) {
@@ -506,6 +526,47 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 	return err;
 }
 
+/* The rule x names (if any) resolved to its first port, then the change. */
+static int pg_exempt_on(struct pg_maps *m, const struct pg_exempt *x, struct pg_exempt_list *l,
+			bool add, struct pg_exempt_sum *sum)
+{
+	__u16 first = x->port, last;
+	int err = 0;
+
+	if (x->proto != PG_EXEMPT_ALL_RULES) {
+		err = pg_rule_lookup(m, x->dir, x->proto, x->port, &first, &last);
+		if (err == -ENOENT && !add) {
+			/* the rule is gone: its exemptions can still be removed by its port */
+			first = x->port;
+			err = 0;
+		} else if (err == -ENOENT) {
+			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate rules')",
+			       pg_proto_name(x->proto), x->port, pg_dir_name(x->dir));
+		}
+	}
+	if (!err)
+		err = pg_exempt_apply(m, x, first, l, add, sum);
+	return err;
+}
+
+int pg_exempt_cmd_maps(struct pg_maps *m, int argc, char **argv)
+{
+	bool add = !strcmp(argv[0], "allow");
+	struct pg_exempt_list l = {};
+	struct pg_exempt_sum sum;
+	struct pg_exempt x;
+	const char *file;
+	int err;
+
+	if (pg_parse_exempt(argc, argv, &x, &file))
+		return -EINVAL;
+	err = file ? pg_exempt_read(file, &x, &l) : pg_exempt_list_add(&l, &x, 0);
+	if (!err)
+		err = pg_exempt_on(m, &x, &l, add, &sum);
+	free(l.e);
+	return err;
+}
+
 static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool add)
 {
 	struct pg_exempt_list l = {};
@@ -513,7 +574,6 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 	struct pg_exempt x;
 	struct pg_maps m;
 	const char *file;
-	__u16 first, last;
 	struct pg_json j;
 	int err;
 
@@ -530,20 +590,7 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 		free(l.e);
 		return PG_EXIT_RUNTIME;
 	}
-	first = x.port;
-	if (x.proto != PG_EXEMPT_ALL_RULES) {
-		err = pg_rule_lookup(&m, x.dir, x.proto, x.port, &first, &last);
-		if (err == -ENOENT && !add) {
-			/* the rule is gone: its exemptions can still be removed by its port */
-			first = x.port;
-			err = 0;
-		} else if (err == -ENOENT) {
-			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate rules')",
-			       pg_proto_name(x.proto), x.port, pg_dir_name(x.dir));
-		}
-	}
-	if (!err)
-		err = pg_exempt_apply(&m, &x, first, &l, add, &sum);
+	err = pg_exempt_on(&m, &x, &l, add, &sum);
 	pg_maps_close(&m);
 	free(l.e);
 	if (err)
@@ -585,24 +632,32 @@ static void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u1
 	memset(x, 0, sizeof(*x));
 	x->v6 = v6;
 	x->plen = k.prefixlen - PG_LPM_META_BITS;
-	x->side = k.scope >> 1;
+	x->side = (k.scope >> 1) & 1;
 	x->dir = k.scope & 1;
 	x->proto = k.proto;
 	memcpy(x->addr, k.addr, 16);
 	*port = (k.port_hi << 8) | k.port_lo;
 }
 
-int pg_exempt_count(int fd, bool v6, unsigned int *n)
+/* The generation a trie key belongs to. */
+static __u32 pg_exempt_key_gen(const void *key)
+{
+	const struct pg_exempt_v4_key *k = key;
+
+	return (k->scope >> 2) & 1;
+}
+
+int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n)
 {
 	__u8 key[sizeof(struct pg_exempt_v6_key)], next[sizeof(key)];
+	int fd = m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
 	void *prev = NULL;
 
-	(void)v6;
 	*n = 0;
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, sizeof(key));
 		prev = key;
-		++*n;
+		*n += pg_exempt_key_gen(key) == m->gen;
 	}
 	return 0;
 }
@@ -634,6 +689,8 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 
 		for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {
 			memcpy(key, next, sizeof(key));
+			if (pg_exempt_key_gen(key) != m.gen)
+				continue;
 			pg_exempt_decode(key, v6, &x, &port);
 			inet_ntop(v6 ? AF_INET6 : AF_INET, x.addr, a, INET6_ADDRSTRLEN);
 			snprintf(a + strlen(a), 8, "/%u", x.plen);

@@ -48,6 +48,7 @@ struct pg_state {
 enum pg_open_flags {
 	PG_OPEN_CREATE = 1 << 0,	/* create and pin the maps when absent */
 	PG_OPEN_PRIVATE_STATS = 1 << 1, /* own counters: never the live ones */
+	PG_OPEN_PRIVATE = 1 << 3,	/* own maps (default policy): ignore any pins */
 };
 
 /*
@@ -77,10 +78,15 @@ enum pg_map_idx {
 	PG_M_EXEMPT_V4,
 	PG_M_EXEMPT_V6,
 	PG_M_EXEMPT_KINDS,
+	PG_M_CTL,
 	PG_M_COUNT,
 };
 
 extern const char *const pg_map_names[PG_M_COUNT];
+struct bpf_object;
+struct bpf_map;
+/* Map i of a loaded or opened skeleton object. */
+struct bpf_map *pg_skel_map(struct bpf_object *obj, int i);
 
 #define PG_PIN_PROG_UPLINK "prog_uplink"
 #define PG_PIN_PROG_ACCESS "prog_access"
@@ -93,6 +99,7 @@ extern const char *const pg_map_names[PG_M_COUNT];
 struct pg_maps {
 	int fd[PG_M_COUNT];
 	int lock_fd;
+	__u32 gen;    /* the live policy generation when opened */
 	bool created; /* the state did not exist and was created by this call */
 };
 
@@ -103,6 +110,8 @@ enum pg_maps_flags {
 /* flags: PG_OPEN_CREATE, PG_MAPS_LOCK. -ENOENT (with a message) if not loaded. */
 int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m);
 void pg_maps_close(struct pg_maps *m);
+/* The live policy generation, from the pg_ctl map. */
+int pg_gen_read(int ctl_fd, __u32 *gen);
 
 /* Pin directory: bpffs mount, lock, paths. */
 int pg_lock_dir(const char *dir, bool create, bool excl, int *lock_fd);
@@ -117,6 +126,8 @@ int pg_state_remove(const struct pg_opts *o);
 void pg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed system call (privileges on EPERM); returns err (< 0). */
 int pg_sys_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* When set ("FILE:LINE"), every message names it first: see testconfig.c. */
+extern const char *pg_err_where;
 /* -errno -> exit code (usage errors are reported by the parsers). */
 int pg_exit_code(int err);
 extern bool pg_verbose;
@@ -153,7 +164,15 @@ struct pg_json;
 int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
 
 /* Exemption counts (exempt.c). */
-int pg_exempt_count(int fd, bool v6, unsigned int *n);
+int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
+
+/*
+ * One policy command on the maps m, argv as it follows `portgate`
+ * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
+ * the commands' own parsers. 0 or -errno; the message is printed.
+ */
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv);
+int pg_exempt_cmd_maps(struct pg_maps *m, int argc, char **argv);
 
 /* Minimal JSON writer (json.c): pretty, two-space indents. */
 struct pg_json {

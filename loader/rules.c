@@ -31,18 +31,30 @@ static const struct pg_rule pg_default_rules[] = {
 #define PG_PORTS_SIZE ((size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry))
 #define PG_RULES_SIZE ((size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule))
 
+/* Rule slots (shared by the generations) and the port table of both. */
 struct pg_tables {
-	struct pg_port_entry *ports;
+	struct pg_port_entry *all_ports;
 	struct pg_rule *rules;
+	__u32 gen; /* the generation this command reads and writes */
 };
+
+static struct pg_port_entry *pg_tport(struct pg_tables *t, __u32 dir, __u32 proto, __u32 port)
+{
+	return &t->all_ports[pg_port_index(t->gen, dir, proto, port)];
+}
+
+static bool pg_rule_live(const struct pg_tables *t, __u32 id)
+{
+	return t->rules[id].action != PG_ACTION_NONE && (t->rules[id].gens & (1U << t->gen));
+}
 
 static void pg_tables_unmap(struct pg_tables *t)
 {
-	if (t->ports)
-		munmap(t->ports, PG_PORTS_SIZE);
+	if (t->all_ports)
+		munmap(t->all_ports, PG_PORTS_SIZE);
 	if (t->rules)
 		munmap(t->rules, PG_RULES_SIZE);
-	t->ports = NULL;
+	t->all_ports = NULL;
 	t->rules = NULL;
 }
 
@@ -51,12 +63,13 @@ static int pg_tables_map(struct pg_maps *m, bool write, struct pg_tables *t)
 	int prot = PROT_READ | (write ? PROT_WRITE : 0);
 	void *p;
 
-	t->ports = NULL;
+	t->all_ports = NULL;
 	t->rules = NULL;
+	t->gen = m->gen;
 	p = mmap(NULL, PG_PORTS_SIZE, prot, MAP_SHARED, m->fd[PG_M_PORTS], 0);
 	if (p == MAP_FAILED)
 		return pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_PORTS]);
-	t->ports = p;
+	t->all_ports = p;
 	p = mmap(NULL, PG_RULES_SIZE, prot, MAP_SHARED, m->fd[PG_M_RULES], 0);
 	if (p == MAP_FAILED) {
 		int err = pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_RULES]);
@@ -88,7 +101,7 @@ static void pg_set_ports(struct pg_tables *t, const struct pg_rule *r, __u16 id)
 	__u32 p;
 
 	for (p = r->port; p <= r->port_end; p++)
-		pg_store8(&t->ports[pg_port_index(r->dir, r->proto, p)], &e);
+		pg_store8(pg_tport(t, r->dir, r->proto, p), &e);
 }
 
 static const char *pg_rule_str(const struct pg_rule *r, char *buf, size_t len)
@@ -140,14 +153,14 @@ static void pg_race_window(void)
 /* Add r, or change the action of the identical rule; refuse overlaps. */
 static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_rule *r)
 {
-	const struct pg_port_entry *e = &t->ports[pg_port_index(r->dir, r->proto, r->port)];
+	const struct pg_port_entry *e = pg_tport(t, r->dir, r->proto, r->port);
+	struct pg_rule nr;
 	char a[64], b[64];
 	__u32 p, id;
 	int err;
 
 	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
-		struct pg_rule nr = t->rules[e->rule_id];
-
+		nr = t->rules[e->rule_id];
 		if (nr.action == r->action)
 			return 0;
 		nr.action = r->action;
@@ -156,7 +169,7 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 		return 0;
 	}
 	for (p = r->port; p <= r->port_end; p++) {
-		e = &t->ports[pg_port_index(r->dir, r->proto, p)];
+		e = pg_tport(t, r->dir, r->proto, p);
 		if (e->rule_id) {
 			pg_err("rule %s overlaps the existing rule %s (expected a disjoint range, or unblock it first)",
 			       pg_rule_str(r, a, sizeof(a)),
@@ -173,7 +186,9 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 		       PG_MAX_RULES);
 		return -ENOSPC;
 	}
-	pg_store8(&t->rules[id], r);
+	nr = *r;
+	nr.gens = 1U << t->gen;
+	pg_store8(&t->rules[id], &nr);
 	err = pg_rule_stats_reset(m->fd[PG_M_RULE_STATS], id);
 	if (err) {
 		struct pg_rule none = {};
@@ -185,12 +200,16 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 	return 0;
 }
 
+/* Out of this generation; the slot is free once no generation holds it. */
 static void pg_rule_del(struct pg_tables *t, __u16 id)
 {
-	struct pg_rule none = {};
+	struct pg_rule r = t->rules[id];
 
-	pg_set_ports(t, &t->rules[id], 0);
-	pg_store8(&t->rules[id], &none);
+	pg_set_ports(t, &r, 0);
+	r.gens &= ~(1U << t->gen);
+	if (!r.gens)
+		memset(&r, 0, sizeof(r));
+	pg_store8(&t->rules[id], &r);
 }
 
 int pg_rules_defaults_maps(struct pg_maps *m)
@@ -211,7 +230,7 @@ int pg_rules_defaults_maps(struct pg_maps *m)
 	for (id = 1; id <= PG_MAX_RULES; id++) {
 		bool keep = false;
 
-		if (t.rules[id].action == PG_ACTION_NONE)
+		if (!pg_rule_live(&t, id))
 			continue;
 		for (i = 0; i < sizeof(pg_default_rules) / sizeof(pg_default_rules[0]); i++)
 			keep |= pg_rule_same(&t.rules[id], &pg_default_rules[i]);
@@ -233,16 +252,17 @@ int pg_rules_defaults_maps(struct pg_maps *m)
 int pg_rules_defaults(struct pg_state *st)
 {
 	struct pg_maps m = {.lock_fd = -1};
-	int i;
+	int i, err;
 
 	if (!st->skel)
 		return -EINVAL;
 	for (i = 0; i < PG_M_COUNT; i++) {
-		struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+		struct bpf_map *map = pg_skel_map(st->skel->obj, i);
 
 		m.fd[i] = map ? bpf_map__fd(map) : -1;
 	}
-	return pg_rules_defaults_maps(&m);
+	err = pg_gen_read(m.fd[PG_M_CTL], &m.gen);
+	return err ?: pg_rules_defaults_maps(&m);
 }
 
 int pg_rules_count(struct pg_maps *m, unsigned int *n)
@@ -256,14 +276,14 @@ int pg_rules_count(struct pg_maps *m, unsigned int *n)
 		return err;
 	*n = 0;
 	for (id = 1; id <= PG_MAX_RULES; id++)
-		*n += t.rules[id].action != PG_ACTION_NONE;
+		*n += pg_rule_live(&t, id);
 	pg_tables_unmap(&t);
 	return 0;
 }
 
 int pg_rule_lookup(struct pg_maps *m, __u8 dir, __u8 proto, __u16 port, __u16 *first, __u16 *last)
 {
-	__u32 idx = pg_port_index(dir, proto, port);
+	__u32 idx = pg_port_index(m->gen, dir, proto, port);
 	struct pg_port_entry e;
 	struct pg_rule r;
 	__u32 id;
@@ -337,14 +357,36 @@ int cmd_block(const struct pg_opts *o, int argc, char **argv)
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
 
+/* Remove exactly the rule r; -ENOENT (naming a covering rule) if absent. */
+static int pg_rule_remove(struct pg_tables *t, const struct pg_rule *r)
+{
+	const struct pg_port_entry *e = pg_tport(t, r->dir, r->proto, r->port);
+	char a[64], b[64];
+	__u32 p;
+
+	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
+		pg_rule_del(t, e->rule_id);
+		return 0;
+	}
+	for (p = r->port; p <= r->port_end; p++) {
+		e = pg_tport(t, r->dir, r->proto, p);
+		if (e->rule_id) {
+			pg_err("no rule %s (expected the exact rule: %s exists)",
+			       pg_rule_str(r, a, sizeof(a)),
+			       pg_rule_str(&t->rules[e->rule_id], b, sizeof(b)));
+			return -ENOENT;
+		}
+	}
+	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
+	       pg_rule_str(r, a, sizeof(a)));
+	return -ENOENT;
+}
+
 int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 {
-	const struct pg_port_entry *e;
 	struct pg_tables t;
 	struct pg_maps m;
 	struct pg_rule r;
-	char a[64], b[64];
-	__u32 p;
 	int err;
 
 	if (pg_parse_rule(argc, argv, false, &r))
@@ -353,30 +395,35 @@ int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 	if (err)
 		return PG_EXIT_RUNTIME;
 	err = pg_tables_map(&m, true, &t);
-	if (err)
-		goto out;
-	e = &t.ports[pg_port_index(r.dir, r.proto, r.port)];
-	if (e->rule_id && pg_rule_same(&t.rules[e->rule_id], &r)) {
-		pg_rule_del(&t, e->rule_id);
-		goto out_unmap;
+	if (!err) {
+		err = pg_rule_remove(&t, &r);
+		pg_tables_unmap(&t);
 	}
-	err = -ENOENT;
-	for (p = r.port; p <= r.port_end; p++) {
-		e = &t.ports[pg_port_index(r.dir, r.proto, p)];
-		if (e->rule_id) {
-			pg_err("no rule %s (expected the exact rule: %s exists)",
-			       pg_rule_str(&r, a, sizeof(a)),
-			       pg_rule_str(&t.rules[e->rule_id], b, sizeof(b)));
-			goto out_unmap;
-		}
-	}
-	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
-	       pg_rule_str(&r, a, sizeof(a)));
-out_unmap:
-	pg_tables_unmap(&t);
-out:
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv)
+{
+	bool block = !strcmp(argv[0], "block");
+	struct pg_tables t;
+	struct pg_rule r;
+	int err;
+
+	if (!strcmp(argv[0], "defaults")) {
+		if (argc > 1)
+			return pg_usage_err(argv[0], "unexpected argument '%s' (expected none)",
+					    argv[1]);
+		return pg_rules_defaults_maps(m);
+	}
+	if (pg_parse_rule(argc, argv, block, &r))
+		return -EINVAL;
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	err = block ? pg_rule_add(m, &t, &r) : pg_rule_remove(&t, &r);
+	pg_tables_unmap(&t);
+	return err;
 }
 
 int cmd_defaults(const struct pg_opts *o, int argc, char **argv)
@@ -432,7 +479,7 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 		goto out;
 	}
 	for (id = 1; id <= PG_MAX_RULES; id++)
-		if (t.rules[id].action != PG_ACTION_NONE)
+		if (pg_rule_live(&t, id))
 			list[n++] = t.rules[id];
 	qsort(list, n, sizeof(*list), pg_rule_cmp);
 
@@ -443,7 +490,7 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 		       "PACKETS", "BYTES");
 	for (i = 0; i < n; i++) {
 		const struct pg_rule *r = &list[i];
-		struct pg_port_entry e = t.ports[pg_port_index(r->dir, r->proto, r->port)];
+		struct pg_port_entry e = *pg_tport(&t, r->dir, r->proto, r->port);
 		unsigned long long pk = 0, by = 0;
 		char ports[16];
 

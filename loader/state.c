@@ -31,7 +31,14 @@ const char *const pg_map_names[PG_M_COUNT] = {
 	[PG_M_EXEMPT_V4] = PG_STR(PG_MAP_EXEMPT_V4),
 	[PG_M_EXEMPT_V6] = PG_STR(PG_MAP_EXEMPT_V6),
 	[PG_M_EXEMPT_KINDS] = PG_STR(PG_MAP_EXEMPT_KINDS),
+	[PG_M_CTL] = PG_STR(PG_MAP_CTL),
 };
+
+struct bpf_map *pg_skel_map(struct bpf_object *obj, int i)
+{
+	/* pg_ctl is a data section: libbpf names the map after the section */
+	return bpf_object__find_map_by_name(obj, i == PG_M_CTL ? PG_SEC_CTL : pg_map_names[i]);
+}
 
 int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len)
 {
@@ -177,7 +184,7 @@ static int pg_load_skel(struct pg_state *st, const int *reuse, bool frags)
 
 		if (reuse[i] < 0)
 			continue;
-		map = bpf_object__find_map_by_name(skel->obj, pg_map_names[i]);
+		map = pg_skel_map(skel->obj, i);
 		err = map ? bpf_map__reuse_fd(map, reuse[i]) : -ENOENT;
 		if (err)
 			goto fail;
@@ -195,7 +202,7 @@ fail:
 
 static int pg_skel_map_fd(struct pg_state *st, int i)
 {
-	struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+	struct bpf_map *map = pg_skel_map(st->skel->obj, i);
 
 	return map ? bpf_map__fd(map) : -1;
 }
@@ -246,6 +253,7 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 		for (i = 0; i < PG_M_COUNT; i++)
 			m.fd[i] = pg_skel_map_fd(st, i);
 		m.lock_fd = -1;
+		m.gen = 0; /* new maps: generation 0 is live */
 		err = pg_rules_defaults_maps(&m);
 		if (err)
 			goto fail;
@@ -318,7 +326,8 @@ int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
 	/* shared lock for readers (the test command): writers wait for them */
-	err = pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
+	err = flags & PG_OPEN_PRIVATE ? -ENOENT
+				      : pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
 	if (err && err != -ENOENT)
 		return err;
 	err = pg_state_load(o, flags, st);
@@ -348,6 +357,17 @@ int pg_state_create_locked(const struct pg_opts *o)
 	if (!err)
 		portgate__destroy(st.skel);
 	return err;
+}
+
+int pg_gen_read(int ctl_fd, __u32 *gen)
+{
+	struct pg_ctl c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(ctl_fd, &zero, &c))
+		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_CTL]);
+	*gen = c.gen & 1;
+	return 0;
 }
 
 int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
@@ -390,6 +410,9 @@ int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
 			goto fail;
 		}
 	}
+	err = pg_gen_read(m->fd[PG_M_CTL], &m->gen);
+	if (err)
+		goto fail;
 	return 0;
 not_loaded:
 	pg_err("nothing loaded under '%s' (expected 'portgate attach IFACE' or 'portgate block ...' first)",

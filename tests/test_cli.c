@@ -770,9 +770,10 @@ static const char *list_file(const char *name, const char *text)
 static void expect_kinds_exact(const char *when)
 {
 	struct pg_exempt_kinds k, want = {};
+	struct pg_ctl ctl;
 	const char *bits;
 	char path[256];
-	__u32 zero = 0;
+	__u32 zero = 0, gen;
 	int fd, i;
 
 	PG_OK("exemptions -j");
@@ -783,10 +784,17 @@ static void expect_kinds_exact(const char *when)
 		want.n[pg_exempt_kind(
 			bits[i] == '1', bits[i + 1] == '1' ? PG_SIDE_PEER : PG_SIDE_SUBSCRIBER,
 			bits[i + 2] == '1', bits[i + 3] == '1' ? PG_DIR_OUT : PG_DIR_IN)]++;
+	/* the live generation's counts */
+	snprintf(path, sizeof(path), "%s/%s", pin, PG_STR(PG_MAP_CTL));
+	fd = bpf_obj_get(path);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(bpf_map_lookup_elem(fd, &zero, &ctl), 0);
+	close(fd);
+	gen = ctl.gen;
 	snprintf(path, sizeof(path), "%s/%s", pin, PG_STR(PG_MAP_EXEMPT_KINDS));
 	fd = bpf_obj_get(path);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(bpf_map_lookup_elem(fd, &zero, &k), 0);
+	cr_assert_eq(bpf_map_lookup_elem(fd, &gen, &k), 0);
 	close(fd);
 	for (i = 0; i < PG_EXEMPT_KINDS; i++)
 		cr_expect_eq(

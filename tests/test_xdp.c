@@ -229,7 +229,7 @@ static void put_rule(const struct rule_spec *r, bool remove)
 	cr_assert(!bpf_map_update_elem(E.rstats_fd, &id, E.rule_zero, BPF_ANY),
 		  "pg_rule_stats[%u]: %s", id, strerror(errno));
 	for (__u32 p = r->port; p <= rule_end(r); p++) {
-		__u32 idx = pg_port_index(r->dir, r->proto, p);
+		__u32 idx = pg_port_index(0, r->dir, r->proto, p);
 
 		cr_assert(!bpf_map_update_elem(E.ports_fd, &idx, &ent, BPF_ANY),
 			  "pg_ports[%s/%s/%u]: %s", dir_name(r->dir),
@@ -268,7 +268,7 @@ static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *ad
 	}
 	/* scope..port_lo sit at the same offsets in both key layouts */
 	k->v4.prefixlen = PG_LPM_META_BITS + plen;
-	k->v4.scope = pg_exempt_scope(x->side, x->dir);
+	k->v4.scope = pg_exempt_scope(0, x->side, x->dir);
 	k->v4.proto = x->proto;
 	k->v4.port_hi = x->port >> 8;
 	k->v4.port_lo = x->port & 0xff;

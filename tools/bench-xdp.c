@@ -124,7 +124,7 @@ static void *map_mmap(struct bpf_map *map)
 /* One port entry and its rule, as the loader writes a single-port rule. */
 static void pg_set_rule(struct loaded *l, __u32 id, __u32 dir, __u8 proto, __u16 port)
 {
-	l->ports[pg_port_index(dir, proto, port)] =
+	l->ports[pg_port_index(0, dir, proto, port)] =
 		(struct pg_port_entry){.rule_id = id, .rule_port = port, .action = PG_ACTION_DROP};
 	l->rules[id] = (struct pg_rule){.port = port,
 					.port_end = port,
@@ -467,7 +467,7 @@ static void exempt_key(long i, struct pg_exempt_v4_key *k)
 
 	memset(k, 0, sizeof(*k));
 	k->prefixlen = PG_LPM_META_BITS + 31;
-	k->scope = pg_exempt_scope(PG_SIDE_SUBSCRIBER, PG_DIR_IN);
+	k->scope = pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN);
 	k->proto = PG_EXEMPT_ALL_RULES;
 	k->addr[0] = a >> 24;
 	k->addr[1] = a >> 16;
@@ -544,7 +544,7 @@ static int control_plane(struct loaded *l, long exempts)
 	if (!st)
 		return -ENOMEM;
 	for (i = 0; i < 15; i++) {
-		__u32 id = 100, idx = pg_port_index(PG_DIR_IN, PG_PROTO_TCP, 8025);
+		__u32 id = 100, idx = pg_port_index(0, PG_DIR_IN, PG_PROTO_TCP, 8025);
 		struct pg_rule rule = {.port = 8025,
 				       .port_end = 8025,
 				       .dir = PG_DIR_IN,
