@@ -36,8 +36,20 @@ need() {
 	fails=$((fails + 1))
 	[ -s "$T/pkg" ] && pkg=$(<"$T/pkg")
 	last=$(grep -v '^[[:space:]]*$' "$T/out" | tail -n 1 | tr -s '[:space:]' ' ' | cut -c1-160)
-	printf 'preflight: missing: %s -- apt-get install %s%s\n' "$what" "$pkg" \
+	printf 'preflight: missing: %s -- %s%s\n' "$what" "$(remedy $pkg)" \
 		"${last:+ (${last% })}" >&2
+}
+remedy() { # PACKAGE...: install the missing ones (all there: not a package matter)
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "apt-get install ${missing[*]}"
+	else
+		echo "package(s) $* installed, yet the check fails"
+	fi
 }
 # the same, for what needs root (reported once, by the root line)
 need_root() {
