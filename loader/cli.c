@@ -15,7 +15,9 @@
 
 #include "loader.h"
 
-#define PG_VERSION "0.1.0"
+#ifndef PG_VERSION
+#error "PG_VERSION comes from the VERSION file (see the Makefile)"
+#endif
 
 bool pg_verbose;
 const char *pg_err_where;
@@ -40,13 +42,15 @@ static const struct pg_cmd pg_cmds[] = {
 	{"detach", cmd_detach, "IFACE | --all",
 	 "detach from IFACE; the last detach removes the pins"},
 	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities"},
+	{"upgrade", cmd_upgrade, "[-j]",
+	 "switch every interface to this binary's program, without a gap (rules and counters stay)"},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
 	 "drop (or only count, --monitor) a destination port or range"},
 	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule"},
 	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force]",
 	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"},
 	{"disallow", cmd_disallow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
@@ -57,6 +61,8 @@ static const struct pg_cmd pg_cmds[] = {
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
+	{"metrics", cmd_metrics, "[--output FILE]",
+	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)"},
 };
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))

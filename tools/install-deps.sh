@@ -30,6 +30,10 @@ pkgs=(
 	gnuplot-nox
 	# tools/fresh-machine-check.sh clones the repository
 	git
+	# Debian package, man page, completion (make deb, make man; test_pkg, test_docs)
+	debhelper dpkg-dev lintian scdoc man-db bsdextrautils bash-completion systemd
+	# metrics: node_exporter serves portgate's textfile (test_metrics)
+	prometheus-node-exporter python3-prometheus-client
 )
 
 case ${1:-} in
@@ -66,4 +70,6 @@ apt-get "${lock[@]}" update -qq
 apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts snmpd on install; the lab runs its own instances.
 systemctl disable --now snmpd >/dev/null 2>&1 || true
+# Likewise prometheus-node-exporter: the metrics test runs its own instance.
+systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
 echo "install-deps: installed ${#missing[@]} package(s) in $((SECONDS - t0)) s"

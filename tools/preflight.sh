@@ -193,6 +193,12 @@ swaks_v6() { # a real SMTP session over IPv6 (::1 of a private netns)
 	EOF
 }
 
+man_page() { # a real man(1), not a minimized system's stub
+	has man col || return 1
+	printf '.TH PF 8\n.SH NAME\npreflight\n' >"$T/pf.8"
+	MANWIDTH=80 man -E ascii -l "$T/pf.8" 2>&1 | col -bx | grep -q '^NAME'
+}
+
 gnuplot_png() {
 	has gnuplot || return 1
 	gnuplot -e "set terminal pngcairo; set output '$T/c.png'; plot x" && [ -s "$T/c.png" ]
@@ -240,6 +246,14 @@ need_root "swaks opens an SMTP session over IPv6" swaks swaks_v6
 need "jq" jq sh -c 'jq -n 1 >/dev/null'
 need "gnuplot draws PNG charts (pngcairo)" gnuplot-nox gnuplot_png
 need "git" git has git
+need "scdoc builds the man page (make man)" scdoc sh -c 'printf "x(8)\n\n# NAME\n\nx\n" | scdoc >/dev/null'
+need "man renders a page, col strips it (test_docs)" "man-db bsdextrautils" man_page
+need "dpkg-buildpackage with debhelper (make deb)" "dpkg-dev debhelper" has dpkg-buildpackage dh
+need "lintian (test_pkg)" lintian has lintian
+need "bash-completion (test_pkg)" bash-completion test -r /usr/share/bash-completion/bash_completion
+need "systemd-analyze verifies units (test_pkg)" systemd has systemd-analyze
+need "prometheus-node-exporter (test_metrics)" prometheus-node-exporter has prometheus-node-exporter
+need "$PY imports prometheus_client (test_metrics)" python3-prometheus-client py 'import prometheus_client.parser'
 
 if [ $fails -ne 0 ]; then
 	echo "preflight: $fails of $n capabilities missing; tools/install-deps.sh installs the packages" >&2
