@@ -55,12 +55,16 @@ HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 # a changed program (1) or with a changed map layout (2).
 VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
 
-.PHONY: all deps test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget
+.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget
 
 all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
 deps:
 	$(Q)tools/install-deps.sh
+
+# Capabilities, not packages: one line per missing one (tools/preflight.sh).
+preflight:
+	$(Q)tools/preflight.sh
 
 $(BUILD) $(BUILD)/lib $(BUILD)/loader $(BUILD)/tests:
 	$(Q)mkdir -p $@
@@ -113,10 +117,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) $(TESTLIB) -o $@ $(LDLIBS) -lpcap -lcriterion
 
-# deps first, then the build, even under make -j: a fresh machine has no
-# clang yet. Each suite is its own binary, run one job at a time because
-# the suites create network namespaces and bpffs pins (unique names).
+# deps first, then the preflight, then the build, even under make -j: a
+# fresh machine has no clang yet. Each suite is its own binary, run one job
+# at a time because the suites create network namespaces and bpffs pins
+# (unique names).
 test: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run-tests.sh $(TESTS)
 
@@ -134,10 +140,12 @@ verifier-budget: deps
 	$(Q)tools/verifier-budget.sh $(VERIFIER_MD) $(BUILD)/verifier-budget
 
 demo: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh
 
 bench: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 
