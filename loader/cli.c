@@ -15,7 +15,9 @@
 
 #include "loader.h"
 
-#define PG_VERSION "0.1.0"
+#ifndef PG_VERSION
+#error "PG_VERSION comes from the VERSION file (see the Makefile)"
+#endif
 
 bool pg_verbose;
 const char *pg_err_where;
@@ -49,6 +51,9 @@ static const struct pg_cmd pg_cmds[] = {
 	 "detach from IFACE; the last detach removes the pins", PG_AUDIT_ALWAYS},
 	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities",
 	 PG_AUDIT_NEVER},
+	{"upgrade", cmd_upgrade, "[-j]",
+	 "switch every interface to this binary's program, without a gap (rules and counters stay)",
+	 PG_AUDIT_ALWAYS},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
 	 "drop (or only count, --monitor) a destination port or range", PG_AUDIT_ALWAYS},
 	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule",
@@ -57,7 +62,7 @@ static const struct pg_cmd pg_cmds[] = {
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)",
 	 PG_AUDIT_ALWAYS},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force]",
 	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules",
 	 PG_AUDIT_ALWAYS},
 	{"disallow", cmd_disallow,
@@ -69,6 +74,9 @@ static const struct pg_cmd pg_cmds[] = {
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)", PG_AUDIT_NEVER},
+	{"metrics", cmd_metrics, "[--output FILE]",
+	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)",
+	 PG_AUDIT_NEVER},
 	{"trace", cmd_trace,
 	 "[--prefix P] [--rule PROTO/PORT] [--iface IF] [--exempt] [--count N] [--rate N] [-j] [-w FILE] [--syslog]",
 	 "print each dropped/monitored packet as it happens (Ctrl-C stops)", PG_AUDIT_NEVER},
@@ -104,7 +112,7 @@ static void pg_help(FILE *f)
 		"  -j, --json      JSON output\n"
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
-		"  --version       print the version\n"
+		"  --version       print the version (-v: also libbpf and the kernel's features)\n"
 		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
 		PG_DEFAULT_PIN_PATH);
 }
@@ -309,6 +317,11 @@ static bool pg_privileged(void)
 
 static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list aq;
+
+	va_copy(aq, ap);
+	pg_kernel_note_libbpf(fmt, aq);
+	va_end(aq);
 	if (level == LIBBPF_DEBUG && !pg_verbose)
 		return 0;
 	if (!pg_verbose)
@@ -321,7 +334,7 @@ int main(int argc, char **argv)
 	struct pg_opts o = {.pin_path = PG_DEFAULT_PIN_PATH};
 	const struct pg_cmd *cmd = NULL;
 	char **rest = calloc(argc + 1, sizeof(*rest));
-	bool help = false;
+	bool help = false, version = false;
 	int i, n = 0, rc;
 
 	if (!rest)
@@ -345,8 +358,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
 			help = true;
 		} else if (!strcmp(s, "--version")) {
-			printf("portgate %s\n", PG_VERSION);
-			return PG_EXIT_OK;
+			version = true;
 		} else if (!cmd) {
 			if (s[0] == '-') {
 				pg_usage_err(NULL, "unknown option '%s', try 'portgate --help'", s);
@@ -370,6 +382,18 @@ int main(int argc, char **argv)
 	pg_verbose = o.verbose;
 	libbpf_set_print(pg_libbpf_print);
 
+	if (version) {
+		struct pg_kernel k;
+
+		printf("portgate %s\n", PG_VERSION);
+		if (o.verbose) {
+			printf("libbpf     %s\n", libbpf_version_string());
+			pg_kernel_probe(&k);
+			pg_kernel_print(stdout, &k);
+		}
+		return PG_EXIT_OK;
+	}
+
 	if (help && cmd && (cmd->fn == cmd_test || cmd->fn == cmd_trace)) {
 		rest[n++] = "--help"; /* the test command documents its own options */
 		return cmd->fn(&o, n, rest);
@@ -390,8 +414,10 @@ int main(int argc, char **argv)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return PG_EXIT_RUNTIME;
 	}
-	/* the one place that writes audit lines: after the command, with its result */
 	rc = cmd->fn(&o, n, rest);
+	if (rc != PG_EXIT_OK)
+		pg_kernel_verifier_summary();
+	/* the one place that writes audit lines: after the command, with its result */
 	if (pg_audited(cmd, n, rest))
 		pg_audit(&o, n, rest, rc);
 	return rc;

@@ -7,6 +7,7 @@
  *   rules.c    block/unblock/rules/defaults
  *   exempt.c   allow/disallow/exemptions
  *   stats.c    stats, --watch, --reset
+ *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
  *   trace.c    `portgate trace`: drop events from the ring buffer, text/JSON/pcap/syslog
@@ -17,6 +18,7 @@
 #ifndef PORTGATE_LOADER_H
 #define PORTGATE_LOADER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -168,6 +170,12 @@ int pg_rule_stats_reset(int rule_stats_fd, __u32 id);
 struct pg_json;
 /* Sorted rules with counters: JSON array `key` in j, or a table if j is NULL. */
 int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
+/* Sorted rules with counters summed over CPUs, one callback each (rules.c). */
+typedef int (*pg_rule_cb)(const struct pg_rule *r, unsigned long long packets,
+			  unsigned long long bytes, void *ctx);
+int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx);
+/* "25" or "6660-6669". */
+void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
@@ -212,6 +220,81 @@ int cmd_allow(const struct pg_opts *o, int argc, char **argv);
 int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
 int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
+int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
+
+/* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */
+int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum);
+
+/* One interface portgate is attached to (attach.c). */
+struct pg_attachment {
+	char ifname[16]; /* the name it had if the interface went away */
+	unsigned int ifindex;
+	const char *role; /* uplink, access, unknown */
+	const char *mode; /* native, generic, none, ... */
+	unsigned int prog_id;
+	unsigned int link_id;
+	bool gone; /* the interface was deleted: mode "gone", the link filters nothing */
+};
+typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
+/* Every pinned link of o->pin_path in this network namespace; stops at the first non-zero return. */
+int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx);
+/* max_entries of a map fd, 0 if unknown (attach.c). */
+__u32 pg_map_capacity(int fd);
+
+/* ---- Shared hosts: pin names, network namespaces, metadata (meta.c) ---- */
+
+/* pg_state_open: exclusive lock, every map pinned, no defaults (upgrade.c). */
+#define PG_OPEN_UPGRADE (1 << 5)
+/* pg_maps_open: also when the pinned map ABI differs (status shows it). */
+#define PG_MAPS_ANY_ABI (1 << 4)
+
+#define PG_PIN_META PG_STR(PG_MAP_META)
+
+/* The network namespace a command runs in. */
+struct pg_netns {
+	__u64 id;  /* cookie, or the inode where the kernel has no cookie */
+	__u64 ino; /* nsfs inode */
+};
+int pg_netns_self(struct pg_netns *ns);
+
+/* link_<netns id>_<ifindex>: a link pin's name says whose it is. */
+int pg_link_pin_name(const struct pg_netns *ns, unsigned int ifindex, char *buf, size_t len);
+bool pg_link_pin_parse(const char *name, __u64 *netns_id, __u32 *ifindex);
+/* A name portgate creates in a pin directory (maps, programs, links, metadata). */
+bool pg_pin_is_ours(const char *name);
+
+/* pg_meta, mmapped: recs[0] is the head, recs[1..] link records. */
+struct pg_meta {
+	int fd;
+	struct pg_meta_rec *recs;
+};
+/* -ENOENT (silently) if absent and !create. */
+int pg_meta_open(const struct pg_opts *o, bool create, struct pg_meta *m);
+void pg_meta_close(struct pg_meta *m);
+struct pg_meta_link *pg_meta_link_find(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+int pg_meta_link_set(struct pg_meta *m, const struct pg_meta_link *l);
+void pg_meta_link_del(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+
+/* Build id of this binary's BPF object (state.c); 0 never happens. */
+__u64 pg_build_id(void);
+/* One warning line on stderr when the running build is not this binary's. */
+void pg_warn_build(const struct pg_opts *o, const char *what);
+/* Program fds of a loaded state: role 0 uplink, 1 access. */
+int pg_state_prog_fd(struct pg_state *st, int role);
+
+int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
+/* The running kernel (kernel.c): release and the BPF features it offers. */
+struct pg_kernel {
+	char release[65];
+	int frags, xdp_link, tc, tcx; /* 1 yes, 0 no, -1 cannot tell */
+};
+void pg_kernel_probe(struct pg_kernel *k);
+void pg_kernel_print(FILE *f, const struct pg_kernel *k);
+void pg_kernel_json(struct pg_json *j, const struct pg_kernel *k);
+/* libbpf print hook: remembers why the verifier refused a program. */
+void pg_kernel_note_libbpf(const char *fmt, va_list ap);
+/* After a failed command: one line naming the kernel whose verifier refused. */
+void pg_kernel_verifier_summary(void);
 
 /* trace.c: `portgate trace` (a tracer slot, its ring buffer, the output). */
 int cmd_trace(const struct pg_opts *o, int argc, char **argv);

@@ -125,7 +125,8 @@ static int pg_read_stats_slots(int fd, int ncpus, struct pg_stats *percpu,
 	return 0;
 }
 
-static int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
+/* Every interface slot summed: per CPU into percpu[ncpus], all into sum[] (also for metrics.c). */
+int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
 {
 	return pg_read_stats_slots(fd, ncpus, percpu, NULL, sum);
 }
