@@ -19,9 +19,7 @@
 
 #include "loader.h"
 
-enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS };
-
-static const char *const pg_role_names[] = {"uplink", "access"};
+const char *const pg_role_names[] = {"uplink", "access", "unknown"};
 static const char *const pg_role_pins[] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS};
 
 static __u32 pg_prog_id(int fd)
@@ -161,77 +159,71 @@ restore:
 	return err;
 }
 
-int cmd_attach(const struct pg_opts *o, int argc, char **argv)
+int pg_link_pin_name(int ifindex, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, PG_PIN_LINK_PREFIX "%d", ifindex);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
-	const char *opt, *val, *ifname = NULL;
-	bool native = true, mode_given = false, force = false, created = false;
+	const char *opt, *val;
+
+	memset(r, 0, sizeof(*r));
+	r->role = PG_ROLE_UPLINK;
+	r->native = true;
+	while (pg_args_next(&a, &opt, &val)) {
+		if (!opt) {
+			if (r->ifname)
+				return pg_usage_err(a.cmd,
+						    "unexpected argument '%s' (expected one IFACE)",
+						    val);
+			r->ifname = val;
+		} else if (!strcmp(opt, "--role")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "uplink"))
+				r->role = PG_ROLE_UPLINK;
+			else if (!strcmp(val, "access"))
+				r->role = PG_ROLE_ACCESS;
+			else
+				return pg_usage_err(
+					NULL, "bad role '%s': expected uplink or access", val);
+		} else if (!strcmp(opt, "--mode")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "native"))
+				r->native = true;
+			else if (!strcmp(val, "generic"))
+				r->native = false;
+			else
+				return pg_usage_err(
+					NULL, "bad mode '%s': expected native or generic", val);
+			r->mode_given = true;
+		} else if (!strcmp(opt, "--force") && !val) {
+			r->force = true;
+		} else {
+			return pg_usage_err(
+				a.cmd, "unknown option '%s', try 'portgate attach --help'", opt);
+		}
+	}
+	if (!r->ifname)
+		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'");
+	return 0;
+}
+
+int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex)
+{
 	char link_path[PATH_MAX], prog_path[PATH_MAX], name[32];
-	enum pg_role role = PG_ROLE_UPLINK;
-	int ifindex, lock_fd = -1, prog_fd = -1, link_fd = -1, err;
+	int prog_fd = -1, link_fd = -1, err;
 	struct bpf_link_info li;
 	__u32 prog_id;
 
-	while (pg_args_next(&a, &opt, &val)) {
-		if (!opt) {
-			if (ifname)
-				return pg_usage_err(a.cmd,
-						    "unexpected argument '%s' (expected one IFACE)",
-						    val),
-				       PG_EXIT_USAGE;
-			ifname = val;
-		} else if (!strcmp(opt, "--role")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "uplink"))
-				role = PG_ROLE_UPLINK;
-			else if (!strcmp(val, "access"))
-				role = PG_ROLE_ACCESS;
-			else
-				return pg_usage_err(NULL,
-						    "bad role '%s': expected uplink or access",
-						    val),
-				       PG_EXIT_USAGE;
-		} else if (!strcmp(opt, "--mode")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "native"))
-				native = true;
-			else if (!strcmp(val, "generic"))
-				native = false;
-			else
-				return pg_usage_err(NULL,
-						    "bad mode '%s': expected native or generic",
-						    val),
-				       PG_EXIT_USAGE;
-			mode_given = true;
-		} else if (!strcmp(opt, "--force") && !val) {
-			force = true;
-		} else {
-			return pg_usage_err(a.cmd,
-					    "unknown option '%s', try 'portgate attach --help'",
-					    opt),
-			       PG_EXIT_USAGE;
-		}
-	}
-	if (!ifname)
-		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'"), PG_EXIT_USAGE;
-	ifindex = pg_ifindex(ifname);
-	if (!ifindex)
-		return PG_EXIT_RUNTIME;
-
-	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
-	if (err)
-		return PG_EXIT_RUNTIME;
-	if (!pg_pinned(o, pg_role_pins[role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
-		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
-		err = pg_state_create_locked(o);
-		if (err)
-			goto out;
-	}
-	snprintf(name, sizeof(name), PG_PIN_LINK_PREFIX "%d", ifindex);
-	err = pg_pin_path(o, name, link_path, sizeof(link_path))
-		      ?: pg_pin_path(o, pg_role_pins[role], prog_path, sizeof(prog_path));
+	err = pg_link_pin_name(ifindex, name, sizeof(name)) ?:
+	      pg_pin_path(o, name, link_path, sizeof(link_path)) ?:
+	      pg_pin_path(o, pg_role_pins[r->role], prog_path, sizeof(prog_path));
 	if (err)
 		goto out;
 	prog_fd = bpf_obj_get(prog_path);
@@ -249,7 +241,7 @@ int cmd_attach(const struct pg_opts *o, int argc, char **argv)
 		link_fd = -1;
 	}
 	if (link_fd < 0) {
-		err = pg_attach_new(o, ifname, ifindex, prog_fd, native, force, link_path);
+		err = pg_attach_new(o, r->ifname, ifindex, prog_fd, r->native, r->force, link_path);
 		goto out;
 	}
 	/* Already ours: same role is a no-op, the other role an atomic swap. */
@@ -258,25 +250,52 @@ int cmd_attach(const struct pg_opts *o, int argc, char **argv)
 		pg_sys_err(err, "cannot read '%s'", link_path);
 		goto out;
 	}
-	if (mode_given && strcmp(pg_xdp_mode(ifindex), native ? "native" : "generic")) {
+	if (r->mode_given && strcmp(pg_xdp_mode(ifindex), r->native ? "native" : "generic")) {
 		pg_err("'%s' is attached in %s mode, not %s (expected 'portgate detach %s' first)",
-		       ifname, pg_xdp_mode(ifindex), native ? "native" : "generic", ifname);
+		       r->ifname, pg_xdp_mode(ifindex), r->native ? "native" : "generic",
+		       r->ifname);
 		err = -EEXIST;
 		goto out;
 	}
 	if (li.prog_id == prog_id) {
 		if (pg_verbose)
-			pg_err("'%s' already attached as %s", ifname, pg_role_names[role]);
+			pg_err("'%s' already attached as %s", r->ifname, pg_role_names[r->role]);
 		goto out;
 	}
 	if (bpf_link_update(link_fd, prog_fd, NULL))
-		err = pg_sys_err(-errno, "cannot switch '%s' to role %s", ifname,
-				 pg_role_names[role]);
+		err = pg_sys_err(-errno, "cannot switch '%s' to role %s", r->ifname,
+				 pg_role_names[r->role]);
 out:
 	if (link_fd >= 0)
 		close(link_fd);
 	if (prog_fd >= 0)
 		close(prog_fd);
+	return err;
+}
+
+int cmd_attach(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_attach_req r;
+	int ifindex, lock_fd = -1, err;
+	bool created = false;
+
+	if (pg_parse_attach(argc, argv, &r))
+		return PG_EXIT_USAGE;
+	ifindex = pg_ifindex(r.ifname);
+	if (!ifindex)
+		return PG_EXIT_RUNTIME;
+
+	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	if (!pg_pinned(o, pg_role_pins[r.role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
+		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
+		err = pg_state_create_locked(o);
+		if (err)
+			goto out;
+	}
+	err = pg_attach_locked(o, &r, ifindex);
+out:
 	/* A first attach that failed leaves nothing behind (staged rules stay). */
 	if (err && created && pg_count_links(o, false) == 0)
 		pg_state_remove(o);
@@ -519,4 +538,65 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 	}
 	pg_maps_close(&m);
 	return PG_EXIT_OK;
+}
+
+/* ---- for apply and save: the links of the pin path ---- */
+
+int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n)
+{
+	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
+	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_link *l = NULL, *nl;
+	struct bpf_link_info li;
+	char path[PATH_MAX];
+	unsigned int cap = 0;
+	struct dirent *de;
+	int fd;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(o->pin_path);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)) ||
+		    strlen(de->d_name) >= sizeof(l->pin) ||
+		    pg_pin_path(o, de->d_name, path, sizeof(path)))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0 || pg_link_info(fd, &li)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			nl = realloc(l, cap * sizeof(*l));
+			if (!nl) {
+				closedir(d);
+				free(l);
+				return -ENOMEM;
+			}
+			l = nl;
+		}
+		nl = &l[(*n)++];
+		memset(nl, 0, sizeof(*nl));
+		snprintf(nl->pin, sizeof(nl->pin), "%s", de->d_name);
+		nl->ifindex = li.xdp.ifindex;
+		nl->role = li.prog_id == up_id	  ? PG_ROLE_UPLINK
+			   : li.prog_id == acc_id ? PG_ROLE_ACCESS
+						  : PG_ROLE_UNKNOWN;
+		nl->native = li.xdp.ifindex && !strcmp(pg_xdp_mode(li.xdp.ifindex), "native");
+	}
+	if (d)
+		closedir(d);
+	*out = l;
+	return 0;
+}
+
+int pg_link_remove(const struct pg_opts *o, const char *pin)
+{
+	char path[PATH_MAX];
+
+	return pg_pin_path(o, pin, path, sizeof(path)) ?: pg_detach_pin(path);
 }

@@ -18,6 +18,7 @@
 #define PG_VERSION "0.1.0"
 
 bool pg_verbose;
+const char *pg_msg_where;
 
 struct pg_cmd {
 	const char *name;
@@ -46,6 +47,9 @@ static const struct pg_cmd pg_cmds[] = {
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs; --watch prints rates"},
+	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
+	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically"},
+	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads"},
 	{"test", cmd_test, "[--role uplink|access] [-j] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
 };
@@ -68,7 +72,8 @@ static void pg_help(FILE *f)
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
 		"  --version       print the version\n"
-		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
+		"\nExit codes: 0 ok, 1 runtime error, 2 usage error"
+		" (apply --exit-code: 3 = changed).\n",
 		PG_DEFAULT_PIN_PATH);
 }
 
@@ -76,7 +81,7 @@ void pg_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("portgate: ", stderr);
+	fprintf(stderr, "portgate: %s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -91,7 +96,7 @@ int pg_sys_err(int err, const char *fmt, ...)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return -EPERM;
 	}
-	fputs("portgate: ", stderr);
+	fprintf(stderr, "portgate: %s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -110,7 +115,8 @@ int pg_usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "portgate: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+	fprintf(stderr, "portgate: %s%s%s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "",
+		cmd ? cmd : "", cmd ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
