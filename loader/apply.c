@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -37,6 +38,24 @@
 #include "conf.h"
 
 #define AP_CHUNK 1024 /* trie entries per batch syscall */
+
+/* -v: how long each phase took, on stderr (what docs/bench/report.md quotes). */
+static void ap_phase(const char *what)
+{
+	static double last_wall, last_cpu;
+	struct timespec now, cpu;
+	double wall, c;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	wall = now.tv_sec + now.tv_nsec / 1e9;
+	c = cpu.tv_sec + cpu.tv_nsec / 1e9;
+	if (pg_verbose && last_wall)
+		fprintf(stderr, "portgate: apply: %-28s %8.3f s (cpu %.3f s)\n", what,
+			wall - last_wall, c - last_cpu);
+	last_wall = wall;
+	last_cpu = c;
+}
 #define AP_MAX_ARGS 64
 
 /* ---- exemptions without a generation ---- */
@@ -53,6 +72,20 @@ static __u32 pg_key_gen(const __u8 *key)
 	const struct pg_exempt_v4_key *k = (const void *)key;
 
 	return (k->scope >> 2) & 1;
+}
+
+static int pg_cxv_reserve(struct pg_cxv *v, size_t more)
+{
+	struct pg_cx *e;
+
+	if (v->n + more <= v->cap)
+		return 0;
+	e = realloc(v->e, (v->n + more) * sizeof(*e));
+	if (!e)
+		return pg_sys_err(-ENOMEM, "cannot hold the exemptions");
+	v->e = e;
+	v->cap = v->n + more;
+	return 0;
 }
 
 int pg_cxv_add(struct pg_cxv *v, const struct pg_cx *x)
@@ -645,8 +678,8 @@ static int ap_resolve_allows(struct ap_conf *c)
 			err = ap_add_exempt(c, &al->x, first, al->line);
 			continue;
 		}
-		err = ap_list_path(c, al->file, path, sizeof(path))
-			      ?: pg_exempt_read(path, &al->x, &l);
+		err = ap_list_path(c, al->file, path, sizeof(path)) ?:
+		      pg_exempt_read(path, &al->x, &l) ?: pg_cxv_reserve(&c->ex, l.n);
 		for (j = 0; j < l.n && !err; j++) {
 			struct pg_exempt x = al->x;
 
@@ -1002,6 +1035,7 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	if (lv->other.n)
 		ap_grace();
 	err = ap_clean(m, next, &lv->other);
+	ap_phase("1 clean leftovers");
 	if (err)
 		goto fail;
 
@@ -1033,11 +1067,13 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	if (!err)
 		err = pg_kinds_write(m, next, &kinds);
 	pg_crash_point();
+	ap_phase("2 write the new generation");
 	if (err)
 		goto fail_clean;
 
 	/* 3: interfaces the file adds or changes; a refusal undoes them */
 	err = ap_attach_all(o, c, lv, d);
+	ap_phase("3 attach");
 	if (err)
 		goto fail_clean;
 
@@ -1046,6 +1082,7 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	if (err)
 		goto fail_clean;
 	pg_crash_point();
+	ap_phase("4 flip");
 
 	/* 5: interfaces the file no longer lists */
 	for (i = 0; i < lv->nlinks; i++)
@@ -1055,8 +1092,11 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 			pg_crash_point();
 		}
 
+	ap_phase("5 detach");
+
 	/* 6: the old generation, once no packet reads it */
 	ap_grace();
+	ap_phase("6 grace period");
 	old.e = malloc((lv->stat.n + lv->dyn.n + 1) * sizeof(*old.e));
 	if (!old.e) {
 		err = pg_sys_err(-ENOMEM, "cannot clean the old policy");
@@ -1067,6 +1107,7 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	old.n = old.cap = lv->stat.n + lv->dyn.n;
 	if (ap_clean(m, live, &old))
 		err = -EIO; /* the new policy is live; the next apply cleans up */
+	ap_phase("6 clean the old generation");
 	goto out;
 
 fail_clean:
@@ -1152,6 +1193,7 @@ int cmd_apply(const struct pg_opts *o, int argc, char **argv)
 	}
 	if (file)
 		c.path = file;
+	ap_phase("start");
 	s = getenv("PORTGATE_APPLY_CRASH_AT");
 	if (s)
 		pg_crash_left = strtol(s, NULL, 10);
@@ -1162,6 +1204,7 @@ int cmd_apply(const struct pg_opts *o, int argc, char **argv)
 		rc = pg_exit_code(err);
 		goto out;
 	}
+	ap_phase("read and check the file");
 	err = ap_resolve_ifaces(&c);
 	if (err)
 		goto out;
@@ -1191,7 +1234,9 @@ int cmd_apply(const struct pg_opts *o, int argc, char **argv)
 		err = pg_maps_open(o, PG_MAPS_LOCK | (dry_run ? 0 : PG_OPEN_CREATE), &m);
 		if (err)
 			goto out;
+		ap_phase("lock and open");
 		err = pg_live_read(o, &m, &lv);
+		ap_phase("read the live state");
 		if (err)
 			goto out_close;
 	}
@@ -1205,6 +1250,7 @@ int cmd_apply(const struct pg_opts *o, int argc, char **argv)
 	err = ap_diff(&c, &lv, &d, o->json && dry_run ? &j : NULL, dry_run ? stdout : NULL);
 	if (o->json && dry_run)
 		pg_json_end_arr(&j);
+	ap_phase("compare");
 	if (err)
 		goto out_close;
 	if (!dry_run && d.changed) {
