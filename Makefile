@@ -106,11 +106,22 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
+# The unit names /usr/sbin/portgate (a package's path): rewritten for PREFIX.
+# The configuration is installed only if absent: it is the operator's.
 install: $(BUILD)/portgate
 	install -D -m 0755 $(BUILD)/portgate $(DESTDIR)$(PREFIX)/sbin/portgate
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/sbin/portgate|$(PREFIX)/sbin/portgate|g' systemd/portgate.service \
+		> $(DESTDIR)$(UNITDIR)/portgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/portgate.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf ] || \
+		install -D -m 0644 etc/portgate/portgate.conf $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/portgate
+	rm -f $(DESTDIR)$(PREFIX)/sbin/portgate $(DESTDIR)$(UNITDIR)/portgate.service
 
 FORMAT_SRCS := $(wildcard include/*.h bpf/*.c bpf/*.h loader/*.c loader/*.h \
 		 tools/*.c tools/lib/*.c tools/lib/*.h tests/*.c tests/*.h)

@@ -8,6 +8,7 @@ pkgs=(
 	libcriterion-dev libpcap-dev iproute2 nftables xdp-tools util-linux clang-format
 	snmpd snmp swaks python3-aiosmtpd python3-scapy curl jq gnuplot-nox
 	procps psmisc
+	systemd # systemd-analyze verify of systemd/portgate.service (test_apply)
 )
 
 missing=()
