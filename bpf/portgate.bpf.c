@@ -93,13 +93,8 @@ struct {
 	__type(value, struct pg_exempt_kinds);
 } PG_MAP_EXEMPT_KINDS SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pg_ctl);
-} PG_MAP_CTL SEC(".maps");
+/* Control word (see PG_SEC_CTL): read with one load, no lookup. */
+struct pg_ctl PG_MAP_CTL SEC(PG_SEC_CTL);
 
 /* One trie walk. The v4 key is the v6 key's first 12 bytes. */
 static __always_inline bool pg_exempt_has(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
@@ -177,11 +172,7 @@ static __always_inline bool pg_is_exempt(const struct pg_pkt *pkt, __u32 gen, __
 /* Read once per packet: every later lookup then sees one whole policy. */
 static __always_inline __u32 pg_live_gen(void)
 {
-	struct pg_ctl *ctl;
-	__u32 zero = 0;
-
-	ctl = bpf_map_lookup_elem(&PG_MAP_CTL, &zero);
-	return ctl ? *(volatile __u32 *)&ctl->gen & 1 : 0;
+	return *(volatile __u32 *)&PG_MAP_CTL.gen & 1;
 }
 
 /* Rule lookup for a packet with ports: two array reads when nothing matches. */

@@ -42,7 +42,13 @@
  */
 #define PG_GENS 2
 
-/* pg_ctl: BPF_MAP_TYPE_ARRAY (mmapable), one slot. */
+/*
+ * pg_ctl: a global of the program in its own data section, which libbpf
+ * turns into a one-slot mmapable array (pinned as "pg_ctl"): the fast path
+ * reads it with a plain load, no map lookup.
+ */
+#define PG_SEC_CTL ".data." PG_STR(PG_MAP_CTL)
+
 struct pg_ctl {
 	__u32 gen; /* live generation, 0 or 1 */
 	__u32 pad;

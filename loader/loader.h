@@ -86,6 +86,10 @@ enum pg_map_idx {
 };
 
 extern const char *const pg_map_names[PG_M_COUNT];
+struct bpf_object;
+struct bpf_map;
+/* Map i of a loaded or opened skeleton object. */
+struct bpf_map *pg_skel_map(struct bpf_object *obj, int i);
 
 #define PG_PIN_PROG_UPLINK "prog_uplink"
 #define PG_PIN_PROG_ACCESS "prog_access"

@@ -257,7 +257,7 @@ int pg_rules_defaults(struct pg_state *st)
 	if (!st->skel)
 		return -EINVAL;
 	for (i = 0; i < PG_M_COUNT; i++) {
-		struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+		struct bpf_map *map = pg_skel_map(st->skel->obj, i);
 
 		m.fd[i] = map ? bpf_map__fd(map) : -1;
 	}

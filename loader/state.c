@@ -34,6 +34,12 @@ const char *const pg_map_names[PG_M_COUNT] = {
 	[PG_M_CTL] = PG_STR(PG_MAP_CTL),
 };
 
+struct bpf_map *pg_skel_map(struct bpf_object *obj, int i)
+{
+	/* pg_ctl is a data section: libbpf names the map after the section */
+	return bpf_object__find_map_by_name(obj, i == PG_M_CTL ? PG_SEC_CTL : pg_map_names[i]);
+}
+
 int pg_pin_path(const struct pg_opts *o, const char *name, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", o->pin_path, name);
@@ -178,7 +184,7 @@ static int pg_load_skel(struct pg_state *st, const int *reuse, bool frags)
 
 		if (reuse[i] < 0)
 			continue;
-		map = bpf_object__find_map_by_name(skel->obj, pg_map_names[i]);
+		map = pg_skel_map(skel->obj, i);
 		err = map ? bpf_map__reuse_fd(map, reuse[i]) : -ENOENT;
 		if (err)
 			goto fail;
@@ -196,7 +202,7 @@ fail:
 
 static int pg_skel_map_fd(struct pg_state *st, int i)
 {
-	struct bpf_map *map = bpf_object__find_map_by_name(st->skel->obj, pg_map_names[i]);
+	struct bpf_map *map = pg_skel_map(st->skel->obj, i);
 
 	return map ? bpf_map__fd(map) : -1;
 }

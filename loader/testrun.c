@@ -500,9 +500,9 @@ static void explain(struct portgate *skel, int dir, struct tr_result *res)
 	if (res->reason == PG_R_BLOCKED || res->reason == PG_R_MONITORED ||
 	    res->reason == PG_R_EXEMPT) {
 		struct pg_port_entry e;
-		__u32 id, idx, gen = 0;
+		__u32 id, idx, gen;
 
-		pg_gen_read(bpf_map__fd(skel->maps.PG_MAP_CTL), &gen);
+		gen = skel->data_pg_ctl->PG_MAP_CTL.gen & 1;
 		idx = pg_port_index(gen, dir, proto, pkt->dport);
 		if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.PG_MAP_PORTS), &idx, &e) &&
 		    e.rule_id) {
