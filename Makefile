@@ -12,6 +12,8 @@ BPFTOOL  ?= bpftool
 CC       ?= gcc
 PREFIX   ?= /usr/local
 ARCH     := $(shell uname -m)
+# The one place the version is written: --version, metrics, debian/changelog.
+VERSION  := $(shell cat VERSION)
 
 ifeq ($(V),1)
 Q :=
@@ -24,6 +26,7 @@ endif
 WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ibpf -Itools/lib -I$(BUILD)
+CFLAGS    += $(CPPFLAGS) -DPG_VERSION='"$(VERSION)"'
 BPF_FLAGS := -g -O2 -target bpf $(WARN) -Iinclude -Ibpf -I/usr/include/$(ARCH)-linux-gnu
 LDLIBS    := -lbpf -lelf -lz
 
@@ -47,9 +50,9 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 
-.PHONY: all deps test demo bench install uninstall clean format check-format
+.PHONY: all deps test demo bench install uninstall clean format check-format man deb
 
-all: $(BUILD)/portgate $(TOOLS) $(TESTS)
+all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS)
 
 deps:
 	$(Q)tools/install-deps.sh
@@ -71,13 +74,13 @@ $(BUILD)/lib/%.o: tools/lib/%.c $(HDRS) | $(BUILD)/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/loader/%.o: loader/%.c $(HDRS) $(SKELS) | $(BUILD)/loader
+$(BUILD)/loader/%.o: loader/%.c $(HDRS) $(SKELS) VERSION | $(BUILD)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/portgate: $(LOADER_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpcap
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lpcap
 
 $(BUILD)/%: tools/%.c $(LIB_OBJS) $(HDRS) $(SKELS)
 	$(call msg,CC,$@)
@@ -106,22 +109,62 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 
-UNITDIR   ?= $(PREFIX)/lib/systemd/system
-SYSCONFDIR ?= /etc
+# Installed layout (the Debian package is `make install PREFIX=/usr`):
+# units in /lib/systemd/system and the configuration in /etc for /usr,
+# under PREFIX otherwise. Every unit in systemd/ is installed, its
+# ExecStart pointed at $(PREFIX)/sbin/portgate.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+MANDIR     ?= $(PREFIX)/share/man
+COMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+UNITS      := $(wildcard systemd/*.service systemd/*.timer)
 
-# The unit names /usr/sbin/portgate (a package's path): rewritten for PREFIX.
-# The configuration is installed only if absent: it is the operator's.
-install: $(BUILD)/portgate
+man: $(BUILD)/portgate.8
+
+$(BUILD)/portgate.8: man/portgate.8.scd | $(BUILD)
+	$(call msg,SCDOC,$@)
+	$(Q)scdoc < $< > $@
+
+install: $(BUILD)/portgate $(BUILD)/portgate.8
 	install -D -m 0755 $(BUILD)/portgate $(DESTDIR)$(PREFIX)/sbin/portgate
+	install -D -m 0644 $(BUILD)/portgate.8 $(DESTDIR)$(MANDIR)/man8/portgate.8
+	install -D -m 0644 completion/portgate $(DESTDIR)$(COMPDIR)/portgate
 	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/sbin/portgate|$(PREFIX)/sbin/portgate|g' systemd/portgate.service \
-		> $(DESTDIR)$(UNITDIR)/portgate.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/portgate.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf ] || \
-		install -D -m 0644 etc/portgate/portgate.conf $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf
+	for u in $(UNITS); do \
+		sed 's|/usr/sbin/portgate|$(PREFIX)/sbin/portgate|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	test -e $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf || \
+		install -D -m 0644 contrib/portgate.conf $(DESTDIR)$(SYSCONFDIR)/portgate/portgate.conf
 
+# The configuration stays (it may hold the operator's edits).
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/portgate $(DESTDIR)$(UNITDIR)/portgate.service
+	rm -f $(DESTDIR)$(PREFIX)/sbin/portgate $(DESTDIR)$(MANDIR)/man8/portgate.8 \
+		$(DESTDIR)$(COMPDIR)/portgate $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+
+# Debian package: the tree is copied to $(BUILD)/deb/portgate-VERSION,
+# debian/changelog is written there from VERSION, dpkg-buildpackage builds
+# it (its own make inside the copy, none of our command-line variables).
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB        := $(BUILD)/portgate_$(VERSION)_$(DEB_ARCH).deb
+DEB_TREE   := Makefile VERSION README.md .clang-format bpf include loader tools man \
+	      completion systemd contrib debian
+DEB_STAGE  := $(BUILD)/deb/portgate-$(VERSION)
+DEB_DATE   := $(shell git log -1 --format=%cD 2>/dev/null || date -R)
+
+deb: $(DEB)
+
+$(DEB): $(shell find $(DEB_TREE) -type f 2>/dev/null)
+	$(call msg,DEB,$@)
+	$(Q)rm -rf $(BUILD)/deb && mkdir -p $(DEB_STAGE)
+	$(Q)tar -cf - $(DEB_TREE) | tar -xf - -C $(DEB_STAGE)
+	$(Q)printf 'portgate (%s) unstable; urgency=medium\n\n  * Release %s (the version of the VERSION file).\n\n -- %s  %s\n' \
+		'$(VERSION)' '$(VERSION)' "$$(sed -n 's/^Maintainer: //p' debian/control)" \
+		'$(DEB_DATE)' > $(DEB_STAGE)/debian/changelog
+	$(Q)cd $(DEB_STAGE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || \
+		{ tail -40 ../build.log; echo "make deb: dpkg-buildpackage failed, see $(BUILD)/deb/build.log"; exit 1; }
+	$(Q)cp $(BUILD)/deb/portgate_$(VERSION)_$(DEB_ARCH).deb $@
 
 FORMAT_SRCS := $(wildcard include/*.h bpf/*.c bpf/*.h loader/*.c loader/*.h \
 		 tools/*.c tools/lib/*.c tools/lib/*.h tests/*.c tests/*.h)

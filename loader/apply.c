@@ -544,7 +544,7 @@ static int ap_read(struct ap_conf *c)
 	}
 	while (!err && (len = getline(&line, &cap, f)) >= 0) {
 		no++;
-		pg_msg_where = ap_where(c, no);
+		pg_err_where = ap_where(c, no);
 		if (strlen(line) != (size_t)len) {
 			err = pg_usage_err(NULL, "bad line: a NUL byte (expected a command)");
 			break;
@@ -567,7 +567,7 @@ static int ap_read(struct ap_conf *c)
 		err = -errno;
 		pg_err("cannot read '%s': %s", c->path, strerror(-err));
 	}
-	pg_msg_where = NULL;
+	pg_err_where = NULL;
 	free(line);
 	fclose(f);
 	return err;
@@ -596,14 +596,14 @@ static int ap_check_rules(struct ap_conf *c)
 		    r->r.port <= p->r.port_end) {
 			unsigned int late = p->line > r->line ? p->line : r->line;
 
-			pg_msg_where = ap_where(c, late);
+			pg_err_where = ap_where(c, late);
 			pg_usage_err(
 				"block",
 				"rule '%s' overlaps the rule '%s' of line %u (expected disjoint port ranges)",
 				pg_rule_args(late == r->line ? &r->r : &p->r, a, sizeof(a)),
 				pg_rule_args(late == r->line ? &p->r : &r->r, b, sizeof(b)),
 				late == r->line ? p->line : r->line);
-			pg_msg_where = NULL;
+			pg_err_where = NULL;
 			return -EINVAL;
 		}
 		c->rules[n++] = *r;
@@ -666,7 +666,7 @@ static int ap_resolve_allows(struct ap_conf *c)
 		struct pg_exempt_list l = {};
 		__u16 first = 0;
 
-		pg_msg_where = ap_where(c, al->line);
+		pg_err_where = ap_where(c, al->line);
 		if (al->x.proto != PG_EXEMPT_ALL_RULES && ap_rule_first(c, &al->x, &first)) {
 			err = pg_usage_err(
 				"allow",
@@ -690,7 +690,7 @@ static int ap_resolve_allows(struct ap_conf *c)
 		}
 		free(l.e);
 	}
-	pg_msg_where = NULL;
+	pg_err_where = NULL;
 	pg_cxv_sort(&c->ex);
 	return err;
 }
@@ -702,12 +702,12 @@ static int ap_check_attach(struct ap_conf *c)
 	for (i = 0; i < c->natt; i++)
 		for (j = 0; j < i; j++)
 			if (!strcmp(c->att[i].ifname, c->att[j].ifname)) {
-				pg_msg_where = ap_where(c, c->att[i].line);
+				pg_err_where = ap_where(c, c->att[i].line);
 				pg_usage_err(
 					"attach",
 					"'%s' is attached on line %u already (expected one line per interface)",
 					c->att[i].ifname, c->att[j].line);
-				pg_msg_where = NULL;
+				pg_err_where = NULL;
 				return -EINVAL;
 			}
 	return 0;
@@ -724,10 +724,10 @@ static int ap_resolve_ifaces(struct ap_conf *c)
 		a->req.ifname = a->ifname;
 		a->ifindex = if_nametoindex(a->ifname);
 		if (!a->ifindex) {
-			pg_msg_where = ap_where(c, a->line);
+			pg_err_where = ap_where(c, a->line);
 			pg_err("unknown interface '%s' (expected an existing network interface); nothing changed",
 			       a->ifname);
-			pg_msg_where = NULL;
+			pg_err_where = NULL;
 			return -ENODEV;
 		}
 	}
@@ -997,7 +997,7 @@ static int ap_attach_all(const struct pg_opts *o, const struct ap_conf *c, const
 		if (!err)
 			err = pg_attach_locked(o, &r, at->ifindex);
 		if (err) {
-			pg_msg_where = NULL;
+			pg_err_where = NULL;
 			if (d->att_op[i] == AP_ATT_MODE)
 				ap_link_restore(o, &lv->links[d->att_link[i]], at->ifname);
 			break;

@@ -420,7 +420,7 @@ int cmd_detach(const struct pg_opts *o, int argc, char **argv)
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
 
-static __u32 pg_map_capacity(int fd)
+__u32 pg_map_capacity(int fd)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -428,17 +428,75 @@ static __u32 pg_map_capacity(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
 }
 
+/*
+ * Every pinned link of the pin path as an attachment (role from the
+ * pinned program ids): what `status` lists and `metrics` exports.
+ */
+int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx)
+{
+	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
+	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_attachment a;
+	struct bpf_link_info li;
+	char path[PATH_MAX];
+	struct dirent *de;
+	int fd, err = 0;
+	DIR *d;
+
+	d = opendir(o->pin_path);
+	while (!err && d && (de = readdir(d))) {
+		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)) ||
+		    pg_pin_path(o, de->d_name, path, sizeof(path)))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0 || pg_link_info(fd, &li)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		a.ifindex = li.xdp.ifindex;
+		a.role = li.prog_id == up_id	? "uplink"
+			 : li.prog_id == acc_id ? "access"
+						: "unknown";
+		if (!li.xdp.ifindex || !if_indextoname(li.xdp.ifindex, a.ifname))
+			snprintf(a.ifname, sizeof(a.ifname), "%s", "(gone)"); /* pruned by detach */
+		a.mode = li.xdp.ifindex ? pg_xdp_mode(li.xdp.ifindex) : "none";
+		a.prog_id = li.prog_id;
+		a.link_id = li.id;
+		err = cb(&a, ctx);
+	}
+	if (d)
+		closedir(d);
+	return err;
+}
+
+static int pg_status_one(const struct pg_attachment *a, void *ctx)
+{
+	struct pg_json *j = ctx;
+
+	if (j) {
+		pg_json_obj(j, NULL);
+		pg_json_str(j, "ifname", a->ifname);
+		pg_json_u64(j, "ifindex", a->ifindex);
+		pg_json_str(j, "role", a->role);
+		pg_json_str(j, "mode", a->mode);
+		pg_json_u64(j, "prog_id", a->prog_id);
+		pg_json_u64(j, "link_id", a->link_id);
+		pg_json_end_obj(j);
+	} else {
+		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u\n", a->ifname, a->ifindex,
+		       a->role, a->mode, a->prog_id);
+	}
+	return 0;
+}
+
 int cmd_status(const struct pg_opts *o, int argc, char **argv)
 {
 	__u32 up_id, acc_id;
 	unsigned int nrules = 0, n4 = 0, n6 = 0;
-	char path[PATH_MAX], ifname[IF_NAMESIZE];
-	struct bpf_link_info li;
 	struct pg_maps m;
-	struct dirent *de;
 	struct pg_json j;
-	DIR *d;
-	int fd;
 
 	if (argc > 1)
 		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
@@ -480,41 +538,7 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		printf("pin path   %s\nprograms   uplink id %u, access id %u\ninterfaces\n",
 		       o->pin_path, up_id, acc_id);
 	}
-	d = opendir(o->pin_path);
-	while (d && (de = readdir(d))) {
-		const char *role;
-
-		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)) ||
-		    pg_pin_path(o, de->d_name, path, sizeof(path)))
-			continue;
-		fd = bpf_obj_get(path);
-		if (fd < 0 || pg_link_info(fd, &li)) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		close(fd);
-		role = li.prog_id == up_id ? "uplink" : li.prog_id == acc_id ? "access" : "unknown";
-		if (!li.xdp.ifindex || !if_indextoname(li.xdp.ifindex, ifname))
-			snprintf(ifname, sizeof(ifname), "%s", "(gone)"); /* pruned by detach */
-		if (o->json) {
-			pg_json_obj(&j, NULL);
-			pg_json_str(&j, "ifname", ifname);
-			pg_json_u64(&j, "ifindex", li.xdp.ifindex);
-			pg_json_str(&j, "role", role);
-			pg_json_str(&j, "mode",
-				    li.xdp.ifindex ? pg_xdp_mode(li.xdp.ifindex) : "none");
-			pg_json_u64(&j, "prog_id", li.prog_id);
-			pg_json_u64(&j, "link_id", li.id);
-			pg_json_end_obj(&j);
-		} else {
-			printf("  %-16s ifindex %-5u %-7s %-8s prog id %u\n", ifname,
-			       li.xdp.ifindex, role,
-			       li.xdp.ifindex ? pg_xdp_mode(li.xdp.ifindex) : "none", li.prog_id);
-		}
-	}
-	if (d)
-		closedir(d);
+	pg_attachments_each(o, pg_status_one, o->json ? &j : NULL);
 	if (o->json) {
 		pg_json_end_arr(&j);
 		pg_json_u64(&j, "rules", nrules);

@@ -15,10 +15,19 @@
 
 #include "loader.h"
 
-#define PG_VERSION "0.1.0"
+#ifndef PG_VERSION
+#error "PG_VERSION comes from the VERSION file (see the Makefile)"
+#endif
 
 bool pg_verbose;
-const char *pg_msg_where;
+const char *pg_err_where;
+
+static void pg_err_start(void)
+{
+	fputs("portgate: ", stderr);
+	if (pg_err_where)
+		fprintf(stderr, "%s: ", pg_err_where);
+}
 
 struct pg_cmd {
 	const char *name;
@@ -51,8 +60,11 @@ static const struct pg_cmd pg_cmds[] = {
 	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
 	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically"},
 	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads"},
-	{"test", cmd_test, "[--role uplink|access] [-j] (--pcap FILE | --hex HEX... | -)",
+	{"test", cmd_test,
+	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
+	{"metrics", cmd_metrics, "[--output FILE]",
+	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)"},
 };
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))
@@ -73,8 +85,8 @@ static void pg_help(FILE *f)
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
 		"  --version       print the version\n"
-		"\nExit codes: 0 ok, 1 runtime error, 2 usage error"
-		" (apply --exit-code: 3 = changed).\n",
+		"\nExit codes: 0 ok, 1 runtime error, 2 usage error;"
+		" 3: apply changed the live state (when asked to say so).\n",
 		PG_DEFAULT_PIN_PATH);
 }
 
@@ -82,7 +94,7 @@ void pg_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "portgate: %s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "");
+	pg_err_start();
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -97,7 +109,7 @@ int pg_sys_err(int err, const char *fmt, ...)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return -EPERM;
 	}
-	fprintf(stderr, "portgate: %s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "");
+	pg_err_start();
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -116,8 +128,8 @@ int pg_usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "portgate: %s%s%s%s", pg_msg_where ?: "", pg_msg_where ? ": " : "",
-		cmd ? cmd : "", cmd ? ": " : "");
+	pg_err_start();
+	fprintf(stderr, "%s%s", cmd ? cmd : "", cmd ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

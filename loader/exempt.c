@@ -504,6 +504,47 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 	return err;
 }
 
+/* The rule x names (if any) resolved to its first port, then the change. */
+static int pg_exempt_on(struct pg_maps *m, const struct pg_exempt *x, struct pg_exempt_list *l,
+			bool add, struct pg_exempt_sum *sum)
+{
+	__u16 first = x->port, last;
+	int err = 0;
+
+	if (x->proto != PG_EXEMPT_ALL_RULES) {
+		err = pg_rule_lookup(m, x->dir, x->proto, x->port, &first, &last);
+		if (err == -ENOENT && !add) {
+			/* the rule is gone: its exemptions can still be removed by its port */
+			first = x->port;
+			err = 0;
+		} else if (err == -ENOENT) {
+			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate rules')",
+			       pg_proto_name(x->proto), x->port, pg_dir_name(x->dir));
+		}
+	}
+	if (!err)
+		err = pg_exempt_apply(m, x, first, l, add, sum);
+	return err;
+}
+
+int pg_exempt_cmd_maps(struct pg_maps *m, int argc, char **argv)
+{
+	bool add = !strcmp(argv[0], "allow");
+	struct pg_exempt_list l = {};
+	struct pg_exempt_sum sum;
+	struct pg_exempt x;
+	const char *file;
+	int err;
+
+	if (pg_parse_exempt(argc, argv, &x, &file))
+		return -EINVAL;
+	err = file ? pg_exempt_read(file, &x, &l) : pg_exempt_list_add(&l, &x, 0);
+	if (!err)
+		err = pg_exempt_on(m, &x, &l, add, &sum);
+	free(l.e);
+	return err;
+}
+
 static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool add)
 {
 	struct pg_exempt_list l = {};
@@ -511,7 +552,6 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 	struct pg_exempt x;
 	struct pg_maps m;
 	const char *file;
-	__u16 first, last;
 	struct pg_json j;
 	int err;
 
@@ -528,20 +568,7 @@ static int pg_exempt_change(const struct pg_opts *o, int argc, char **argv, bool
 		free(l.e);
 		return PG_EXIT_RUNTIME;
 	}
-	first = x.port;
-	if (x.proto != PG_EXEMPT_ALL_RULES) {
-		err = pg_rule_lookup(&m, x.dir, x.proto, x.port, &first, &last);
-		if (err == -ENOENT && !add) {
-			/* the rule is gone: its exemptions can still be removed by its port */
-			first = x.port;
-			err = 0;
-		} else if (err == -ENOENT) {
-			pg_err("no rule covers %s/%u --dir %s (expected a rule listed by 'portgate rules')",
-			       pg_proto_name(x.proto), x.port, pg_dir_name(x.dir));
-		}
-	}
-	if (!err)
-		err = pg_exempt_apply(&m, &x, first, &l, add, &sum);
+	err = pg_exempt_on(&m, &x, &l, add, &sum);
 	pg_maps_close(&m);
 	free(l.e);
 	if (err)

@@ -9,6 +9,7 @@
  *   stats.c    stats, --watch, --reset
  *   apply.c    `portgate apply`: a whole configuration file, one generation flip
  *   save.c     `portgate save`: the live state in the file's grammar
+ *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
  * Functions return 0 or -errno; only cli.c turns them into exit codes.
@@ -52,6 +53,7 @@ struct pg_state {
 enum pg_open_flags {
 	PG_OPEN_CREATE = 1 << 0,	/* create and pin the maps when absent */
 	PG_OPEN_PRIVATE_STATS = 1 << 1, /* own counters: never the live ones */
+	PG_OPEN_PRIVATE = 1 << 3,	/* own maps (default policy): ignore any pins */
 };
 
 /*
@@ -129,6 +131,8 @@ int pg_state_remove(const struct pg_opts *o);
 void pg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed system call (privileges on EPERM); returns err (< 0). */
 int pg_sys_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* When set ("FILE:LINE"), every message names it first: see testconfig.c. */
+extern const char *pg_err_where;
 /* -errno -> exit code (usage errors are reported by the parsers). */
 int pg_exit_code(int err);
 extern bool pg_verbose;
@@ -163,14 +167,17 @@ int pg_rule_stats_reset(int rule_stats_fd, __u32 id);
 struct pg_json;
 /* Sorted rules with counters: JSON array `key` in j, or a table if j is NULL. */
 int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
+/* Sorted rules with counters summed over CPUs, one callback each (rules.c). */
+typedef int (*pg_rule_cb)(const struct pg_rule *r, unsigned long long packets,
+			  unsigned long long bytes, void *ctx);
+int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx);
+/* "25" or "6660-6669". */
+void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
 /* ---- shared with apply.c and save.c: the CLI's parsers are the file's ---- */
-
-/* Messages name this first ("FILE:LINE") while it is set. */
-extern const char *pg_msg_where;
 
 /* PROTO PORT[-PORT] [--dir in|out] [--monitor] (rules.c). */
 int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r);
@@ -261,6 +268,13 @@ int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n
 int pg_link_pin_name(int ifindex, char *buf, size_t len);
 /* Detach and unpin one link (a file name under the pin path). */
 int pg_link_remove(const struct pg_opts *o, const char *pin);
+/*
+ * One policy command on the maps m, argv as it follows `portgate`
+ * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
+ * the commands' own parsers. 0 or -errno; the message is printed.
+ */
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv);
+int pg_exempt_cmd_maps(struct pg_maps *m, int argc, char **argv);
 
 /* Minimal JSON writer (json.c): pretty, two-space indents. */
 struct pg_json {
@@ -293,5 +307,24 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
 int cmd_apply(const struct pg_opts *o, int argc, char **argv);
 int cmd_save(const struct pg_opts *o, int argc, char **argv);
+int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
+
+/* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */
+int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum);
+
+/* One interface portgate is attached to (attach.c). */
+struct pg_attachment {
+	char ifname[16]; /* "(gone)" if the interface went away */
+	unsigned int ifindex;
+	const char *role; /* uplink, access, unknown */
+	const char *mode; /* native, generic, none, ... */
+	unsigned int prog_id;
+	unsigned int link_id;
+};
+typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
+/* Every pinned link of o->pin_path; stops at the first non-zero return. */
+int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx);
+/* max_entries of a map fd, 0 if unknown (attach.c). */
+__u32 pg_map_capacity(int fd);
 
 #endif /* PORTGATE_LOADER_H */

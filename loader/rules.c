@@ -357,14 +357,36 @@ int cmd_block(const struct pg_opts *o, int argc, char **argv)
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }
 
+/* Remove exactly the rule r; -ENOENT (naming a covering rule) if absent. */
+static int pg_rule_remove(struct pg_tables *t, const struct pg_rule *r)
+{
+	const struct pg_port_entry *e = pg_tport(t, r->dir, r->proto, r->port);
+	char a[64], b[64];
+	__u32 p;
+
+	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
+		pg_rule_del(t, e->rule_id);
+		return 0;
+	}
+	for (p = r->port; p <= r->port_end; p++) {
+		e = pg_tport(t, r->dir, r->proto, p);
+		if (e->rule_id) {
+			pg_err("no rule %s (expected the exact rule: %s exists)",
+			       pg_rule_str(r, a, sizeof(a)),
+			       pg_rule_str(&t->rules[e->rule_id], b, sizeof(b)));
+			return -ENOENT;
+		}
+	}
+	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
+	       pg_rule_str(r, a, sizeof(a)));
+	return -ENOENT;
+}
+
 int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 {
-	const struct pg_port_entry *e;
 	struct pg_tables t;
 	struct pg_maps m;
 	struct pg_rule r;
-	char a[64], b[64];
-	__u32 p;
 	int err;
 
 	if (pg_parse_rule(argc, argv, false, &r))
@@ -373,30 +395,35 @@ int cmd_unblock(const struct pg_opts *o, int argc, char **argv)
 	if (err)
 		return PG_EXIT_RUNTIME;
 	err = pg_tables_map(&m, true, &t);
-	if (err)
-		goto out;
-	e = pg_tport(&t, r.dir, r.proto, r.port);
-	if (e->rule_id && pg_rule_same(&t.rules[e->rule_id], &r)) {
-		pg_rule_del(&t, e->rule_id);
-		goto out_unmap;
+	if (!err) {
+		err = pg_rule_remove(&t, &r);
+		pg_tables_unmap(&t);
 	}
-	err = -ENOENT;
-	for (p = r.port; p <= r.port_end; p++) {
-		e = pg_tport(&t, r.dir, r.proto, p);
-		if (e->rule_id) {
-			pg_err("no rule %s (expected the exact rule: %s exists)",
-			       pg_rule_str(&r, a, sizeof(a)),
-			       pg_rule_str(&t.rules[e->rule_id], b, sizeof(b)));
-			goto out_unmap;
-		}
-	}
-	pg_err("no rule %s (expected a rule listed by 'portgate rules')",
-	       pg_rule_str(&r, a, sizeof(a)));
-out_unmap:
-	pg_tables_unmap(&t);
-out:
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+int pg_rules_cmd_maps(struct pg_maps *m, int argc, char **argv)
+{
+	bool block = !strcmp(argv[0], "block");
+	struct pg_tables t;
+	struct pg_rule r;
+	int err;
+
+	if (!strcmp(argv[0], "defaults")) {
+		if (argc > 1)
+			return pg_usage_err(argv[0], "unexpected argument '%s' (expected none)",
+					    argv[1]);
+		return pg_rules_defaults_maps(m);
+	}
+	if (pg_parse_rule(argc, argv, block, &r))
+		return -EINVAL;
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	err = block ? pg_rule_add(m, &t, &r) : pg_rule_remove(&t, &r);
+	pg_tables_unmap(&t);
+	return err;
 }
 
 int cmd_defaults(const struct pg_opts *o, int argc, char **argv)
@@ -428,11 +455,11 @@ static int pg_rule_cmp(const void *a, const void *b)
 }
 
 /*
- * The rule list, sorted, with counters: a JSON array member `key` of j
- * (NULL key: the top-level array), or a table when j is NULL. Shared by
- * `rules` and `stats`.
+ * Every rule, sorted by dir, proto, port, with its counters summed over
+ * the CPUs: cb(rule, packets, bytes, ctx) once per rule, stops at the
+ * first non-zero return. Shared by `rules`, `stats` and `metrics`.
  */
-int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
+int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct pg_counter *pc = NULL;
@@ -456,16 +483,10 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 			list[n++] = t.rules[id];
 	qsort(list, n, sizeof(*list), pg_rule_cmp);
 
-	if (j)
-		pg_json_arr(j, key);
-	else
-		printf("%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
-		       "PACKETS", "BYTES");
-	for (i = 0; i < n; i++) {
+	for (i = 0; !err && i < n; i++) {
 		const struct pg_rule *r = &list[i];
 		struct pg_port_entry e = *pg_tport(&t, r->dir, r->proto, r->port);
 		unsigned long long pk = 0, by = 0;
-		char ports[16];
 
 		id = e.rule_id;
 		if (id && !bpf_map_lookup_elem(m->fd[PG_M_RULE_STATS], &id, pc)) {
@@ -474,32 +495,66 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 				by += pc[c].bytes;
 			}
 		}
-		if (j) {
-			pg_json_obj(j, NULL);
-			pg_json_str(j, "dir", pg_dir_name(r->dir));
-			pg_json_str(j, "proto", pg_proto_name(r->proto));
-			pg_json_u64(j, "port", r->port);
-			pg_json_u64(j, "port_end", r->port_end);
-			pg_json_str(j, "action", pg_action_name(r->action));
-			pg_json_u64(j, "packets", pk);
-			pg_json_u64(j, "bytes", by);
-			pg_json_end_obj(j);
-			continue;
-		}
-		if (r->port == r->port_end)
-			snprintf(ports, sizeof(ports), "%u", r->port);
-		else
-			snprintf(ports, sizeof(ports), "%u-%u", r->port, r->port_end);
-		printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r->dir),
-		       pg_proto_name(r->proto), ports, pg_action_name(r->action), pk, by);
+		err = cb(r, pk, by, ctx);
 	}
-	if (j)
-		pg_json_end_arr(j);
 out:
 	pg_tables_unmap(&t);
 	free(list);
 	free(pc);
 	return err;
+}
+
+static int pg_rule_emit_one(const struct pg_rule *r, unsigned long long pk, unsigned long long by,
+			    void *ctx)
+{
+	struct pg_json *j = ctx;
+	char ports[16];
+
+	if (j) {
+		pg_json_obj(j, NULL);
+		pg_json_str(j, "dir", pg_dir_name(r->dir));
+		pg_json_str(j, "proto", pg_proto_name(r->proto));
+		pg_json_u64(j, "port", r->port);
+		pg_json_u64(j, "port_end", r->port_end);
+		pg_json_str(j, "action", pg_action_name(r->action));
+		pg_json_u64(j, "packets", pk);
+		pg_json_u64(j, "bytes", by);
+		pg_json_end_obj(j);
+		return 0;
+	}
+	pg_rule_ports(r, ports, sizeof(ports));
+	printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r->dir), pg_proto_name(r->proto),
+	       ports, pg_action_name(r->action), pk, by);
+	return 0;
+}
+
+/*
+ * The rule list, sorted, with counters: a JSON array member `key` of j
+ * (NULL key: the top-level array), or a table when j is NULL. Shared by
+ * `rules` and `stats`.
+ */
+int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
+{
+	int err;
+
+	if (j)
+		pg_json_arr(j, key);
+	else
+		printf("%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
+		       "PACKETS", "BYTES");
+	err = pg_rules_each(m, pg_rule_emit_one, j);
+	if (j)
+		pg_json_end_arr(j);
+	return err;
+}
+
+/* "25" or "6660-6669": how listings and metrics name a rule's ports. */
+void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len)
+{
+	if (r->port == r->port_end)
+		snprintf(buf, len, "%u", r->port);
+	else
+		snprintf(buf, len, "%u-%u", r->port, r->port_end);
 }
 
 int cmd_rules(const struct pg_opts *o, int argc, char **argv)

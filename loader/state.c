@@ -326,7 +326,8 @@ int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
 	/* shared lock for readers (the test command): writers wait for them */
-	err = pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
+	err = flags & PG_OPEN_PRIVATE ? -ENOENT
+				      : pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
 	if (err && err != -ENOENT)
 		return err;
 	err = pg_state_load(o, flags, st);

@@ -106,8 +106,8 @@ static void pg_text_counters(const struct pg_counter *r)
 			       (unsigned long long)r[i].packets, (unsigned long long)r[i].bytes);
 }
 
-/* Per-CPU values of the one pg_stats slot; sum[] gets the total. */
-static int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
+/* Per-CPU values of the one pg_stats slot; sum[] gets the total (also for metrics.c). */
+int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
 {
 	__u32 zero = 0;
 	int c, i;

@@ -21,37 +21,14 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-/* pcap/bpf.h clashes with linux/bpf.h (struct bpf_insn); we need neither filter API */
-#define PCAP_DONT_INCLUDE_PCAP_BPF_H
-#include <pcap/pcap.h>
-#include <pcap/dlt.h>
 
-#include "loader.h"
+#include "testrun.h"
 #include "parse.h"
 #include "portgate.skel.h"
-
-/*
- * Largest frame accepted: a 9000-byte jumbo MTU plus Ethernet, two VLAN
- * tags and slack, the same ceiling the frame builder and lab use. Anything
- * longer cannot arrive on a BNG port, so it is a mistake in the input.
- */
-#define TR_MAX_FRAME 9216
-#define TR_MIN_FRAME ETH_HLEN
 
 static const char *const side_names[] = {
 	[PG_SIDE_SUBSCRIBER] = "subscriber",
 	[PG_SIDE_PEER] = "peer",
-};
-
-struct tr_frame {
-	uint8_t *data;
-	uint32_t len;	   /* bytes run through the program */
-	uint32_t wire_len; /* length on the wire (pcap snaplen may cut it) */
-};
-
-struct tr_input {
-	struct tr_frame *v;
-	unsigned int n, cap;
 };
 
 /* What one frame got, and everything needed to explain it. */
@@ -70,176 +47,6 @@ struct tr_result {
 	char exempt_prefix[INET6_ADDRSTRLEN + 4];
 	char why[320];
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: portgate test [--role uplink|access] [-j] (--pcap FILE | --hex HEX [HEX...] | -)\n"
-		"  Runs each Ethernet frame through portgate with BPF_PROG_TEST_RUN and prints\n"
-		"  the verdict and why. Live rules and exemptions if pinned, else the default\n"
-		"  policy; the live counters are never touched.\n"
-		"  --pcap FILE   frames from a pcap (Ethernet link type); '-' reads it from stdin\n"
-		"  --hex HEX...  one frame per argument; spaces, ':', '-', '.' between digits ok\n"
-		"  --role        uplink (inbound, default) or access (outbound)\n"
-		"  -j, --json    JSON array: one object per frame, then {\"summary\": ...}\n");
-}
-
-static int add_frame(struct tr_input *in, const uint8_t *data, uint32_t len, uint32_t wire_len)
-{
-	struct tr_frame *f;
-
-	if (in->n == in->cap) {
-		unsigned int cap = in->cap ? in->cap * 2 : 64;
-		struct tr_frame *v = realloc(in->v, cap * sizeof(*v));
-
-		if (!v) {
-			pg_err("test: out of memory at frame %u", in->n + 1);
-			return -ENOMEM;
-		}
-		in->v = v;
-		in->cap = cap;
-	}
-	f = &in->v[in->n];
-	f->data = malloc(len ? len : 1);
-	if (!f->data) {
-		pg_err("test: out of memory at frame %u", in->n + 1);
-		return -ENOMEM;
-	}
-	memcpy(f->data, data, len);
-	f->len = len;
-	f->wire_len = wire_len;
-	in->n++;
-	return 0;
-}
-
-static void free_input(struct tr_input *in)
-{
-	unsigned int i;
-
-	for (i = 0; i < in->n; i++)
-		free(in->v[i].data);
-	free(in->v);
-	memset(in, 0, sizeof(*in));
-}
-
-/* Length limits shared by every source; the message names the frame. */
-static int check_len(const char *src, unsigned int no, uint32_t len)
-{
-	if (len < TR_MIN_FRAME) {
-		pg_err("test: %s frame %u: %u bytes is shorter than an Ethernet header (expected %d to %d bytes)",
-		       src, no, len, TR_MIN_FRAME, TR_MAX_FRAME);
-		return -EINVAL;
-	}
-	if (len > TR_MAX_FRAME) {
-		pg_err("test: %s frame %u: %u bytes is longer than the largest frame (expected %d to %d bytes)",
-		       src, no, len, TR_MIN_FRAME, TR_MAX_FRAME);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * One frame per argument: hex digit pairs, optionally prefixed by 0x and
- * separated by whitespace, ':', '-' or '.' (Wireshark "hex stream",
- * tcpdump -xx groups, colon-separated bytes all paste as they are).
- */
-static int read_hex(struct tr_input *in, const char *s, unsigned int no)
-{
-	static uint8_t buf[TR_MAX_FRAME + 1];
-	uint32_t len = 0;
-	const char *p = s;
-	int hi = -1;
-
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	for (; *p; p++) {
-		int v = hexval((unsigned char)*p);
-
-		if (v < 0) {
-			if (hi < 0 && strchr(" \t\n\r:-.", *p))
-				continue;
-			pg_err("test: hex frame %u: '%c' at offset %zu of \"%.40s%s\" is not a hex digit (expected pairs of 0-9a-f, optionally separated by spaces or colons)",
-			       no, *p, (size_t)(p - s), s, strlen(s) > 40 ? "..." : "");
-			return -EINVAL;
-		}
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		if (len <= TR_MAX_FRAME)
-			buf[len] = (uint8_t)(hi << 4 | v);
-		len++;
-		hi = -1;
-	}
-	if (hi >= 0) {
-		pg_err("test: hex frame %u: odd number of hex digits (expected whole bytes, two digits each)",
-		       no);
-		return -EINVAL;
-	}
-	if (check_len("hex", no, len))
-		return -EINVAL;
-	return add_frame(in, buf, len, len);
-}
-
-/* A whole pcap, validated frame by frame before anything runs. */
-static int read_pcap(struct tr_input *in, const char *path)
-{
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
-	const char *name = strcmp(path, "-") ? path : "standard input";
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	unsigned int no = 0;
-	pcap_t *p;
-	int r, err = 0;
-
-	p = strcmp(path, "-") ? pcap_open_offline(path, errbuf) : pcap_fopen_offline(stdin, errbuf);
-	if (!p) {
-		size_t plen = strlen(path);
-		/* libpcap often starts the message with the file name already */
-		const char *why = !strncmp(errbuf, path, plen) && errbuf[plen] == ':'
-					  ? errbuf + plen + 2
-					  : errbuf;
-
-		pg_err("test: cannot read pcap '%s': %s (expected a pcap file)", name, why);
-		return -EINVAL;
-	}
-	if (pcap_datalink(p) != DLT_EN10MB) {
-		pg_err("test: pcap '%s': link type %s, expected EN10MB (Ethernet); capture on the Ethernet interface, not 'any'",
-		       name, pcap_datalink_val_to_name(pcap_datalink(p)) ?: "unknown");
-		pcap_close(p);
-		return -EINVAL;
-	}
-	while ((r = pcap_next_ex(p, &h, &data)) == 1) {
-		no++;
-		err = check_len("pcap", no, h->caplen);
-		if (!err)
-			err = add_frame(in, data, h->caplen, h->len);
-		if (err)
-			break;
-	}
-	if (r == PCAP_ERROR) {
-		pg_err("test: pcap '%s': frame %u unreadable: %s (corrupt pcap?)", name, no + 1,
-		       pcap_geterr(p));
-		err = -EINVAL;
-	}
-	pcap_close(p);
-	if (!err && !no) {
-		pg_err("test: pcap '%s' holds no frames", name);
-		err = -EINVAL;
-	}
-	return err;
-}
 
 /* Sum of the per-CPU reason counters (packets only). */
 static int read_stats(int fd, struct pg_stats *percpu, int ncpus, __u64 out[PG_R_COUNT])
@@ -302,6 +109,10 @@ static const char *ethertype_name(__u16 type, char *buf, size_t n)
 static const char *ppp_name(__u16 proto, char *buf, size_t n)
 {
 	switch (proto) {
+	case PG_PPP_IPV4: /* an IP header the parser rejected is still IP to the reader */
+		return "ipv4";
+	case PG_PPP_IPV6:
+		return "ipv6";
 	case 0xc021:
 		return "ppp lcp";
 	case 0x8021:
@@ -409,8 +220,12 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 	/* trailing separator from an encapsulation with nothing after it */
 	if (d[strlen(d) - 1] == ' ')
 		d[strlen(d) - 1] = 0;
-	if (f->wire_len > f->len)
+	if (f->cap_len > f->len)
+		cat(d, n, " (truncated to %u of %u bytes)", f->len, f->wire_len);
+	else if (f->wire_len > f->len)
 		cat(d, n, " (captured %u of %u bytes)", f->len, f->wire_len);
+	if (f->outgoing)
+		cat(d, n, " (outgoing)");
 }
 
 /*
@@ -574,17 +389,23 @@ static void json_str_or_null(struct pg_json *j, const char *key, const char *s)
 }
 
 /* One array element per frame: the text line's fields, and their parts. */
-static void print_json(struct pg_json *j, unsigned int no, const struct tr_frame *fr,
-		       const struct tr_result *r)
+static void print_json(struct pg_json *j, const struct tr_input *in, const struct tr_frame *fr,
+		       const struct tr_result *r, const struct tr_result *live)
 {
 	const struct pg_pkt *pkt = &r->pkt;
 	bool ports = pkt->dport || pkt->sport;
 	int i;
 
 	pg_json_obj(j, NULL);
-	pg_json_u64(j, "frame", no);
+	pg_json_u64(j, "frame", fr->no);
 	pg_json_u64(j, "len", fr->len);
 	pg_json_u64(j, "wire_len", fr->wire_len);
+	pg_json_bool(j, "truncated", fr->cap_len > fr->len);
+	if (in->reframed)
+		pg_json_str(j, "reframed", in->link);
+	else
+		pg_json_null(j, "reframed");
+	pg_json_bool(j, "outgoing", fr->outgoing);
 	pg_json_str(j, "description", r->desc);
 	pg_json_arr(j, "vlan");
 	for (i = 0; i < pkt->vlans; i++)
@@ -637,13 +458,39 @@ static void print_json(struct pg_json *j, unsigned int no, const struct tr_frame
 	} else {
 		pg_json_null(j, "exempt");
 	}
+	if (live) {
+		pg_json_obj(j, "live");
+		pg_json_str(j, "verdict", live->drop ? "DROP" : "PASS");
+		pg_json_str(j, "reason", pg_reason_name(live->reason));
+		pg_json_str(j, "why", live->why);
+		pg_json_end_obj(j);
+	}
 	pg_json_end_obj(j);
 }
 
-static void print_text(unsigned int no, const struct tr_result *r)
+/* A frame that did not run: same keys a consumer filters on. */
+static void print_json_skip(struct pg_json *j, const struct tr_frame *fr)
 {
-	printf("%4u  %-58s  %s  %s: %s\n", no, r->desc, r->drop ? "DROP" : "PASS",
-	       pg_reason_name(r->reason), r->why);
+	pg_json_obj(j, NULL);
+	pg_json_u64(j, "frame", fr->no);
+	pg_json_u64(j, "len", 0);
+	pg_json_u64(j, "wire_len", fr->wire_len);
+	pg_json_str(j, "description", "");
+	pg_json_str(j, "verdict", "SKIP");
+	pg_json_str(j, "reason", "skipped");
+	pg_json_str(j, "why", fr->skip);
+	pg_json_end_obj(j);
+}
+
+static void print_text(unsigned int no, const struct tr_result *r, const struct tr_result *live)
+{
+	if (live)
+		printf("%4u  %-58s  %s  %s -> %s  %s: %s\n", no, r->desc,
+		       live->drop ? "DROP" : "PASS", pg_reason_name(live->reason),
+		       r->drop ? "DROP" : "PASS", pg_reason_name(r->reason), r->why);
+	else
+		printf("%4u  %-58s  %s  %s: %s\n", no, r->desc, r->drop ? "DROP" : "PASS",
+		       pg_reason_name(r->reason), r->why);
 }
 
 /* Runs one frame; the reason is the one counter this run moved. */
@@ -681,155 +528,303 @@ static int run_frame(struct portgate *skel, int prog_fd, const struct tr_frame *
 	return 0;
 }
 
+/* Runs the frame against one policy and explains the verdict. */
+static int judge(struct tr_policy *pol, int dir, const struct tr_frame *f, struct pg_stats *percpu,
+		 int ncpus, struct tr_result *res)
+{
+	struct portgate *skel = pol->st.skel;
+	int prog_fd = bpf_program__fd(dir == PG_DIR_IN ? skel->progs.PG_PROG_UPLINK
+						       : skel->progs.PG_PROG_ACCESS);
+	int err, parsed;
+
+	memset(res, 0, sizeof(*res));
+	err = run_frame(skel, prog_fd, f, percpu, ncpus, res);
+	if (err) {
+		pg_err("test: frame %u: test run failed: %s", f->no,
+		       err == -EPROTO ? "the reason counters did not move by one" : strerror(-err));
+		return err;
+	}
+	parsed = pg_parse(f->data, f->data + f->len, &res->pkt);
+	describe(f, parsed, res);
+	explain(skel, dir, res);
+	return 0;
+}
+
+int tr_policy_live(const struct pg_opts *o, struct tr_policy *p)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	err = pg_state_open(o, PG_OPEN_PRIVATE_STATS, &p->st);
+	if (err)
+		return err; /* pg_state_open said why */
+	p->loaded = true;
+	p->kind = p->st.pinned ? "live" : "default";
+	snprintf(p->label, sizeof(p->label), "%s %s",
+		 p->st.pinned ? "live rules and exemptions from" : "default, nothing pinned at",
+		 o->pin_path);
+	return 0;
+}
+
+void tr_policy_close(struct tr_policy *p)
+{
+	if (p->loaded)
+		pg_state_close(&p->st);
+	p->loaded = false;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: portgate test [--role uplink|access] [-j] [--strict] [--config FILE [--diff]]\n"
+		"                     (--pcap FILE | --hex HEX [HEX...] | -)\n"
+		"  Runs each frame through portgate with BPF_PROG_TEST_RUN and prints the\n"
+		"  verdict and why. Live rules and exemptions if pinned, else the default\n"
+		"  policy; the live counters are never touched.\n"
+		"  --pcap FILE    frames from a pcap or pcapng; '-' reads it from stdin. Ethernet,\n"
+		"                 Linux cooked (tcpdump -i any), raw IP, loopback and PPP captures\n"
+		"                 are re-framed with the Ethernet header the NIC would have seen\n"
+		"  --hex HEX...   one Ethernet frame per argument; spaces, ':', '-', '.' between\n"
+		"                 digits ok\n"
+		"  --role         uplink (inbound, default) or access (outbound)\n"
+		"  --strict       refuse the capture if any frame cannot run whole (runts,\n"
+		"                 frames over %d bytes, an unreadable tail); default: skip and\n"
+		"                 report them, run super-frames on their first %d bytes\n"
+		"  --config FILE  what-if: the policy of FILE (block/unblock/allow/disallow/\n"
+		"                 defaults lines, as after 'portgate') in private maps\n"
+		"  --diff         with --config: only frames whose verdict differs from the live one\n"
+		"  -j, --json     JSON array: one object per frame, then {\"summary\": ...}\n",
+		TR_MAX_FRAME, TR_MAX_FRAME);
+}
+
 #define TR_ONE_INPUT "give one input: --pcap FILE, --hex HEX... or - (a pcap on stdin)"
+
+struct tr_args {
+	const char *pcap_path, *role, *config;
+	bool json, hex, strict, diff;
+	int dir;
+	unsigned int hexno;
+};
+
+/* Options, then hex frames read as they come; returns an exit code or -1 to go on. */
+static int parse_args(int argc, char **argv, struct tr_args *a, struct tr_input *in)
+{
+	int i, err;
+
+	for (i = 1; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (!strcmp(s, "-j") || !strcmp(s, "--json")) {
+			a->json = true; /* also accepted here: main() takes it anywhere */
+		} else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+			usage(stdout);
+			return PG_EXIT_OK;
+		} else if (!strcmp(s, "--strict")) {
+			a->strict = true;
+		} else if (!strcmp(s, "--diff")) {
+			a->diff = true;
+		} else if (!strcmp(s, "--config") || !strncmp(s, "--config=", 9)) {
+			a->config = s[8] == '=' ? s + 9 : i + 1 < argc ? argv[++i] : "";
+			if (!a->config[0]) {
+				pg_usage_err("test", "--config needs a file name");
+				return PG_EXIT_USAGE;
+			}
+		} else if (!strcmp(s, "--role") || !strncmp(s, "--role=", 7)) {
+			a->role = s[6] == '=' ? s + 7 : i + 1 < argc ? argv[++i] : "";
+			if (strcmp(a->role, "uplink") && strcmp(a->role, "access")) {
+				pg_usage_err("test", "bad role '%s': expected uplink or access",
+					     a->role);
+				return PG_EXIT_USAGE;
+			}
+			a->dir = strcmp(a->role, "uplink") ? PG_DIR_OUT : PG_DIR_IN;
+		} else if (!strcmp(s, "--pcap") || !strncmp(s, "--pcap=", 7) || !strcmp(s, "-")) {
+			if (a->pcap_path || a->hex) {
+				pg_usage_err("test", TR_ONE_INPUT);
+				return PG_EXIT_USAGE;
+			}
+			a->pcap_path = s[1] == 0      ? "-"
+				       : s[6] == '='  ? s + 7
+				       : i + 1 < argc ? argv[++i]
+						      : "";
+			if (!a->pcap_path[0]) {
+				pg_usage_err("test", "--pcap needs a file name ('-' for stdin)");
+				return PG_EXIT_USAGE;
+			}
+		} else if (!strcmp(s, "--hex")) {
+			if (a->pcap_path || a->hex) {
+				pg_usage_err("test", TR_ONE_INPUT);
+				return PG_EXIT_USAGE;
+			}
+			a->hex = true;
+		} else if (s[0] == '-') {
+			pg_usage_err(
+				"test",
+				"unknown option '%s' (expected --role, -j, --strict, --config, --diff, --pcap, --hex or -)",
+				s);
+			return PG_EXIT_USAGE;
+		} else if (a->hex) {
+			/* every input is read and checked before any frame runs */
+			err = tr_read_hex(in, s, ++a->hexno);
+			if (err)
+				return err == -ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_USAGE;
+		} else {
+			pg_usage_err("test", "unexpected argument '%s' (hex frames follow --hex)",
+				     s);
+			return PG_EXIT_USAGE;
+		}
+	}
+	if (!a->pcap_path && !a->hex) {
+		pg_usage_err("test", TR_ONE_INPUT);
+		return PG_EXIT_USAGE;
+	}
+	if (a->hex && !a->hexno) {
+		pg_usage_err("test", "--hex needs at least one frame");
+		return PG_EXIT_USAGE;
+	}
+	if (a->diff && !a->config) {
+		pg_usage_err("test",
+			     "--diff compares the live policy with --config FILE: give both");
+		return PG_EXIT_USAGE;
+	}
+	return -1;
+}
+
+struct tr_sum {
+	unsigned int frames, passed, dropped, differ;
+};
+
+static void print_summary(struct pg_json *j, const struct tr_args *a, const struct tr_input *in,
+			  const struct tr_policy *pol, const struct tr_sum *sum)
+{
+	if (a->json) {
+		/* the array's last element: jq '.[-1].summary' */
+		pg_json_obj(j, NULL);
+		pg_json_obj(j, "summary");
+		pg_json_u64(j, "frames", sum->frames);
+		pg_json_u64(j, "passed", sum->passed);
+		pg_json_u64(j, "dropped", sum->dropped);
+		pg_json_u64(j, "skipped", in->skipped);
+		pg_json_u64(j, "truncated", in->truncated);
+		if (in->link)
+			pg_json_str(j, "link_type", in->link);
+		else
+			pg_json_null(j, "link_type");
+		pg_json_bool(j, "reframed", in->reframed);
+		pg_json_str(j, "role", a->role);
+		pg_json_str(j, "policy", pol->kind);
+		if (a->diff)
+			pg_json_u64(j, "differ", sum->differ);
+		pg_json_end_obj(j);
+		pg_json_end_obj(j);
+		pg_json_end_arr(j);
+		pg_json_done(j);
+		return;
+	}
+	printf("frames %u, passed %u, dropped %u", sum->frames, sum->passed, sum->dropped);
+	if (in->skipped)
+		printf(", skipped %u", in->skipped);
+	if (in->truncated)
+		printf(", truncated %u", in->truncated);
+	if (in->reframed)
+		printf(", re-framed from %s", in->link);
+	if (a->diff)
+		printf(", differ from live %u", sum->differ);
+	putchar('\n');
+}
 
 int cmd_test(const struct pg_opts *o, int argc, char **argv)
 {
-	const char *pcap_path = NULL, *role = "uplink";
+	struct tr_args a = {.role = "uplink", .dir = PG_DIR_IN};
+	struct tr_policy pol = {}, live = {};
 	struct tr_input in = {};
-	struct pg_state st = {};
 	struct pg_stats *percpu = NULL;
+	struct tr_sum sum = {};
 	struct pg_json j;
-	bool json = o->json, hex = false, have_st = false;
-	unsigned int i, hexno = 0, passed = 0, dropped = 0;
-	int dir = PG_DIR_IN, ncpus, prog_fd, err, ret = PG_EXIT_USAGE;
+	unsigned int i;
+	int ncpus, err, ret;
 
-	for (i = 1; i < (unsigned int)argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
-			json = true; /* also accepted here: main() takes it anywhere */
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			ret = PG_EXIT_OK;
-			goto out;
-		} else if (!strcmp(a, "--role") || !strncmp(a, "--role=", 7)) {
-			role = a[6] == '=' ? a + 7 : i + 1 < (unsigned int)argc ? argv[++i] : "";
-			if (strcmp(role, "uplink") && strcmp(role, "access")) {
-				pg_usage_err("test", "bad role '%s': expected uplink or access",
-					     role);
-				goto out;
-			}
-			dir = strcmp(role, "uplink") ? PG_DIR_OUT : PG_DIR_IN;
-		} else if (!strcmp(a, "--pcap") || !strncmp(a, "--pcap=", 7) || !strcmp(a, "-")) {
-			if (pcap_path || hex) {
-				pg_usage_err("test", TR_ONE_INPUT);
-				goto out;
-			}
-			pcap_path = a[1] == 0			 ? "-"
-				    : a[6] == '='		 ? a + 7
-				    : i + 1 < (unsigned int)argc ? argv[++i]
-								 : "";
-			if (!pcap_path[0]) {
-				pg_usage_err("test", "--pcap needs a file name ('-' for stdin)");
-				goto out;
-			}
-		} else if (!strcmp(a, "--hex")) {
-			if (pcap_path || hex) {
-				pg_usage_err("test", TR_ONE_INPUT);
-				goto out;
-			}
-			hex = true;
-		} else if (a[0] == '-') {
-			pg_usage_err(
-				"test",
-				"unknown option '%s' (expected --role, -j, --pcap, --hex or -)", a);
-			goto out;
-		} else if (hex) {
-			/* every input is read and checked before any frame runs */
-			err = read_hex(&in, a, ++hexno);
-			if (err) {
-				ret = err == -ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_USAGE;
-				goto out;
-			}
-		} else {
-			pg_usage_err("test", "unexpected argument '%s' (hex frames follow --hex)",
-				     a);
-			goto out;
-		}
-	}
-	if (!pcap_path && !hex) {
-		pg_usage_err("test", TR_ONE_INPUT);
+	ret = parse_args(argc, argv, &a, &in);
+	if (ret >= 0)
 		goto out;
-	}
-	if (hex && !hexno) {
-		pg_usage_err("test", "--hex needs at least one frame");
-		goto out;
-	}
-	err = pcap_path ? read_pcap(&in, pcap_path) : 0;
+	a.json |= o->json;
+	ret = PG_EXIT_USAGE;
+	err = a.pcap_path ? tr_read_pcap(&in, a.pcap_path, a.strict) : 0;
 	if (err) {
 		ret = err == -ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_USAGE;
 		goto out;
 	}
 
+	/* the policy: a config file's (its errors are the input's) or the live one */
+	if (a.config) {
+		err = tr_policy_config(o, a.config, &pol);
+		if (err) {
+			ret = err == -EINVAL ? PG_EXIT_USAGE : PG_EXIT_RUNTIME;
+			goto out;
+		}
+	}
 	/* from here on a failure is the system's, not the input's */
 	ret = PG_EXIT_RUNTIME;
-	err = pg_state_open(o, PG_OPEN_PRIVATE_STATS, &st);
-	if (err)
-		goto out; /* pg_state_open said why */
-	have_st = true;
+	if ((!a.config || a.diff) && tr_policy_live(o, a.config ? &live : &pol))
+		goto out;
 	ncpus = libbpf_num_possible_cpus();
 	percpu = ncpus > 0 ? calloc(ncpus, sizeof(*percpu)) : NULL;
 	if (!percpu) {
 		pg_err("test: cannot size the per-CPU counters");
 		goto out;
 	}
-	prog_fd = bpf_program__fd(dir == PG_DIR_IN ? st.skel->progs.PG_PROG_UPLINK
-						   : st.skel->progs.PG_PROG_ACCESS);
 
-	if (json) {
+	if (a.json) {
 		pg_json_init(&j, stdout);
 		pg_json_arr(&j, NULL);
 	} else {
-		printf("policy: %s %s, role %s (%s)\n",
-		       st.pinned ? "live rules and exemptions from" : "default, nothing pinned at",
-		       o->pin_path, role, dir == PG_DIR_IN ? "inbound" : "outbound");
+		printf("policy: %s, role %s (%s)\n", pol.label, a.role,
+		       a.dir == PG_DIR_IN ? "inbound" : "outbound");
+		if (a.diff)
+			printf("compared with: %s; only frames whose verdict differs\n",
+			       live.label);
+		if (in.reframed)
+			printf("input: %s capture, each frame re-framed with the Ethernet header the NIC would have seen\n",
+			       in.link);
 	}
 	for (i = 0; i < in.n; i++) {
-		struct tr_result res = {};
-		int parsed;
+		const struct tr_frame *f = &in.v[i];
+		struct tr_result res, lres;
+		bool differ = false;
 
-		err = run_frame(st.skel, prog_fd, &in.v[i], percpu, ncpus, &res);
-		if (err) {
-			pg_err("test: frame %u: test run failed: %s", i + 1,
-			       err == -EPROTO ? "the reason counters did not move by one"
-					      : strerror(-err));
-			break;
+		if (f->skip) {
+			if (a.json)
+				print_json_skip(&j, f);
+			else
+				printf("%4u  skipped: %s\n", f->no, f->skip);
+			continue;
 		}
-		parsed = pg_parse(in.v[i].data, in.v[i].data + in.v[i].len, &res.pkt);
-		describe(&in.v[i], parsed, &res);
-		explain(st.skel, dir, &res);
+		if (judge(&pol, a.dir, f, percpu, ncpus, &res))
+			break;
+		if (a.diff) {
+			if (judge(&live, a.dir, f, percpu, ncpus, &lres))
+				break;
+			differ = lres.drop != res.drop || lres.reason != res.reason;
+			sum.differ += differ;
+		}
+		sum.frames++;
 		if (res.drop)
-			dropped++;
+			sum.dropped++;
 		else
-			passed++;
-		if (json)
-			print_json(&j, i + 1, &in.v[i], &res);
+			sum.passed++;
+		if (a.diff && !differ)
+			continue;
+		if (a.json)
+			print_json(&j, &in, f, &res, a.diff ? &lres : NULL);
 		else
-			print_text(i + 1, &res);
+			print_text(f->no, &res, a.diff ? &lres : NULL);
 	}
 	if (i == in.n)
 		ret = PG_EXIT_OK;
-	if (json) {
-		/* the array's last element: jq '.[-1].summary' */
-		pg_json_obj(&j, NULL);
-		pg_json_obj(&j, "summary");
-		pg_json_u64(&j, "frames", i);
-		pg_json_u64(&j, "passed", passed);
-		pg_json_u64(&j, "dropped", dropped);
-		pg_json_str(&j, "role", role);
-		pg_json_str(&j, "policy", st.pinned ? "live" : "default");
-		pg_json_end_obj(&j);
-		pg_json_end_obj(&j);
-		pg_json_end_arr(&j);
-		pg_json_done(&j);
-	} else {
-		printf("frames %u, passed %u, dropped %u\n", i, passed, dropped);
-	}
+	print_summary(&j, &a, &in, &pol, &sum);
 out:
 	free(percpu);
-	if (have_st)
-		pg_state_close(&st);
-	free_input(&in);
+	tr_policy_close(&live);
+	tr_policy_close(&pol);
+	tr_free_input(&in);
 	return ret;
 }

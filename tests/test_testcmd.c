@@ -5,7 +5,11 @@
  * ports, replies, fragments, exemptions in force) must get the expected
  * verdict, reason, rule and exemption per frame, in JSON and in text; the
  * live counters must not move; bad inputs must fail with exit 2 and one
- * line naming the frame, before anything runs.
+ * line naming the frame, before anything runs. The same frames in every
+ * other link type portgate reads (Linux cooked v1/v2, raw IP, loopback,
+ * PPP, Cisco HDLC, pcapng) must get the same answers; GRO super-frames get
+ * the live program's verdict on the whole frame; runts are skipped and
+ * the rest runs; a --config file gives its own verdicts, live untouched.
  */
 #include <criterion/criterion.h>
 #include <net/if.h>
@@ -20,10 +24,19 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_packet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+/* pcap/bpf.h clashes with linux/bpf.h (struct bpf_insn) */
+#define PCAP_DONT_INCLUDE_PCAP_BPF_H
 #include <pcap/pcap.h>
+#include <pcap/dlt.h>
 
+#include "portgate.h"
 #include "pkt.h"
 #include "testlib.h"
+
+#define TR_MAX_FRAME 9216 /* longer frames run truncated (loader/testrun.h) */
+#define BIG_MAX 65536	  /* a GRO super-frame fits */
 
 /* the binary under test; PORTGATE=... to try another build */
 #define PORTGATE (getenv("PORTGATE") ?: "build/portgate")
@@ -127,46 +140,137 @@ struct vec {
 #define PASS(r) "PASS", r
 #define DROP(r) "DROP", r
 
-/* Writes the frames of vecs into tmp/name with libpcap (DLT_EN10MB). */
-static void write_pcap(const char *name, const struct vec *v, size_t n)
+static void put16(uint8_t *p, unsigned int v)
 {
-	static uint8_t buf[PKT_MAX];
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+/*
+ * The Ethernet frame eth as a capture of link type dlt would hold it
+ * (what a host capturing with that link type wrote); frame i of a file.
+ * Only IP frames without tags have a raw-IP, loopback or PPP form.
+ */
+static size_t to_link(int dlt, const uint8_t *eth, size_t len, size_t i, uint8_t *out)
+{
+	const uint8_t *l3 = eth + 14;
+	size_t l3len = len - 14, h = 0;
+	unsigned int type = eth[12] << 8 | eth[13];
+	bool v6 = type == 0x86dd;
+
+	switch (dlt) {
+	case DLT_EN10MB:
+		memcpy(out, eth, len);
+		return len;
+	case DLT_LINUX_SLL: /* pkttype, hatype, halen, address, protocol */
+		memset(out, 0, 16);
+		put16(out, i % 2 ? 4 : 0); /* every other frame sent by the host */
+		put16(out + 2, 1);	   /* ARPHRD_ETHER */
+		put16(out + 4, 6);
+		memcpy(out + 6, eth + 6, 6);
+		put16(out + 14, type);
+		h = 16;
+		break;
+	case DLT_LINUX_SLL2: /* protocol, reserved, ifindex, hatype, pkttype, halen, address */
+		memset(out, 0, 20);
+		put16(out, type);
+		out[7] = 2;
+		put16(out + 8, 1);
+		out[10] = i % 2 ? 4 : 0;
+		out[11] = 6;
+		memcpy(out + 12, eth + 6, 6);
+		h = 20;
+		break;
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+		break;
+	case DLT_NULL: /* AF_INET / FreeBSD AF_INET6, the writer's (little-endian) order */
+		memset(out, 0, 4);
+		out[0] = v6 ? 28 : 2;
+		h = 4;
+		break;
+	case DLT_LOOP: /* AF_INET / OpenBSD AF_INET6, network order */
+		memset(out, 0, 4);
+		out[3] = v6 ? 24 : 2;
+		h = 4;
+		break;
+	case DLT_PPP: /* HDLC-like framing, 2-byte protocol */
+		out[0] = 0xff;
+		out[1] = 0x03;
+		put16(out + 2, v6 ? 0x0057 : 0x0021);
+		h = 4;
+		break;
+	case DLT_C_HDLC:
+		out[0] = 0x0f;
+		out[1] = 0x00;
+		put16(out + 2, type);
+		h = 4;
+		break;
+	default:
+		cr_assert_fail("no link type %d here", dlt);
+	}
+	memcpy(out + h, l3, l3len);
+	return h + l3len;
+}
+
+static size_t n_truncated; /* frames of the last write_pcap longer than TR_MAX_FRAME */
+
+/* Writes the frames of vecs into tmp/name with libpcap, as link type dlt. */
+static void write_pcap_link(const char *name, int dlt, const struct vec *v, size_t n)
+{
+	static uint8_t buf[BIG_MAX], frame[BIG_MAX + 32];
 	char path[128];
 	pcap_dumper_t *d;
 	pcap_t *p;
-	size_t i;
+	size_t i, len;
 
 	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	p = pcap_open_dead(DLT_EN10MB, 65535);
+	p = pcap_open_dead(dlt, 262144);
 	cr_assert(p);
 	d = pcap_dump_open(p, path);
 	cr_assert(d, "pcap_dump_open %s: %s", path, pcap_geterr(p));
+	n_truncated = 0;
 	for (i = 0; i < n; i++) {
 		struct pcap_pkthdr h = {.ts = {.tv_sec = 1700000000, .tv_usec = i}};
 
-		h.caplen = h.len = pkt_build(&v[i].s, buf, sizeof(buf));
-		cr_assert(h.caplen, "%s: frame does not build", v[i].name);
-		pcap_dump((u_char *)d, &h, buf);
+		len = pkt_build(&v[i].s, buf, sizeof(buf));
+		cr_assert(len, "%s: frame does not build", v[i].name);
+		n_truncated += len > TR_MAX_FRAME;
+		h.caplen = h.len = to_link(dlt, buf, len, i, frame);
+		pcap_dump((u_char *)d, &h, frame);
 	}
 	pcap_dump_close(d);
 	pcap_close(p);
 }
 
+static void write_pcap(const char *name, const struct vec *v, size_t n)
+{
+	write_pcap_link(name, DLT_EN10MB, v, n);
+}
+
 /*
- * Runs the vectors as one pcap through `portgate test -j`, then checks
- * each frame's verdict, reason, rule, exemption and description, the
- * summary, and that the text output says the same.
+ * Runs the vectors as one pcap of link type dlt (link: its name, NULL for
+ * Ethernet) through `portgate test -j`, then checks each frame's verdict,
+ * reason, rule, exemption and description, the summary, and that the
+ * text output says the same.
  */
-static void run_vectors(const char *role, const char *policy, const struct vec *v, size_t n)
+static void run_vectors_link(const char *role, const char *policy, int dlt, const char *link,
+			     const struct vec *v, size_t n)
 {
 	unsigned int i, passed = 0;
 	char *out, *line, *save = NULL, *err, *text;
-	char want[160];
+	char want[200], tail[80] = "";
 	int rc;
 
 	for (i = 0; i < n; i++)
 		passed += !strcmp(v[i].verdict, "PASS");
-	write_pcap("in.pcap", v, n);
+	write_pcap_link("in.pcap", dlt, v, n);
+	if (n_truncated)
+		snprintf(tail, sizeof(tail), ", truncated %zu", n_truncated);
+	if (link)
+		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), ", re-framed from %s",
+			 link);
 
 	rc = portgate("test -j --role %s --pcap %s/in.pcap", role, tmp);
 	err = slurp("err");
@@ -180,7 +284,8 @@ static void run_vectors(const char *role, const char *policy, const struct vec *
 		"\\(.exempt.side) \\(.exempt.scope)\" else \"-\" end), .description] | "
 		"map(tostring) "
 		"| join(\"|\")' %s/out >%s/table && jq -r '.[-1].summary | \"\\(.frames) "
-		"\\(.passed) \\(.dropped) \\(.policy)\"' %s/out >%s/summary",
+		"\\(.passed) \\(.dropped) \\(.policy) \\(.truncated) \\(.reframed) "
+		"\\(.link_type)\"' %s/out >%s/summary",
 		tmp, tmp, tmp, tmp);
 	cr_assert_eq(rc, 0, "JSON output does not parse as the documented array");
 
@@ -210,7 +315,8 @@ static void run_vectors(const char *role, const char *policy, const struct vec *
 	free(out);
 
 	out = slurp("summary");
-	snprintf(want, sizeof(want), "%zu %u %zu %s\n", n, passed, n - passed, policy);
+	snprintf(want, sizeof(want), "%zu %u %zu %s %zu %s %s\n", n, passed, n - passed, policy,
+		 n_truncated, link ? "true" : "false", link ?: "EN10MB");
 	cr_expect_str_eq(out, want, "summary '%s', expected '%s'", out, want);
 	free(out);
 
@@ -218,11 +324,19 @@ static void run_vectors(const char *role, const char *policy, const struct vec *
 	rc = portgate("test --role %s --pcap %s/in.pcap", role, tmp);
 	cr_assert_eq(rc, 0, "portgate test exited %d", rc);
 	text = slurp("out");
-	snprintf(want, sizeof(want), "frames %zu, passed %u, dropped %zu\n", n, passed, n - passed);
+	snprintf(want, sizeof(want), "frames %zu, passed %u, dropped %zu%s\n", n, passed,
+		 n - passed, tail);
 	cr_expect(strstr(text, want), "text summary missing '%s':\n%s", want, text);
-	cr_expect_eq(count_lines(text), n + 2, "text output has %u lines, expected %zu:\n%s",
-		     count_lines(text), n + 2, text);
+	cr_expect_eq(count_lines(text), n + 2 + !!link,
+		     "text output has %u lines, expected %zu:\n%s", count_lines(text),
+		     n + 2 + !!link, text);
 	line = strtok_r(text, "\n", &save); /* "policy: ..." */
+	if (link) {
+		line = strtok_r(NULL, "\n", &save);
+		cr_expect(line && !strncmp(line, "input: ", 7) && strstr(line, link) &&
+				  strstr(line, "re-framed"),
+			  "%s: no 'input: %s ... re-framed' line: '%s'", link, link, line ?: "");
+	}
 	for (i = 0; i < n && line; i++) {
 		line = strtok_r(NULL, "\n", &save);
 		snprintf(want, sizeof(want), "  %s  %s: ", v[i].verdict, v[i].reason);
@@ -232,6 +346,11 @@ static void run_vectors(const char *role, const char *policy, const struct vec *
 	}
 	free(text);
 	free(err);
+}
+
+static void run_vectors(const char *role, const char *policy, const struct vec *v, size_t n)
+{
+	run_vectors_link(role, policy, DLT_EN10MB, NULL, v, n);
 }
 
 /* Default policy (nothing pinned): inbound TCP 25/465/587/2525, UDP 161. */
@@ -649,6 +768,471 @@ Test(testcmd, scapy_capture)
 	free(out);
 }
 
+/*
+ * Every link type portgate re-frames: the default vectors that the link
+ * type can carry, written as a capture of that type, must get the answers
+ * they get as Ethernet, and the output must say they were re-framed.
+ */
+static const struct {
+	int dlt;
+	const char *name;
+	int ip;	  /* 4/6: only that family; 0: both */
+	bool any; /* carries any ethertype (tags, PPPoE, MPLS, ARP) */
+} link_cases[] = {
+	{DLT_LINUX_SLL, "LINUX_SLL", 0, true},
+	{DLT_LINUX_SLL2, "LINUX_SLL2", 0, true},
+	{DLT_RAW, "RAW", 0, false},
+	{DLT_IPV4, "IPV4", 4, false},
+	{DLT_IPV6, "IPV6", 6, false},
+	{DLT_NULL, "NULL", 0, false},
+	{DLT_LOOP, "LOOP", 0, false},
+	{DLT_PPP, "PPP", 0, false},
+	{DLT_C_HDLC, "C_HDLC", 0, false},
+};
+
+Test(testcmd, link_types)
+{
+	const size_t nd = sizeof(default_vecs) / sizeof(default_vecs[0]);
+	struct vec sub[sizeof(default_vecs) / sizeof(default_vecs[0])];
+	size_t c, i, n;
+	int rc;
+
+	for (c = 0; c < sizeof(link_cases) / sizeof(link_cases[0]); c++) {
+		for (i = n = 0; i < nd; i++) {
+			const struct pkt_spec *s = &default_vecs[i].s;
+			bool plain = !s->nvlan && !s->mpls && !s->pppoe && !s->ethertype && s->ip;
+
+			if ((link_cases[c].any || plain) &&
+			    (!link_cases[c].ip || link_cases[c].ip == s->ip))
+				sub[n++] = default_vecs[i];
+		}
+		cr_assert(n >= 3, "%s: only %zu vectors", link_cases[c].name, n);
+		run_vectors_link("uplink", "default", link_cases[c].dlt, link_cases[c].name, sub,
+				 n);
+		if (link_cases[c].dlt != DLT_LINUX_SLL && link_cases[c].dlt != DLT_LINUX_SLL2)
+			continue;
+		/* cooked captures say which frames the capturing host sent (every other one) */
+		rc = tl_sh(
+			NULL, 0,
+			"portgate=%s; $portgate --pin-path %s test -j --pcap %s/in.pcap | jq -e "
+			"'[.[:-1][] | .outgoing] | . == [range(length) | . %% 2 == 1]' >/dev/null",
+			PORTGATE, pin, tmp);
+		cr_expect_eq(rc, 0, "%s: outgoing frames not marked", link_cases[c].name);
+	}
+}
+
+/*
+ * Captures from another writer: scapy's own Linux cooked v1/v2 headers
+ * and a pcapng file (what Wireshark and newer tcpdump write).
+ */
+Test(testcmd, scapy_cooked_and_pcapng)
+{
+	static const struct {
+		const char *file, *link;
+	} files[] = {
+		{"sll.pcap", "LINUX_SLL"},
+		{"sll2.pcap", "LINUX_SLL2"},
+		{"eth.pcapng", "EN10MB"},
+	};
+	char *out;
+	size_t i;
+	int rc;
+
+	rc = tl_sh(
+		NULL, 0,
+		"/usr/bin/python3 - %s >/dev/null 2>&1 <<'EOF'\n"
+		"import sys\n"
+		"from scapy.all import Ether, Dot1Q, CookedLinux, CookedLinuxV2, IP, IPv6, TCP, UDP, "
+		"wrpcap, wrpcapng\n"
+		"d = sys.argv[1]\n"
+		"v4 = IP(src='198.51.100.7', dst='100.64.0.23')\n"
+		"v6 = IPv6(src='2001:db8:100::7', dst='2001:db8:64::23')\n"
+		"l3 = [v4 / TCP(sport=51000, dport=25), v6 / TCP(sport=51001, dport=443),\n"
+		"      v4 / UDP(sport=51002, dport=161)]\n"
+		"wrpcap(d + '/sll.pcap', [CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6,\n"
+		"    src=b'\\x02\\0\\0\\0\\0\\x01\\0\\0', proto=0x800 if p.version == 4 else 0x86dd) "
+		"/ p for p in l3])\n"
+		"wrpcap(d + '/sll2.pcap', [CookedLinuxV2(pkttype=0, lladdrtype=1, lladdrlen=6,\n"
+		"    proto=0x800 if p.version == 4 else 0x86dd) / p for p in l3])\n"
+		"E = Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02')\n"
+		"wrpcapng(d + '/eth.pcapng', [E / p for p in l3])\n"
+		"EOF",
+		tmp);
+	cr_assert_eq(rc, 0, "scapy could not write the captures (python3-scapy installed?)");
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		rc = portgate("test -j --pcap %s/%s", tmp, files[i].file);
+		out = slurp("err");
+		cr_assert_eq(rc, 0, "%s: exit %d: %s", files[i].file, rc, out);
+		free(out);
+		rc = tl_sh(NULL, 0,
+			   "jq -r '(.[:-1][] | \"\\(.frame) \\(.verdict) \\(.reason) "
+			   "\\(.description)\"), (.[-1].summary | \"\\(.link_type) \\(.frames)\")' "
+			   "%s/out >%s/table",
+			   tmp, tmp);
+		cr_assert_eq(rc, 0, "%s: JSON output does not parse", files[i].file);
+		out = slurp("table");
+		cr_expect(strstr(out,
+				 "1 DROP blocked ipv4 tcp 198.51.100.7:51000 > 100.64.0.23:25\n") &&
+				  strstr(out, "2 PASS no_match ipv6 tcp [2001:db8:100::7]:51001 > "
+					      "[2001:db8:64::23]:443\n") &&
+				  strstr(out, "3 DROP blocked ipv4 udp 198.51.100.7:51002 > "
+					      "100.64.0.23:161\n"),
+			  "%s: other verdicts:\n%s", files[i].file, out);
+		cr_expect(strstr(out, files[i].link) && strstr(out, " 3\n"),
+			  "%s: summary not %s with 3 frames:\n%s", files[i].file, files[i].link,
+			  out);
+		free(out);
+	}
+}
+
+/*
+ * GRO/TSO super-frames (what a capture on a Linux host holds): run on
+ * their first TR_MAX_FRAME bytes, marked as such, and the verdict is the
+ * one the live program gives for the whole frame, checked by running the
+ * whole frame through the pinned (frags-aware) program where the kernel
+ * can. A 9000-byte jumbo frame runs whole.
+ */
+static const struct vec gro_vecs[] = {
+	{"gro v4 smtp",
+	 {V4, TCP(25), .payload = 64000},
+	 DROP("blocked"),
+	 "tcp/25",
+	 "-",
+	 ":25 (truncated to 9216 of 64054 bytes)"},
+	{"gro v6 https",
+	 {V6, TCP(443), .payload = 64000},
+	 PASS("no_match"),
+	 "-",
+	 "-",
+	 ":443 (truncated to 9216 of 64074 bytes)"},
+	{"gro v4 smtp to exempt subscriber",
+	 {V4, TCP(25), .dst = "100.64.1.7", .payload = 60000},
+	 PASS("exempt"),
+	 "tcp/25",
+	 "100.64.1.0/24 subscriber rule",
+	 "(truncated to 9216 of"},
+	{"gro vlan dns monitored",
+	 {V4, UDP(53), .nvlan = 1, .vid = {10}, .payload = 50000},
+	 PASS("monitored"),
+	 "udp/53",
+	 "-",
+	 "vlan 10 ipv4 udp"},
+	{"gro pppoe v6 submission",
+	 {V6, TCP(587), .pppoe = PKT_PPPOE_PROTO2, .payload = 64000},
+	 DROP("blocked"),
+	 "tcp/587",
+	 "-",
+	 "pppoe ipv6 tcp"},
+	{"jumbo 8080 runs whole",
+	 {V4, TCP(8080), .payload = 9000 - 54},
+	 DROP("blocked"),
+	 "tcp/8080",
+	 "-",
+	 "100.64.0.10:8080"},
+};
+
+/* Sum of the pinned per-CPU reason counters. */
+static void pinned_reasons(int fd, __u64 out[PG_R_COUNT])
+{
+	int ncpus = libbpf_num_possible_cpus(), c, r;
+	struct pg_stats *pc = calloc(ncpus, sizeof(*pc));
+	__u32 zero = 0;
+
+	cr_assert(pc && bpf_map_lookup_elem(fd, &zero, pc) == 0, "cannot read pinned pg_stats");
+	memset(out, 0, sizeof(__u64) * PG_R_COUNT);
+	for (c = 0; c < ncpus; c++)
+		for (r = 0; r < PG_R_COUNT; r++)
+			out[r] += pc[c].reason[r].packets;
+	free(pc);
+}
+
+Test(testcmd, gro_super_frames)
+{
+	const size_t n = sizeof(gro_vecs) / sizeof(gro_vecs[0]);
+	static uint8_t buf[BIG_MAX];
+	char path[128];
+	int prog, stats;
+	size_t i;
+
+	live_policy();
+	/* as Ethernet and as Linux cooked (tcpdump -i any on a GRO host) */
+	run_vectors("uplink", "live", gro_vecs, n);
+	cr_expect_eq(n_truncated, n - 1, "%zu super-frames, expected %zu", n_truncated, n - 1);
+	run_vectors_link("uplink", "live", DLT_LINUX_SLL, "LINUX_SLL", gro_vecs, n);
+
+	/* the whole frames through the live program: same verdicts */
+	snprintf(path, sizeof(path), "%s/prog_uplink", pin);
+	prog = bpf_obj_get(path);
+	cr_assert(prog >= 0, "no pinned program %s", path);
+	snprintf(path, sizeof(path), "%s/pg_stats", pin);
+	stats = bpf_obj_get(path);
+	cr_assert(stats >= 0, "no pinned %s", path);
+	for (i = 0; i < n; i++) {
+		size_t len = pkt_build(&gro_vecs[i].s, buf, sizeof(buf));
+		__u64 before[PG_R_COUNT], after[PG_R_COUNT];
+		int r, moved = -1, err;
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = len, .repeat = 1);
+
+		pinned_reasons(stats, before);
+		err = bpf_prog_test_run_opts(prog, &o);
+		if (err && len > TR_MAX_FRAME / 2) {
+			/* no BPF_F_XDP_HAS_FRAGS (kernel < 5.18): the live program never sees it */
+			cr_log_warn("%s: whole %zu-byte frame not runnable here (%s), skipped",
+				    gro_vecs[i].name, len, strerror(-err));
+			continue;
+		}
+		cr_assert_eq(err, 0, "%s: test run of the whole frame: %s", gro_vecs[i].name,
+			     strerror(-err));
+		pinned_reasons(stats, after);
+		for (r = 0; r < PG_R_COUNT; r++)
+			if (after[r] != before[r])
+				moved = r;
+		cr_expect(moved >= 0 && !strcmp(pg_reason_name(moved), gro_vecs[i].reason) &&
+				  (o.retval == XDP_DROP) == !strcmp(gro_vecs[i].verdict, "DROP"),
+			  "%s: whole %zu-byte frame got %s %s from the live program, portgate "
+			  "test said %s %s",
+			  gro_vecs[i].name, len, o.retval == XDP_DROP ? "DROP" : "PASS",
+			  moved >= 0 ? pg_reason_name(moved) : "no reason", gro_vecs[i].verdict,
+			  gro_vecs[i].reason);
+	}
+	close(prog);
+	close(stats);
+}
+
+/* One frame of a mixed capture: a vector's frame, or len zero bytes. */
+struct mixed {
+	const struct pkt_spec *s;
+	unsigned int len;
+};
+
+static void write_mixed(int dlt, const struct mixed *m, size_t n)
+{
+	static uint8_t buf[PKT_MAX], frame[PKT_MAX + 32];
+	char path[128];
+	pcap_dumper_t *d;
+	pcap_t *p;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/mixed.pcap", tmp);
+	p = pcap_open_dead(dlt, 65535);
+	d = pcap_dump_open(p, path);
+	cr_assert(d);
+	for (i = 0; i < n; i++) {
+		struct pcap_pkthdr h = {.caplen = m[i].len, .len = m[i].len};
+
+		memset(frame, 0, sizeof(frame));
+		if (m[i].s)
+			h.caplen = h.len =
+				to_link(dlt, buf, pkt_build(m[i].s, buf, sizeof(buf)), 0, frame);
+		pcap_dump((u_char *)d, &h, frame);
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+}
+
+/*
+ * One bad frame among good ones: reported where it is, counted, and the
+ * rest runs; --strict refuses the file before anything runs.
+ */
+Test(testcmd, runts_skipped)
+{
+	const struct pkt_spec smtp = {V4, TCP(25)}, http = {V6, TCP(80)};
+	const struct mixed eth[] = {{&smtp, 0}, {NULL, 0}, {&http, 0}, {NULL, 13}, {&smtp, 0}};
+	const struct mixed raw[] = {{&http, 0}, {NULL, 0}, {&smtp, 0}};
+	char *out, *err;
+	int rc;
+
+	write_mixed(DLT_EN10MB, eth, 5);
+	rc = portgate("test --pcap %s/mixed.pcap", tmp);
+	out = slurp("out");
+	cr_assert_eq(rc, 0, "exit %d with runts in the capture:\n%s", rc, out);
+	cr_expect(
+		strstr(out, "\n   2  skipped: 0 bytes, shorter than an Ethernet header\n") &&
+			strstr(out, "\n   4  skipped: 13 bytes, shorter than an Ethernet header\n"),
+		"runts not reported per frame:\n%s", out);
+	cr_expect(strstr(out, "\n   1  ipv4 tcp") && strstr(out, "\n   3  ipv6 tcp") &&
+			  strstr(out, "\n   5  ipv4 tcp"),
+		  "the good frames did not run under their own numbers:\n%s", out);
+	cr_expect(strstr(out, "\nframes 3, passed 1, dropped 2, skipped 2\n"),
+		  "summary does not count the skipped frames:\n%s", out);
+	free(out);
+
+	rc = portgate("test -j --pcap %s/mixed.pcap", tmp);
+	cr_assert_eq(rc, 0);
+	rc = tl_sh(NULL, 0,
+		   "jq -e '[.[:-1][] | .verdict] == [\"DROP\", \"SKIP\", \"PASS\", \"SKIP\", "
+		   "\"DROP\"] and .[1].why == \"0 bytes, shorter than an Ethernet header\" and "
+		   ".[-1].summary.skipped == 2 and .[-1].summary.frames == 3' %s/out >/dev/null",
+		   tmp);
+	cr_expect_eq(rc, 0, "JSON does not list the skipped frames");
+
+	rc = portgate("test --strict --pcap %s/mixed.pcap", tmp);
+	out = slurp("out");
+	err = slurp("err");
+	cr_expect_eq(rc, 2, "--strict: exit %d, expected 2", rc);
+	cr_expect_str_empty(out, "--strict printed before refusing:\n%s", out);
+	cr_expect(count_lines(err) == 1 && strstr(err, "frame 2: 0 bytes, shorter than an "
+						       "Ethernet header (--strict"),
+		  "--strict: stderr '%s'", err);
+	free(out);
+	free(err);
+
+	/* an empty frame in a raw-IP capture */
+	write_mixed(DLT_RAW, raw, 3);
+	rc = portgate("test --pcap %s/mixed.pcap", tmp);
+	out = slurp("out");
+	cr_assert_eq(rc, 0, "exit %d", rc);
+	cr_expect(
+		strstr(out, "\n   2  skipped: 0 bytes, no IP header\n") &&
+			strstr(out,
+			       "\nframes 2, passed 1, dropped 1, skipped 1, re-framed from RAW\n"),
+		"raw-IP runt not skipped:\n%s", out);
+	free(out);
+
+	/* a capture cut short: what was read runs, the tail is reported */
+	write_pcap("cut.pcap", default_vecs, 3);
+	tl_sh(NULL, 0, "truncate -s -10 %s/cut.pcap", tmp);
+	rc = portgate("test --pcap %s/cut.pcap", tmp);
+	out = slurp("out");
+	cr_assert_eq(rc, 0, "exit %d on a cut capture", rc);
+	cr_expect(strstr(out, "\n   3  skipped: unreadable: ") &&
+			  strstr(out, "\nframes 2, passed 1, dropped 1, skipped 1\n"),
+		  "cut capture:\n%s", out);
+	free(out);
+}
+
+/*
+ * What-if: the frames against a config file's policy in private maps.
+ * The verdicts are the file's; --diff lists exactly the frames whose
+ * verdict changes from the live policy; the live state does not move.
+ */
+static const struct vec config_vecs[] = {
+	{"smtp, unblocked by the file", {V4, TCP(25)}, PASS("no_match"), "-", "-", ":25"},
+	{"8080, blocked live and by the file",
+	 {V4, TCP(8080)},
+	 DROP("blocked"),
+	 "tcp/8080",
+	 "-",
+	 ":8080"},
+	{"imap, blocked by the file", {V4, TCP(143)}, DROP("blocked"), "tcp/143", "-", ":143"},
+	{"snmp from the NMS",
+	 {V4, UDP(161), .src = "192.0.2.5"},
+	 PASS("exempt"),
+	 "udp/161",
+	 "192.0.2.0/24 peer rule",
+	 ":161"},
+	{"snmp from elsewhere", {V4, UDP(161)}, DROP("blocked"), "udp/161", "-", ":161"},
+	{"dns, monitored live, dropped by the file",
+	 {V4, UDP(53)},
+	 DROP("blocked"),
+	 "udp/53",
+	 "-",
+	 ":53"},
+	{"http", {V4, TCP(80)}, PASS("no_match"), "-", "-", ":80"},
+};
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(testcmd, config_what_if)
+{
+	const size_t n = sizeof(config_vecs) / sizeof(config_vecs[0]);
+	char *rules_before, *ex_before, *stats_before, *s;
+	struct stat sb;
+	int rc;
+
+	write_file("policy.conf", "# what the NOC wants next\n"
+				  "unblock tcp 25            # the relay moved\n"
+				  "block tcp 8080\n"
+				  "block tcp 143\n"
+				  "\n"
+				  "block udp 53\n"
+				  "allow 192.0.2.0/24 --peer --rule udp/161\n");
+	/* nothing pinned: the file alone decides, and nothing gets pinned */
+	rc = portgate("test -j --config %s/policy.conf --pcap %s/none.pcap", tmp, tmp);
+	cr_expect_eq(rc, 2, "a missing pcap must still be a usage error");
+	write_pcap("in.pcap", config_vecs, n);
+	rc = tl_sh(NULL, 0,
+		   "%s --pin-path %s test -j --config %s/policy.conf --pcap %s/in.pcap | jq -e "
+		   "'[.[:-1][] | .verdict] == [\"PASS\", \"DROP\", \"DROP\", \"PASS\", \"DROP\", "
+		   "\"DROP\", \"PASS\"] and .[-1].summary.policy == \"config\"' >/dev/null",
+		   PORTGATE, pin, tmp, tmp);
+	cr_expect_eq(rc, 0, "config verdicts with nothing pinned");
+	cr_expect(stat(pin, &sb) != 0, "portgate test --config created %s", pin);
+
+	live_policy();
+	cr_assert_eq(portgate("rules -j"), 0);
+	rules_before = slurp("out");
+	cr_assert_eq(portgate("exemptions -j"), 0);
+	ex_before = slurp("out");
+	stats_before = live_counters("before");
+
+	/* every frame, against the file; the description checks stay the same */
+	rc = portgate("test -j --config %s/policy.conf --pcap %s/in.pcap", tmp, tmp);
+	cr_assert_eq(rc, 0, "test --config exited %d", rc);
+	rc = tl_sh(NULL, 0,
+		   "jq -r '.[:-1][] | \"\\(.frame) \\(.verdict) \\(.reason) \\(.rule.proto)/"
+		   "\\(.rule.port)\"' %s/out >%s/table",
+		   tmp, tmp);
+	s = slurp("table");
+	cr_expect_str_eq(s,
+			 "1 PASS no_match null/null\n"
+			 "2 DROP blocked tcp/8080\n"
+			 "3 DROP blocked tcp/143\n"
+			 "4 PASS exempt udp/161\n"
+			 "5 DROP blocked udp/161\n"
+			 "6 DROP blocked udp/53\n"
+			 "7 PASS no_match null/null\n",
+			 "config verdicts:\n%s", s);
+	free(s);
+
+	/* --diff: only what changes from live (25 unblocked, 143 added, 53 monitor -> drop) */
+	rc = portgate("test --config %s/policy.conf --diff --pcap %s/in.pcap", tmp, tmp);
+	cr_assert_eq(rc, 0, "test --diff exited %d", rc);
+	s = slurp("out");
+	cr_expect(count_lines(s) == 6 && strstr(s, "\n   1  ipv4 tcp") &&
+			  strstr(s, "DROP  blocked -> PASS  no_match: no rule for tcp/25 in\n") &&
+			  strstr(s, "\n   3  ipv4 tcp") &&
+			  strstr(s, "PASS  no_match -> DROP  blocked: rule ") &&
+			  strstr(s, "\n   6  ipv4 udp") &&
+			  strstr(s, "PASS  monitored -> DROP  blocked: rule ") &&
+			  strstr(s, "\nframes 7, passed 3, dropped 4, differ from live 3\n"),
+		  "--diff output:\n%s", s);
+	free(s);
+	rc = tl_sh(NULL, 0,
+		   "%s --pin-path %s -j test --diff --config %s/policy.conf --pcap %s/in.pcap | jq "
+		   "-e '[.[:-1][] | [.frame, .live.verdict, .verdict]] == [[1, \"DROP\", "
+		   "\"PASS\"], [3, \"PASS\", \"DROP\"], [6, \"PASS\", \"DROP\"]] and "
+		   ".[-1].summary.differ == 3' >/dev/null",
+		   PORTGATE, pin, tmp, tmp);
+	cr_expect_eq(rc, 0, "--diff JSON");
+
+	/* the live policy and counters did not move */
+	cr_assert_eq(portgate("rules -j"), 0);
+	s = slurp("out");
+	cr_expect_str_eq(s, rules_before, "live rules changed by a what-if run");
+	free(s);
+	cr_assert_eq(portgate("exemptions -j"), 0);
+	s = slurp("out");
+	cr_expect_str_eq(s, ex_before, "live exemptions changed by a what-if run");
+	free(s);
+	s = live_counters("after");
+	cr_expect_str_eq(s, stats_before, "live counters changed by a what-if run");
+	free(s);
+	free(rules_before);
+	free(ex_before);
+	free(stats_before);
+}
+
 /* Bad inputs: exit 2, nothing on stdout (nothing ran), one line naming the frame. */
 struct bad {
 	const char *name;
@@ -704,11 +1288,50 @@ static void make_long(void)
 	raw_pcap(DLT_EN10MB, lens, 3);
 }
 
-static void make_raw_ip(void)
+static void make_wifi(void)
 {
 	const unsigned int lens[] = {64};
 
-	raw_pcap(DLT_RAW, lens, 1);
+	raw_pcap(DLT_IEEE802_11, lens, 1);
+}
+
+static void make_usb(void)
+{
+	const unsigned int lens[] = {64};
+
+	raw_pcap(DLT_USB_LINUX_MMAPPED, lens, 1);
+}
+
+static void make_config(const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bad.conf", tmp);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void make_config_port(void)
+{
+	make_config("block tcp 8080\n# fine so far\nblock tcp 0\n");
+}
+
+static void make_config_cmd(void)
+{
+	make_config("attach eth0\n");
+}
+
+static void make_config_overlap(void)
+{
+	make_config("block tcp 8080-8090\nblock tcp 8085\n");
+}
+
+static void make_config_norule(void)
+{
+	make_config("allow 192.0.2.0/24 --peer --rule tcp/99\n");
 }
 
 static void make_empty(void)
@@ -719,11 +1342,28 @@ static void make_empty(void)
 static const struct bad bad_inputs[] = {
 	{"missing pcap", "--pcap @T/missing.pcap", NULL, "cannot read pcap '@T/missing.pcap'"},
 	{"not a pcap", "--pcap @T/bad.pcap", make_garbage, "cannot read pcap '@T/bad.pcap'"},
-	{"truncated pcap", "--pcap @T/bad.pcap", make_truncated, "frame 3 unreadable"},
-	{"13-byte frame", "--pcap @T/bad.pcap", make_short, "pcap frame 2: 13 bytes is shorter"},
-	{"oversize frame", "--pcap @T/bad.pcap", make_long,
-	 "pcap frame 3: 9217 bytes is longer than the largest frame (expected 14 to 9216 bytes)"},
-	{"not ethernet", "--pcap @T/bad.pcap", make_raw_ip, "expected EN10MB (Ethernet)"},
+	{"truncated pcap, --strict", "--strict --pcap @T/bad.pcap", make_truncated,
+	 "frame 3 unreadable"},
+	{"13-byte frame, --strict", "--pcap @T/bad.pcap --strict", make_short,
+	 "frame 2: 13 bytes, shorter than an Ethernet header (--strict"},
+	{"oversize frame, --strict", "--strict --pcap @T/bad.pcap", make_long,
+	 "frame 3: 9217 bytes is longer than the largest frame (--strict: expected 14 to 9216 "
+	 "bytes)"},
+	{"802.11", "--pcap @T/bad.pcap", make_wifi,
+	 "link type IEEE802_11 (802.11) carries no frames portgate can re-frame (expected EN10MB, "
+	 "LINUX_SLL"},
+	{"usb", "--pcap @T/bad.pcap", make_usb, "link type USB_LINUX_MMAPPED"},
+	{"config: bad port", "--config @T/bad.conf --hex @GOOD", make_config_port,
+	 "@T/bad.conf:3: bad port '0': expected 1-65535"},
+	{"config: not a policy command", "--config @T/bad.conf --hex @GOOD", make_config_cmd,
+	 "@T/bad.conf:1: 'attach' is not a policy command"},
+	{"config: overlap", "--config @T/bad.conf --hex @GOOD", make_config_overlap,
+	 "@T/bad.conf:2: rule tcp 8085 --dir in overlaps the existing rule tcp 8080-8090"},
+	{"config: no such rule", "--config @T/bad.conf --hex @GOOD", make_config_norule,
+	 "@T/bad.conf:1: no rule covers tcp/99"},
+	{"config: missing", "--config @T/none.conf --hex @GOOD", NULL,
+	 "cannot open config '@T/none.conf'"},
+	{"diff without config", "--diff --hex @GOOD", NULL, "--diff compares the live policy"},
 	{"empty pcap", "--pcap @T/bad.pcap", make_empty, "holds no frames"},
 	{"non-hex", "--hex @GOOD 0011zz", NULL, "hex frame 2: 'z' at offset 4"},
 	{"odd hex digits", "--hex @GOOD @GOOD 001", NULL, "hex frame 3: odd number of hex digits"},

@@ -8,7 +8,8 @@ pkgs=(
 	libcriterion-dev libpcap-dev iproute2 nftables xdp-tools util-linux clang-format
 	snmpd snmp swaks python3-aiosmtpd python3-scapy curl jq gnuplot-nox
 	procps psmisc
-	systemd # systemd-analyze verify of systemd/portgate.service (test_apply)
+	debhelper lintian scdoc man-db bash-completion prometheus-node-exporter
+	python3-prometheus-client systemd
 )
 
 missing=()
@@ -28,3 +29,5 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts snmpd on install; the lab runs its own instances.
 systemctl disable --now snmpd >/dev/null 2>&1 || true
+# Likewise prometheus-node-exporter: the metrics test runs its own instance.
+systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
