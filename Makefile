@@ -50,9 +50,14 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 
+# Test-only second builds of portgate (tests/test_shared.c): the same sources
+# with -DPG_TEST_VARIANT=N (include/portgate.h), as an operator's rebuild with
+# a changed program (1) or with a changed map layout (2).
+VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
+
 .PHONY: all deps test demo bench install uninstall clean format check-format man deb
 
-all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS)
+all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
 deps:
 	$(Q)tools/install-deps.sh
@@ -85,6 +90,20 @@ $(BUILD)/portgate: $(LOADER_OBJS) $(LIB_OBJS)
 $(BUILD)/%: tools/%.c $(LIB_OBJS) $(HDRS) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lpcap -lm
+
+$(BUILD)/variant%/portgate.bpf.o: bpf/portgate.bpf.c $(HDRS)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_FLAGS) -DPG_TEST_VARIANT=$* -c $< -o $@
+
+$(BUILD)/variant%/portgate.skel.h: $(BUILD)/variant%/portgate.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name portgate > $@
+
+$(BUILD)/variant%/portgate: $(LOADER_SRCS) $(LIB_OBJS) $(HDRS) $(BUILD)/variant%/portgate.skel.h
+	$(call msg,LD,$@)
+	$(Q)$(CC) -I$(BUILD)/variant$* $(CFLAGS) -DPG_TEST_VARIANT=$* $(LOADER_SRCS) $(LIB_OBJS) \
+		-o $@ $(LDLIBS) -lpcap
 
 $(TESTLIB): tests/testlib.c tests/testlib.h | $(BUILD)/tests
 	$(call msg,CC,$@)

@@ -146,8 +146,11 @@ const char *pg_cx_args(const struct pg_cx *e, char *buf, size_t len)
 		snprintf(plen, sizeof(plen), "/%u", x.plen);
 	if (x.proto != PG_EXEMPT_ALL_RULES)
 		snprintf(rule, sizeof(rule), " --rule %s/%u", pg_proto_name(x.proto), port);
-	snprintf(buf, len, "%s%s --%s%s%s", a, plen, x.side == PG_SIDE_PEER ? "peer" : "subscriber",
-		 rule, x.dir == PG_DIR_OUT ? " --dir out" : "");
+	/* a prefix that allow takes only with --force is saved with it */
+	snprintf(buf, len, "%s%s --%s%s%s%s", a, plen,
+		 x.side == PG_SIDE_PEER ? "peer" : "subscriber", rule,
+		 x.dir == PG_DIR_OUT ? " --dir out" : "",
+		 pg_exempt_broad(x.v6, x.plen) ? " --force" : "");
 	return buf;
 }
 
@@ -1008,10 +1011,9 @@ static int ap_attach_all(const struct pg_opts *o, const struct ap_conf *c, const
 	}
 	while (err && nu--) {
 		const struct ap_att *at = &c->att[undo[nu].idx];
-		char pin[64];
 
-		if (undo[nu].op != AP_ATT_ROLE && !pg_link_pin_name(at->ifindex, pin, sizeof(pin)))
-			pg_link_remove(o, pin);
+		if (undo[nu].op != AP_ATT_ROLE)
+			pg_link_remove_ifindex(o, at->ifindex);
 		if (undo[nu].op != AP_ATT_NEW)
 			ap_link_restore(o, &lv->links[d->att_link[undo[nu].idx]], at->ifname);
 	}

@@ -14,6 +14,23 @@
 
 #include "loader.h"
 
+/*
+ * Shorter prefixes exempt (nearly) everyone from filtering: allow takes
+ * them only with --force. --file input is bounded: a line of at most
+ * PG_FILE_MAX_LINE bytes, a file of at most PG_FILE_MAX_BYTES and
+ * PG_FILE_MAX_PREFIXES prefixes (both tables full).
+ */
+#define PG_MIN_PLEN_V4 8
+#define PG_MIN_PLEN_V6 32
+#define PG_FILE_MAX_LINE 1024
+#define PG_FILE_MAX_BYTES (128UL << 20)
+#define PG_FILE_MAX_PREFIXES (2UL * PG_MAX_EXEMPT)
+
+bool pg_exempt_broad(bool v6, unsigned int plen)
+{
+	return plen < (v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4);
+}
+
 /* where: "FILE:LINE" for a --file line, NULL for the PREFIX argument */
 static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where)
 {
@@ -21,6 +38,7 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where
 	char buf[INET6_ADDRSTRLEN + 8];
 	unsigned long len;
 	unsigned int max, i;
+	bool masked = false;
 	char *end;
 
 	if (strlen(s) >= sizeof(buf))
@@ -47,11 +65,25 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where
 	/* mask: the trie compares prefixes, host bits must be zero */
 	for (i = 0; i < max / 8; i++) {
 		int keep = (int)len - (int)i * 8;
+		__u8 was = x->addr[i];
 
 		if (keep <= 0)
 			x->addr[i] = 0;
 		else if (keep < 8)
 			x->addr[i] &= (__u8)(0xff << (8 - keep));
+		masked |= was != x->addr[i];
+	}
+	if (!x->broad && len < (x->v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4))
+		return pg_usage_err(
+			where,
+			"prefix '%s' is shorter than /%u: it would exempt %s from filtering (expected a longer prefix, or --force)",
+			s, x->v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4,
+			len ? "a large part of the Internet" : "every address");
+	/* a typo (10.0.0.1/8 for 10.0.0.1/32?) must not pass unnoticed */
+	if (masked) {
+		inet_ntop(x->v6 ? AF_INET6 : AF_INET, x->addr, buf, sizeof(buf));
+		fprintf(stderr, "portgate: %s%swarning: '%s' has host bits set, taken as %s/%u\n",
+			where ?: "", where ? ": " : "", s, buf, x->plen);
 	}
 	return 0;
 bad:
@@ -101,6 +133,7 @@ int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **fil
 	*file = NULL;
 	x->dir = PG_DIR_IN;
 	x->proto = PG_EXEMPT_ALL_RULES;
+	x->broad = strcmp(a.cmd, "allow") != 0; /* removing a broad prefix is always fine */
 	while (pg_args_next(&a, &opt, &val)) {
 		if (!opt) {
 			if (prefix)
@@ -108,8 +141,8 @@ int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **fil
 					a.cmd, "unexpected argument '%s' (expected one PREFIX)",
 					val);
 			prefix = val;
-			if (pg_parse_prefix(val, x, NULL))
-				return -EINVAL;
+		} else if (!strcmp(opt, "--force") && !val) {
+			x->broad = true;
 		} else if (!strcmp(opt, "--subscriber") && !val) {
 			x->side = PG_SIDE_SUBSCRIBER;
 			sides++;
@@ -136,6 +169,9 @@ int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **fil
 					    opt, a.cmd);
 		}
 	}
+	/* after the options: --force may follow the PREFIX */
+	if (prefix && !*file && pg_parse_prefix(prefix, x, NULL))
+		return -EINVAL;
 	if (prefix && *file)
 		return pg_usage_err(a.cmd,
 				    "expected PREFIX or --file FILE, not both ('%s' and '%s')",
@@ -267,20 +303,74 @@ static const char *pg_exempt_ent_str(const struct pg_exempt *opt, const struct p
 	return pg_exempt_str(&x, first, buf, len);
 }
 
+/* --file, read in blocks: lines are cut by memchr, never longer than the limit. */
+struct pg_reader {
+	FILE *f;
+	size_t pos, end;
+	unsigned long total; /* bytes of the file so far */
+	char buf[65536];
+};
+
+/*
+ * One line into line (NUL-terminated, without the newline), at most
+ * PG_FILE_MAX_LINE bytes; *nul: it holds a NUL byte. Returns 1 for a
+ * line, 0 at the end, -E2BIG (line too long), -EFBIG (file too large) or
+ * -errno of a failed read: never a line cut short.
+ */
+static int pg_read_line(struct pg_reader *r, char *line, size_t *len, bool *nul)
+{
+	size_t take;
+	char *p, *nl;
+
+	*len = 0;
+	*nul = false;
+	for (;;) {
+		if (r->pos == r->end) {
+			errno = 0;
+			r->end = fread(r->buf, 1, sizeof(r->buf), r->f);
+			r->pos = 0;
+			if (!r->end && ferror(r->f))
+				return errno ? -errno : -EIO;
+			if (!r->end) {
+				line[*len] = '\0';
+				return *len > 0;
+			}
+		}
+		p = r->buf + r->pos;
+		nl = memchr(p, '\n', r->end - r->pos);
+		take = nl ? (size_t)(nl - p) : r->end - r->pos;
+		r->total += take + !!nl;
+		if (r->total > PG_FILE_MAX_BYTES)
+			return -EFBIG;
+		if (*len + take > PG_FILE_MAX_LINE)
+			return -E2BIG;
+		*nul |= memchr(p, '\0', take) != NULL;
+		memcpy(line + *len, p, take);
+		*len += take;
+		r->pos += take + !!nl;
+		if (nl) {
+			line[*len] = '\0';
+			return 1;
+		}
+	}
+}
+
 /*
  * Read FILE ("-": standard input): one prefix per line, '#' starts a
  * comment, blank lines and surrounding whitespace are ignored. Every line
  * is parsed before anything changes; a bad one is a usage error naming
- * FILE:LINE and the value.
+ * FILE:LINE and the value, so is a line or a file beyond the limits. A
+ * failed read fails the command (exit 1): the file is all or nothing.
  */
 int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-	char *line = NULL, *s, *end, where[PATH_MAX + 16];
+	char line[PG_FILE_MAX_LINE + 1], *s, *end, where[PATH_MAX + 16];
+	struct pg_reader *rd;
 	unsigned int no = 0;
-	size_t cap = 0;
-	ssize_t len;
-	int err = 0;
+	bool nul;
+	size_t len;
+	int err = 0, r;
 
 	l->name = f == stdin ? "<stdin>" : file;
 	/* not pg_sys_err: EACCES on a file is no missing CAP_BPF */
@@ -289,12 +379,32 @@ int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exem
 		pg_err("cannot open '%s': %s", file, strerror(-err));
 		return err;
 	}
-	while ((len = getline(&line, &cap, f)) >= 0) {
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		if (f != stdin)
+			fclose(f);
+		return pg_sys_err(-ENOMEM, "cannot read '%s'", file);
+	}
+	rd->f = f;
+	while ((r = pg_read_line(rd, line, &len, &nul)) > 0 || r == -E2BIG || r == -EFBIG) {
 		struct pg_exempt x = *opt;
 
 		no++;
-		snprintf(where, sizeof(where), "%s:%u", l->name, no);
-		if (strlen(line) != (size_t)len) {
+		if (r < 0 || nul)
+			snprintf(where, sizeof(where), "%s:%u", l->name, no);
+		if (r == -E2BIG) {
+			err = pg_usage_err(
+				where, "line longer than %d bytes (expected one prefix per line)",
+				PG_FILE_MAX_LINE);
+			break;
+		}
+		if (r == -EFBIG) {
+			err = pg_usage_err(
+				where, "file larger than %lu MiB (expected at most %lu prefixes)",
+				PG_FILE_MAX_BYTES >> 20, PG_FILE_MAX_PREFIXES);
+			break;
+		}
+		if (nul) {
 			err = pg_usage_err(where,
 					   "bad line: a NUL byte (expected one prefix per line)");
 			break;
@@ -308,15 +418,24 @@ int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exem
 		*end = '\0';
 		if (!*s)
 			continue;
+		snprintf(where, sizeof(where), "%s:%u", l->name, no);
+		if (l->n == PG_FILE_MAX_PREFIXES) {
+			err = pg_usage_err(
+				where,
+				"more than %lu prefixes (the exemption tables hold %u per family)",
+				PG_FILE_MAX_PREFIXES, PG_MAX_EXEMPT);
+			break;
+		}
 		err = pg_parse_prefix(s, &x, where) ?: pg_exempt_list_add(l, &x, no);
 		if (err)
 			break;
 	}
-	if (!err && ferror(f)) {
-		err = -errno;
-		pg_err("cannot read '%s': %s", file, strerror(-err));
+	if (!err && r < 0) {
+		err = r;
+		pg_err("%s:%u: cannot read '%s': %s (nothing changed)", l->name, no + 1, file,
+		       strerror(-err));
 	}
-	free(line);
+	free(rd);
 	if (f != stdin)
 		fclose(f);
 	return err;

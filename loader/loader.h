@@ -208,6 +208,7 @@ struct pg_exempt {
 	__u8 dir;
 	__u8 proto;   /* enum pg_proto or PG_EXEMPT_ALL_RULES */
 	__u16 port;   /* the rule's port as given, resolved to its first port */
+	bool broad;   /* --force, or disallow: prefixes shorter than PG_MIN_PLEN_* are fine */
 	bool dynamic; /* --dynamic: added at run time, apply and save leave it alone */
 };
 
@@ -237,6 +238,8 @@ int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exem
 /* The trie key of x in generation gen; first = the rule's first port. */
 void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key, size_t *klen);
 void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port);
+/* A prefix so short that allow wants --force for it. */
+bool pg_exempt_broad(bool v6, unsigned int plen);
 
 /* Attachments (attach.c). */
 enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS, PG_ROLE_UNKNOWN };
@@ -264,10 +267,10 @@ struct pg_link {
 };
 /* Every link pin; *out is malloc'ed. */
 int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n);
-/* The pin file name of the link of ifindex. */
-int pg_link_pin_name(int ifindex, char *buf, size_t len);
-/* Detach and unpin one link (a file name under the pin path). */
+/* Detach and unpin one link (a file name under the pin path) and forget it. */
 int pg_link_remove(const struct pg_opts *o, const char *pin);
+/* The same for the link of ifindex in this network namespace. */
+int pg_link_remove_ifindex(const struct pg_opts *o, int ifindex);
 /*
  * One policy command on the maps m, argv as it follows `portgate`
  * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
@@ -314,17 +317,61 @@ int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter 
 
 /* One interface portgate is attached to (attach.c). */
 struct pg_attachment {
-	char ifname[16]; /* "(gone)" if the interface went away */
+	char ifname[16]; /* the name it had if the interface went away */
 	unsigned int ifindex;
 	const char *role; /* uplink, access, unknown */
 	const char *mode; /* native, generic, none, ... */
 	unsigned int prog_id;
 	unsigned int link_id;
+	bool gone; /* the interface was deleted: mode "gone", the link filters nothing */
 };
 typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
-/* Every pinned link of o->pin_path; stops at the first non-zero return. */
+/* Every pinned link of o->pin_path in this network namespace; stops at the first non-zero return. */
 int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx);
 /* max_entries of a map fd, 0 if unknown (attach.c). */
 __u32 pg_map_capacity(int fd);
+
+/* ---- Shared hosts: pin names, network namespaces, metadata (meta.c) ---- */
+
+/* pg_state_open: exclusive lock, every map pinned, no defaults (upgrade.c). */
+#define PG_OPEN_UPGRADE (1 << 5)
+/* pg_maps_open: also when the pinned map ABI differs (status shows it). */
+#define PG_MAPS_ANY_ABI (1 << 4)
+
+#define PG_PIN_META PG_STR(PG_MAP_META)
+
+/* The network namespace a command runs in. */
+struct pg_netns {
+	__u64 id;  /* cookie, or the inode where the kernel has no cookie */
+	__u64 ino; /* nsfs inode */
+};
+int pg_netns_self(struct pg_netns *ns);
+
+/* link_<netns id>_<ifindex>: a link pin's name says whose it is. */
+int pg_link_pin_name(const struct pg_netns *ns, unsigned int ifindex, char *buf, size_t len);
+bool pg_link_pin_parse(const char *name, __u64 *netns_id, __u32 *ifindex);
+/* A name portgate creates in a pin directory (maps, programs, links, metadata). */
+bool pg_pin_is_ours(const char *name);
+
+/* pg_meta, mmapped: recs[0] is the head, recs[1..] link records. */
+struct pg_meta {
+	int fd;
+	struct pg_meta_rec *recs;
+};
+/* -ENOENT (silently) if absent and !create. */
+int pg_meta_open(const struct pg_opts *o, bool create, struct pg_meta *m);
+void pg_meta_close(struct pg_meta *m);
+struct pg_meta_link *pg_meta_link_find(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+int pg_meta_link_set(struct pg_meta *m, const struct pg_meta_link *l);
+void pg_meta_link_del(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+
+/* Build id of this binary's BPF object (state.c); 0 never happens. */
+__u64 pg_build_id(void);
+/* One warning line on stderr when the running build is not this binary's. */
+void pg_warn_build(const struct pg_opts *o, const char *what);
+/* Program fds of a loaded state: role 0 uplink, 1 access. */
+int pg_state_prog_fd(struct pg_state *st, int role);
+
+int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
 
 #endif /* PORTGATE_LOADER_H */

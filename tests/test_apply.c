@@ -541,8 +541,10 @@ Test(apply, save_then_apply_is_no_change)
 	PG_OK("allow 198.51.100.25 --peer --rule tcp/25 --dir out");
 	PG_OK("allow 2001:db8::/32 --subscriber --rule tcp/6665");
 	PG_OK("allow --file %s --subscriber", list);
+	PG_OK("allow 10.0.0.0/7 --subscriber --force");
 	PG_OK("allow 100.64.7.7 --subscriber --dynamic");
 	s = saved();
+	cr_expect(strstr(s, "\nallow 10.0.0.0/7 --subscriber --force\n"), "%s", s);
 	cr_expect(strstr(s, "attach va --role uplink --mode generic\n"
 			    "attach vc --role access --mode generic\n"),
 		  "%s", s);

@@ -823,7 +823,16 @@ Test(cli, exemptions_from_file)
 	PG_OK("attach va");
 	PG_OK("allow --file %s --peer", peers);
 	cr_expect_str_eq(R.out, "added 4 exemptions (1 already present)\n");
-	cr_expect_str_empty(R.err);
+	/* issue 12: a prefix with host bits set is taken masked, with one warning */
+	{
+		char warn[256];
+
+		snprintf(warn, sizeof(warn),
+			 "portgate: %s:6: warning: '192.0.2.99/24' has host bits set, taken as "
+			 "192.0.2.0/24\n",
+			 peers);
+		cr_expect_str_eq(R.err, warn);
+	}
 	PG_OK("exemptions -j");
 	cr_expect_str_eq(jq(R.out, EXEMPT_TUPLES),
 			 "[[\"192.0.2.0/24\",\"peer\",\"in\",\"all\"],"
