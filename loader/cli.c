@@ -50,14 +50,18 @@ static const struct pg_cmd pg_cmds[] = {
 	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force]",
-	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"},
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force] [--dynamic]",
+	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"
+	 " (--dynamic: an ip-up hook's, kept by apply, not saved)"},
 	{"disallow", cmd_disallow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "remove an exemption (or each line of FILE: all or nothing)"},
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic]",
+	 "remove an exemption (or each line of FILE: all or nothing); --dynamic: only a dynamic one"},
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs; --watch prints rates"},
+	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
+	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically"},
+	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads"},
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
@@ -83,7 +87,8 @@ static void pg_help(FILE *f)
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
 		"  --version       print the version (-v: also libbpf and the kernel's features)\n"
-		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
+		"\nExit codes: 0 ok, 1 runtime error, 2 usage error;"
+		" 3: apply changed the live state (when asked to say so).\n",
 		PG_DEFAULT_PIN_PATH);
 }
 
