@@ -23,9 +23,7 @@
 
 #include "loader.h"
 
-enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS };
-
-static const char *const pg_role_names[] = {"uplink", "access"};
+const char *const pg_role_names[] = {"uplink", "access", "unknown"};
 static const char *const pg_role_pins[] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS};
 
 static __u32 pg_prog_id(int fd)
@@ -234,82 +232,68 @@ static bool pg_link_defunct(const char *path)
 	return gone;
 }
 
-int cmd_attach(const struct pg_opts *o, int argc, char **argv)
+int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
-	const char *opt, *val, *ifname = NULL;
-	bool native = true, mode_given = false, force = false, created = false;
+	const char *opt, *val;
+
+	memset(r, 0, sizeof(*r));
+	r->role = PG_ROLE_UPLINK;
+	r->native = true;
+	while (pg_args_next(&a, &opt, &val)) {
+		if (!opt) {
+			if (r->ifname)
+				return pg_usage_err(a.cmd,
+						    "unexpected argument '%s' (expected one IFACE)",
+						    val);
+			r->ifname = val;
+		} else if (!strcmp(opt, "--role")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "uplink"))
+				r->role = PG_ROLE_UPLINK;
+			else if (!strcmp(val, "access"))
+				r->role = PG_ROLE_ACCESS;
+			else
+				return pg_usage_err(
+					NULL, "bad role '%s': expected uplink or access", val);
+		} else if (!strcmp(opt, "--mode")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "native"))
+				r->native = true;
+			else if (!strcmp(val, "generic"))
+				r->native = false;
+			else
+				return pg_usage_err(
+					NULL, "bad mode '%s': expected native or generic", val);
+			r->mode_given = true;
+		} else if (!strcmp(opt, "--force") && !val) {
+			r->force = true;
+		} else {
+			return pg_usage_err(
+				a.cmd, "unknown option '%s', try 'portgate attach --help'", opt);
+		}
+	}
+	if (!r->ifname)
+		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'");
+	return 0;
+}
+
+int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex)
+{
 	char link_path[PATH_MAX], prog_path[PATH_MAX], name[64];
-	enum pg_role role = PG_ROLE_UPLINK;
-	int ifindex, lock_fd = -1, prog_fd = -1, link_fd = -1, err;
+	const char *ifname = r->ifname;
+	enum pg_role role = r->role;
+	bool native = r->native;
+	int prog_fd = -1, link_fd = -1, err;
 	struct pg_meta meta = {.fd = -1};
 	struct pg_meta_link rec = {};
 	struct bpf_link_info li;
 	struct pg_netns ns;
 	__u32 prog_id;
 
-	while (pg_args_next(&a, &opt, &val)) {
-		if (!opt) {
-			if (ifname)
-				return pg_usage_err(a.cmd,
-						    "unexpected argument '%s' (expected one IFACE)",
-						    val),
-				       PG_EXIT_USAGE;
-			ifname = val;
-		} else if (!strcmp(opt, "--role")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "uplink"))
-				role = PG_ROLE_UPLINK;
-			else if (!strcmp(val, "access"))
-				role = PG_ROLE_ACCESS;
-			else
-				return pg_usage_err(NULL,
-						    "bad role '%s': expected uplink or access",
-						    val),
-				       PG_EXIT_USAGE;
-		} else if (!strcmp(opt, "--mode")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "native"))
-				native = true;
-			else if (!strcmp(val, "generic"))
-				native = false;
-			else
-				return pg_usage_err(NULL,
-						    "bad mode '%s': expected native or generic",
-						    val),
-				       PG_EXIT_USAGE;
-			mode_given = true;
-		} else if (!strcmp(opt, "--force") && !val) {
-			force = true;
-		} else {
-			return pg_usage_err(a.cmd,
-					    "unknown option '%s', try 'portgate attach --help'",
-					    opt),
-			       PG_EXIT_USAGE;
-		}
-	}
-	if (!ifname)
-		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'"), PG_EXIT_USAGE;
-	ifindex = pg_ifindex(ifname);
-	if (!ifindex)
-		return PG_EXIT_RUNTIME;
-	if (pg_netns_self(&ns))
-		return PG_EXIT_RUNTIME;
-
-	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
-	if (err)
-		return PG_EXIT_RUNTIME;
-	if (!pg_pinned(o, pg_role_pins[role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
-		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
-		err = pg_state_create_locked(o);
-		if (err)
-			goto out;
-	} else {
-		pg_warn_build(o, "this interface runs the pinned program");
-	}
-	err = pg_meta_open(o, true, &meta);
+	err = pg_netns_self(&ns) ?: pg_meta_open(o, true, &meta);
 	if (err)
 		goto out;
 	err = pg_link_pin_name(&ns, ifindex, name, sizeof(name))
@@ -338,7 +322,7 @@ int cmd_attach(const struct pg_opts *o, int argc, char **argv)
 		/* the record first: no link without one (the table may be full) */
 		err = pg_meta_link_set(&meta, &rec);
 		if (!err)
-			err = pg_attach_new(ifname, ifindex, prog_fd, native, force, link_path,
+			err = pg_attach_new(ifname, ifindex, prog_fd, native, r->force, link_path,
 					    &rec.link_id);
 		if (err)
 			pg_meta_link_del(&meta, ns.id, ifindex);
@@ -352,7 +336,7 @@ int cmd_attach(const struct pg_opts *o, int argc, char **argv)
 		pg_sys_err(err, "cannot read '%s'", link_path);
 		goto out;
 	}
-	if (mode_given && strcmp(pg_xdp_mode(ifindex), native ? "native" : "generic")) {
+	if (r->mode_given && strcmp(pg_xdp_mode(ifindex), native ? "native" : "generic")) {
 		pg_err("'%s' is attached in %s mode, not %s (expected 'portgate detach %s' first)",
 		       ifname, pg_xdp_mode(ifindex), native ? "native" : "generic", ifname);
 		err = -EEXIST;
@@ -377,6 +361,37 @@ out:
 	if (prog_fd >= 0)
 		close(prog_fd);
 	pg_meta_close(&meta);
+	return err;
+}
+
+int cmd_attach(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_attach_req r;
+	int ifindex, lock_fd = -1, err;
+	bool created = false;
+	struct pg_netns ns;
+
+	if (pg_parse_attach(argc, argv, &r))
+		return PG_EXIT_USAGE;
+	ifindex = pg_ifindex(r.ifname);
+	if (!ifindex)
+		return PG_EXIT_RUNTIME;
+	if (pg_netns_self(&ns))
+		return PG_EXIT_RUNTIME;
+
+	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	if (!pg_pinned(o, pg_role_pins[r.role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
+		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
+		err = pg_state_create_locked(o);
+		if (err)
+			goto out;
+	} else {
+		pg_warn_build(o, "this interface runs the pinned program");
+	}
+	err = pg_attach_locked(o, &r, ifindex);
+out:
 	/* A first attach that failed leaves nothing behind (staged rules stay). */
 	if (err && created && pg_count_links(o, &ns, false) == 0)
 		pg_state_remove(o);
@@ -771,4 +786,86 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		return PG_EXIT_RUNTIME;
 	}
 	return PG_EXIT_OK;
+}
+
+/* ---- for apply and save: the links of this network namespace ---- */
+
+int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n)
+{
+	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
+	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_link *l = NULL, *nl;
+	struct pg_link_iter it;
+	struct bpf_link_info li;
+	struct pg_netns ns;
+	unsigned int cap = 0;
+	int fd, err;
+
+	*out = NULL;
+	*n = 0;
+	err = pg_netns_self(&ns);
+	if (err)
+		return err;
+	pg_link_iter_init(&it, o);
+	while (pg_link_next(&it)) {
+		if (it.netns_id != ns.id || strlen(it.name) >= sizeof(l->pin))
+			continue;
+		fd = bpf_obj_get(it.path);
+		if (fd < 0 || pg_link_info(fd, &li)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			nl = realloc(l, cap * sizeof(*l));
+			if (!nl) {
+				pg_link_iter_done(&it);
+				free(l);
+				return -ENOMEM;
+			}
+			l = nl;
+		}
+		nl = &l[(*n)++];
+		memset(nl, 0, sizeof(*nl));
+		snprintf(nl->pin, sizeof(nl->pin), "%s", it.name);
+		nl->ifindex = li.xdp.ifindex;
+		nl->role = li.prog_id == up_id	  ? PG_ROLE_UPLINK
+			   : li.prog_id == acc_id ? PG_ROLE_ACCESS
+						  : PG_ROLE_UNKNOWN;
+		nl->native = li.xdp.ifindex && !strcmp(pg_xdp_mode(li.xdp.ifindex), "native");
+	}
+	pg_link_iter_done(&it);
+	*out = l;
+	return 0;
+}
+
+int pg_link_remove(const struct pg_opts *o, const char *pin)
+{
+	struct pg_meta meta = {.fd = -1}, *mp;
+	char path[PATH_MAX];
+	__u64 netns_id;
+	__u32 ifindex;
+	int err;
+
+	if (!pg_link_pin_parse(pin, &netns_id, &ifindex))
+		return -EINVAL;
+	err = pg_pin_path(o, pin, path, sizeof(path));
+	if (err)
+		return err;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	err = pg_detach_pin(path, mp, netns_id, ifindex);
+	if (mp)
+		pg_meta_close(mp);
+	return err;
+}
+
+int pg_link_remove_ifindex(const struct pg_opts *o, int ifindex)
+{
+	struct pg_netns ns;
+	char name[64];
+
+	return pg_netns_self(&ns) ?: pg_link_pin_name(&ns, ifindex, name, sizeof(name))
+						?: pg_link_remove(o, name);
 }

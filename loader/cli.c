@@ -34,6 +34,7 @@ enum pg_audit_when {
 	PG_AUDIT_NEVER = 0, /* read-only: nothing logged */
 	PG_AUDIT_ALWAYS,    /* changes state */
 	PG_AUDIT_RESET,	    /* changes state with --reset only (stats) */
+	PG_AUDIT_NOT_DRY,   /* changes state unless --check or --dry-run (apply) */
 };
 
 struct pg_cmd {
@@ -62,15 +63,21 @@ static const struct pg_cmd pg_cmds[] = {
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)",
 	 PG_AUDIT_ALWAYS},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force]",
-	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules",
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force] [--dynamic]",
+	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"
+	 " (--dynamic: an ip-up hook's, kept by apply, not saved)",
 	 PG_AUDIT_ALWAYS},
 	{"disallow", cmd_disallow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "remove an exemption (or each line of FILE: all or nothing)", PG_AUDIT_ALWAYS},
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic]",
+	 "remove an exemption (or each line of FILE: all or nothing); --dynamic: only a dynamic one",
+	 PG_AUDIT_ALWAYS},
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions", PG_AUDIT_NEVER},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs and per interface; --watch prints rates", PG_AUDIT_RESET},
+	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
+	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically",
+	 PG_AUDIT_NOT_DRY},
+	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads", PG_AUDIT_NEVER},
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)", PG_AUDIT_NEVER},
@@ -87,12 +94,19 @@ static bool pg_audited(const struct pg_cmd *cmd, int argc, char **argv)
 {
 	int i;
 
-	if (cmd->audit != PG_AUDIT_RESET)
-		return cmd->audit == PG_AUDIT_ALWAYS;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--reset"))
-			return true;
-	return false;
+	if (cmd->audit == PG_AUDIT_RESET) {
+		for (i = 1; i < argc; i++)
+			if (!strcmp(argv[i], "--reset"))
+				return true;
+		return false;
+	}
+	if (cmd->audit == PG_AUDIT_NOT_DRY) {
+		for (i = 1; i < argc; i++)
+			if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "--dry-run"))
+				return false;
+		return true;
+	}
+	return cmd->audit == PG_AUDIT_ALWAYS;
 }
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))
@@ -113,7 +127,8 @@ static void pg_help(FILE *f)
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
 		"  --version       print the version (-v: also libbpf and the kernel's features)\n"
-		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
+		"\nExit codes: 0 ok, 1 runtime error, 2 usage error;"
+		" 3: apply changed the live state (when asked to say so).\n",
 		PG_DEFAULT_PIN_PATH);
 }
 

@@ -14,17 +14,6 @@
 
 #include "loader.h"
 
-struct pg_exempt {
-	bool v6;
-	__u8 addr[16];
-	__u8 plen; /* address prefix length */
-	__u8 side; /* enum pg_side */
-	__u8 dir;
-	__u8 proto; /* enum pg_proto or PG_EXEMPT_ALL_RULES */
-	__u16 port; /* the rule's port as given, resolved to its first port */
-	bool broad; /* --force, or disallow: prefixes shorter than PG_MIN_PLEN_* are fine */
-};
-
 /*
  * Shorter prefixes exempt (nearly) everyone from filtering: allow takes
  * them only with --force. --file input is bounded: a line of at most
@@ -36,6 +25,11 @@ struct pg_exempt {
 #define PG_FILE_MAX_LINE 1024
 #define PG_FILE_MAX_BYTES (128UL << 20)
 #define PG_FILE_MAX_PREFIXES (2UL * PG_MAX_EXEMPT)
+
+bool pg_exempt_broad(bool v6, unsigned int plen)
+{
+	return plen < (v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4);
+}
 
 /* where: "FILE:LINE" for a --file line, NULL for the PREFIX argument */
 static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where)
@@ -126,10 +120,10 @@ static int pg_parse_rule_ref(const char *s, struct pg_exempt *x)
 }
 
 /*
- * (PREFIX | --file FILE) --subscriber|--peer [--rule PROTO/PORT] [--dir in|out].
+ * (PREFIX | --file FILE) --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic].
  * The options go to x; a PREFIX is parsed into x, a FILE is only named.
  */
-static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file)
+int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
 	const char *opt, *val, *prefix = NULL;
@@ -155,6 +149,8 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 		} else if (!strcmp(opt, "--peer") && !val) {
 			x->side = PG_SIDE_PEER;
 			sides++;
+		} else if (!strcmp(opt, "--dynamic") && !val) {
+			x->dynamic = true;
 		} else if (!strcmp(opt, "--dir")) {
 			if (pg_args_value(&a, opt, &val) || pg_parse_dir(val, &x->dir))
 				return -EINVAL;
@@ -190,8 +186,7 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 }
 
 /* The key as the fast path builds it; port = the rule's first port. */
-static void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key,
-			  size_t *klen)
+void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key, size_t *klen)
 {
 	struct pg_exempt_v6_key k = {
 		.prefixlen = PG_LPM_META_BITS + x->plen,
@@ -219,8 +214,9 @@ static const char *pg_exempt_str(const struct pg_exempt *x, __u16 port, char *bu
 		snprintf(rule, sizeof(rule), "all");
 	else
 		snprintf(rule, sizeof(rule), "%s/%u", pg_proto_name(x->proto), port);
-	snprintf(buf, len, "%s/%u --%s --dir %s --rule %s", a, x->plen,
-		 x->side == PG_SIDE_PEER ? "peer" : "subscriber", pg_dir_name(x->dir), rule);
+	snprintf(buf, len, "%s/%u --%s --dir %s --rule %s%s", a, x->plen,
+		 x->side == PG_SIDE_PEER ? "peer" : "subscriber", pg_dir_name(x->dir), rule,
+		 x->dynamic ? " --dynamic" : "");
 	return buf;
 }
 
@@ -263,25 +259,7 @@ static int pg_exempt_live(struct pg_maps *m, long live[2])
 	return 0;
 }
 
-/* One prefix of a command: the PREFIX argument or a line of --file. */
-struct pg_exempt_ent {
-	__u8 key[sizeof(struct pg_exempt_v6_key)]; /* zero-padded: sorts with memcmp */
-	__u8 addr[16];
-	__u8 plen;
-	bool v6;
-	bool skip;	   /* a duplicate, or (allow) already there: nothing to do */
-	bool done;	   /* changed by this command: what a rollback undoes */
-	unsigned int line; /* 0 for the PREFIX argument */
-};
-
-struct pg_exempt_list {
-	struct pg_exempt_ent *e;
-	size_t n, cap;
-	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
-};
-
-static int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x,
-			      unsigned int line)
+int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line)
 {
 	struct pg_exempt_ent *e;
 
@@ -384,7 +362,7 @@ static int pg_read_line(struct pg_reader *r, char *line, size_t *len, bool *nul)
  * FILE:LINE and the value, so is a line or a file beyond the limits. A
  * failed read fails the command (exit 1): the file is all or nothing.
  */
-static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
+int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
 	char line[PG_FILE_MAX_LINE + 1], *s, *end, where[PATH_MAX + 16];
@@ -479,7 +457,7 @@ static int pg_exempt_ent_cmp(const void *pa, const void *pb)
  * value holds the entry's address prefix length: equal to ours means the
  * match is our key itself (same length, and it matches our masked bits).
  */
-static int pg_exempt_exists(int fd, const struct pg_exempt_ent *e, bool *exists)
+static int pg_exempt_exists(int fd, struct pg_exempt_ent *e, bool dynamic_only, bool *exists)
 {
 	struct pg_exempt_val v;
 
@@ -489,7 +467,9 @@ static int pg_exempt_exists(int fd, const struct pg_exempt_ent *e, bool *exists)
 			return 0;
 		return pg_sys_err(-errno, "cannot read the exemptions");
 	}
-	*exists = v.addr_prefixlen == e->plen;
+	/* disallow --dynamic removes only what an ip-up hook added */
+	*exists = v.addr_prefixlen == e->plen && (!dynamic_only || v.flags & PG_EXEMPT_F_DYNAMIC);
+	e->flags = v.flags;
 	return 0;
 }
 
@@ -541,7 +521,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		e = &l->e[i];
 		if (e->skip)
 			continue;
-		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, &exists);
+		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, !add && opt->dynamic, &exists);
 		if (err)
 			return err;
 		if (add && exists) {
@@ -575,6 +555,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		if (e->skip)
 			continue;
 		v.addr_prefixlen = e->plen;
+		v.flags = opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0;
 		/* the tries hold two generations: each gets PG_MAX_EXEMPT */
 		if (add && live[e->v6] + done[e->v6] >= PG_MAX_EXEMPT) {
 			err = -ENOSPC;
@@ -602,6 +583,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			if (!e->done)
 				continue;
 			v.addr_prefixlen = e->plen;
+			v.flags = add ? v.flags : e->flags; /* put back what was removed */
 			if (add ? bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)
 				: bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v,
 						      BPF_NOEXIST)) {
@@ -739,7 +721,7 @@ int cmd_disallow(const struct pg_opts *o, int argc, char **argv)
 }
 
 /* Decode a trie key back into the exemption it stands for. */
-static void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port)
+void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port)
 {
 	struct pg_exempt_v6_key k = {};
 
@@ -781,6 +763,8 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 {
 	__u8 key[sizeof(struct pg_exempt_v6_key)], next[sizeof(key)];
 	char a[INET6_ADDRSTRLEN + 8], rule[16];
+	struct pg_exempt_val val;
+	const char *origin;
 	struct pg_exempt x;
 	struct pg_json j;
 	struct pg_maps m;
@@ -797,7 +781,7 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 		pg_json_init(&j, stdout);
 		pg_json_arr(&j, NULL);
 	} else {
-		printf("%-44s %-10s %-4s %s\n", "PREFIX", "SIDE", "DIR", "RULE");
+		printf("%-44s %-10s %-4s %-10s %s\n", "PREFIX", "SIDE", "DIR", "RULE", "ORIGIN");
 	}
 	for (v6 = 0; v6 <= 1; v6++) {
 		int fd = m.fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
@@ -807,6 +791,10 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 			if (pg_exempt_key_gen(key) != m.gen)
 				continue;
 			pg_exempt_decode(key, v6, &x, &port);
+			/* origin: static (config, allow) or dynamic (allow --dynamic, ip-up) */
+			if (bpf_map_lookup_elem(fd, key, &val))
+				val.flags = 0;
+			origin = val.flags & PG_EXEMPT_F_DYNAMIC ? "dynamic" : "static";
 			inet_ntop(v6 ? AF_INET6 : AF_INET, x.addr, a, INET6_ADDRSTRLEN);
 			snprintf(a + strlen(a), 8, "/%u", x.plen);
 			if (x.proto == PG_EXEMPT_ALL_RULES)
@@ -820,11 +808,12 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 					    x.side == PG_SIDE_PEER ? "peer" : "subscriber");
 				pg_json_str(&j, "dir", pg_dir_name(x.dir));
 				pg_json_str(&j, "rule", rule);
+				pg_json_str(&j, "origin", origin);
 				pg_json_end_obj(&j);
 			} else {
-				printf("%-44s %-10s %-4s %s\n", a,
+				printf("%-44s %-10s %-4s %-10s %s\n", a,
 				       x.side == PG_SIDE_PEER ? "peer" : "subscriber",
-				       pg_dir_name(x.dir), rule);
+				       pg_dir_name(x.dir), rule, origin);
 			}
 		}
 	}

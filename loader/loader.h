@@ -7,6 +7,8 @@
  *   rules.c    block/unblock/rules/defaults
  *   exempt.c   allow/disallow/exemptions
  *   stats.c    stats, --watch, --reset
+ *   apply.c    `portgate apply`: a whole configuration file, one generation flip
+ *   save.c     `portgate save`: the live state in the file's grammar
  *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
@@ -25,12 +27,14 @@
 #include "portgate.h"
 
 #define PG_DEFAULT_PIN_PATH "/sys/fs/bpf/portgate"
+#define PG_DEFAULT_CONF "/etc/portgate/portgate.conf"
 
 /* Exit codes: a contract with automation scripts. */
 enum pg_exit {
 	PG_EXIT_OK = 0,
 	PG_EXIT_RUNTIME = 1,
 	PG_EXIT_USAGE = 2,
+	PG_EXIT_CHANGED = 3, /* apply --exit-code: the live state changed */
 };
 
 /* Global options, parsed before or after the command. */
@@ -180,6 +184,100 @@ void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
+/* ---- shared with apply.c and save.c: the CLI's parsers are the file's ---- */
+
+/* PROTO PORT[-PORT] [--dir in|out] [--monitor] (rules.c). */
+int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r);
+/* Same rule: every field but the generation bits. */
+bool pg_rule_equal(const struct pg_rule *a, const struct pg_rule *b);
+/* The rule as `block` takes it: "tcp 25", "udp 160-162 --dir out --monitor". */
+const char *pg_rule_args(const struct pg_rule *r, char *buf, size_t len);
+/* The default rules (action drop); returns how many (at most cap written). */
+unsigned int pg_rules_default_list(struct pg_rule *out, unsigned int cap);
+/* Rules of generation gen: up to PG_MAX_RULES into out, ids into ids (may be NULL). */
+int pg_gen_rules_read(struct pg_maps *m, __u32 gen, struct pg_rule *out, __u16 *ids,
+		      unsigned int *n);
+/* Empty generation gen: its port-table half, its bit in every slot; *dirty: was not empty. */
+int pg_gen_rules_clear(struct pg_maps *m, __u32 gen, bool *dirty);
+/*
+ * Write rules into the (empty) generation gen: a rule identical to one of
+ * another generation shares its slot and counters, a new one gets a free
+ * slot with counters reset. *reused: how many shared a slot.
+ */
+int pg_gen_rules_write(struct pg_maps *m, __u32 gen, const struct pg_rule *rules, unsigned int n,
+		       unsigned int *reused);
+
+struct pg_exempt {
+	bool v6;
+	__u8 addr[16];
+	__u8 plen; /* address prefix length */
+	__u8 side; /* enum pg_side */
+	__u8 dir;
+	__u8 proto;   /* enum pg_proto or PG_EXEMPT_ALL_RULES */
+	__u16 port;   /* the rule's port as given, resolved to its first port */
+	bool broad;   /* --force, or disallow: prefixes shorter than PG_MIN_PLEN_* are fine */
+	bool dynamic; /* --dynamic: added at run time, apply and save leave it alone */
+};
+
+/* One prefix of a command: the PREFIX argument or a line of --file. */
+struct pg_exempt_ent {
+	__u8 key[sizeof(struct pg_exempt_v6_key)]; /* zero-padded: sorts with memcmp */
+	__u8 addr[16];
+	__u8 plen;
+	bool v6;
+	bool skip;	   /* a duplicate, or (allow) already there: nothing to do */
+	bool done;	   /* changed by this command: what a rollback undoes */
+	__u8 flags;	   /* the value's PG_EXEMPT_F_* when it was found in the trie */
+	unsigned int line; /* 0 for the PREFIX argument */
+};
+
+struct pg_exempt_list {
+	struct pg_exempt_ent *e;
+	size_t n, cap;
+	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
+};
+
+/* (PREFIX | --file FILE) --subscriber|--peer [--rule P/PORT] [--dir D] [--dynamic] (exempt.c). */
+int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file);
+int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line);
+/* Every prefix of FILE ("-": stdin), checked, with opt's options; FILE:LINE on errors. */
+int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l);
+/* The trie key of x in generation gen; first = the rule's first port. */
+void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key, size_t *klen);
+void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port);
+/* A prefix so short that allow wants --force for it. */
+bool pg_exempt_broad(bool v6, unsigned int plen);
+
+/* Attachments (attach.c). */
+enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS, PG_ROLE_UNKNOWN };
+extern const char *const pg_role_names[];
+
+struct pg_attach_req {
+	const char *ifname;
+	enum pg_role role;
+	bool native;	 /* --mode native (the default) or generic */
+	bool mode_given; /* without --mode any mode of an existing link is fine */
+	bool force;
+};
+
+/* IFACE [--role uplink|access] [--mode native|generic] [--force]. */
+int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r);
+/* With the lock held and the programs pinned: attach, or switch the role. */
+int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex);
+
+/* A pinned link of the pin path. */
+struct pg_link {
+	char pin[64];	      /* file name under the pin path */
+	unsigned int ifindex; /* 0: the interface went away (defunct) */
+	enum pg_role role;
+	bool native;
+};
+/* Every link pin; *out is malloc'ed. */
+int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n);
+/* Detach and unpin one link (a file name under the pin path) and forget it. */
+int pg_link_remove(const struct pg_opts *o, const char *pin);
+/* The same for the link of ifindex in this network namespace. */
+int pg_link_remove_ifindex(const struct pg_opts *o, int ifindex);
 /*
  * One policy command on the maps m, argv as it follows `portgate`
  * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
@@ -220,6 +318,8 @@ int cmd_allow(const struct pg_opts *o, int argc, char **argv);
 int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
 int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
+int cmd_apply(const struct pg_opts *o, int argc, char **argv);
+int cmd_save(const struct pg_opts *o, int argc, char **argv);
 int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
 
 /* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */

@@ -500,6 +500,10 @@ plot "$OUT/live.dat" using 2:xtic(1) lc rgb "#0072b2", \\
      "" using 0:2:3 with labels offset 0,0.8 notitle
 unset multiplot
 EOF
+# ---------------------------------------------------------------- 4. apply
+log "apply at scale (tools/bench-apply.sh)"
+tools/bench-apply.sh "$OUT/apply.md" && cat "$OUT/apply.md" >>"$OUT/report.md"
+
 log "report: $OUT/report.md, chart: $OUT/chart.png"
 if [ -s "$OUT/no-figure.txt" ]; then
 	log "no complete live round, so no figure, for: $(paste -sd, "$OUT/no-figure.txt")"
