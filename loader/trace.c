@@ -430,7 +430,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct pg_rule r;
 	bool rule_ok;
 
-	if (size < sizeof(*ev) || trace_stop || t->out_broken)
+	/* not trace_stop: what reached the ring before Ctrl-C is still shown */
+	if (size < sizeof(*ev) || t->out_broken)
 		return 0;
 	/* --rule naming a rule in each direction: the kernel filters on neither */
 	if (t->a.have_rule && !t->cfg.rule_id && ev->rule_id != t->rule_ids[PG_DIR_IN] &&
