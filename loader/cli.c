@@ -292,16 +292,14 @@ static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	return vfprintf(stderr, fmt, ap);
 }
 
-int main(int argc, char **argv)
+/* rest: room for argc + 1 words, the command and its arguments. */
+static int pg_main(int argc, char **argv, char **rest)
 {
 	struct pg_opts o = {.pin_path = PG_DEFAULT_PIN_PATH};
 	const struct pg_cmd *cmd = NULL;
-	char **rest = calloc(argc + 1, sizeof(*rest));
 	bool help = false;
 	int i, n = 0;
 
-	if (!rest)
-		return PG_EXIT_RUNTIME;
 	/* Global options anywhere; the first other word is the command. */
 	for (i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -367,4 +365,16 @@ int main(int argc, char **argv)
 		return PG_EXIT_RUNTIME;
 	}
 	return cmd->fn(&o, n, rest);
+}
+
+int main(int argc, char **argv)
+{
+	char **rest = calloc(argc + 1, sizeof(*rest));
+	int rc;
+
+	if (!rest)
+		return PG_EXIT_RUNTIME;
+	rc = pg_main(argc, argv, rest);
+	free(rest);
+	return rc;
 }

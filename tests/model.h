@@ -146,11 +146,11 @@ static inline int model_decide(const struct rule_spec *rules, int nrules,
 	if (!hit)
 		return PG_R_NO_MATCH;
 	if (pkt.ip_version == 4) {
-		saddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->saddr;
-		daddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->daddr;
+		saddr = (const __u8 *)&((const pg_iphdr *)pkt.l3)->saddr;
+		daddr = (const __u8 *)&((const pg_iphdr *)pkt.l3)->daddr;
 	} else {
-		saddr = ((const struct ipv6hdr *)pkt.l3)->saddr.s6_addr;
-		daddr = ((const struct ipv6hdr *)pkt.l3)->daddr.s6_addr;
+		saddr = (const __u8 *)&((const pg_ipv6hdr *)pkt.l3)->saddr;
+		daddr = (const __u8 *)&((const pg_ipv6hdr *)pkt.l3)->daddr;
 	}
 	for (int i = 0; i < nex; i++) {
 		const struct exempt_spec *x = &ex[i];
