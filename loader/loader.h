@@ -230,4 +230,23 @@ int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx)
 /* max_entries of a map fd, 0 if unknown (attach.c). */
 __u32 pg_map_capacity(int fd);
 
+/*
+ * State checker (check.c, `portgate check`): every inconsistency of the
+ * maps (pg_check_maps; idle: no apply can be between its steps, so the
+ * generation that is not live must be empty) and of the pins (programs
+ * on the pinned maps, links on live interfaces) is one report() call.
+ */
+typedef void (*pg_check_report_fn)(const char *line, void *ctx);
+struct pg_check_sum {
+	unsigned int problems;
+	__u32 gen; /* live generation */
+	unsigned int rules;
+	unsigned long exempt_v4, exempt_v6;
+};
+int pg_check_maps(struct pg_maps *m, bool idle, pg_check_report_fn report, void *ctx,
+		  struct pg_check_sum *sum);
+int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_report_fn report,
+		  void *ctx, unsigned int *problems, unsigned int *links);
+int cmd_check(const struct pg_opts *o, int argc, char **argv);
+
 #endif /* PORTGATE_LOADER_H */

@@ -19,11 +19,14 @@ for f in "$@"; do
 	corpus=$dir/corpus/$name seeds=$dir/seeds/$name log=$dir/$name.log
 	mkdir -p "$corpus"
 	rm -rf "$seeds"
+	mkdir -p "$dir/seeds"
 	PG_FUZZ_SEEDS=$seeds "$f" >/dev/null 2>&1 || { echo "$name: cannot write seeds" >&2; failed+=("$name"); continue; }
 	echo "=== $name: ${secs}s"
-	# -close_fd_mask=2: the parsers' one-line errors would drown the log
+	# the parsers' one-line errors would drown the log; fuzz_xdp only prints findings
+	quiet=-close_fd_mask=2
+	[ "$name" = fuzz_xdp ] && quiet=
 	"$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-		-close_fd_mask=2 -artifact_prefix="$dir/findings/$name-" "$corpus" "$seeds" >"$log" 2>&1
+		$quiet -artifact_prefix="$dir/findings/$name-" "$corpus" "$seeds" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
