@@ -38,7 +38,7 @@ struct pg_check {
 	const struct pg_rule *rules;
 	__u32 live;   /* pg_ctl.gen */
 	bool idle;    /* lock held: no apply is between its steps */
-	__u32 *owner; /* scratch: rule id covering each port, one direction/protocol */
+	__u16 *owner; /* scratch: rule id that should own each port entry */
 	/* what the tries hold, per generation and kind (pg_exempt_kind()) */
 	unsigned long trie_kinds[PG_GENS][PG_EXEMPT_KINDS];
 	unsigned long trie_n[PG_GENS][2]; /* per generation and family */
@@ -157,10 +157,12 @@ static const char *const pg_port_fault_str[] = {
 	[PF_JUNK] = "entries without a rule hold a first port or action",
 };
 
-static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 g, __u32 dir, __u32 proto,
-					__u32 port, const struct pg_port_entry *e, __u32 *id)
+/* idx: a pg_port_index(), whose bits say generation, direction, protocol, port */
+static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 idx, __u32 *id)
 {
-	__u32 want = c->owner[port];
+	const struct pg_port_entry *e = &c->ports[idx];
+	__u32 want = c->owner[idx], g = idx >> 18 & 1, dir = idx >> 17 & 1, proto = idx >> 16 & 1;
+	__u32 port = idx & 0xffff;
 	const struct pg_rule *r;
 
 	*id = e->rule_id;
@@ -182,78 +184,81 @@ static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 g, __u32
 	return PF_OK;
 }
 
-static void pg_port_report(struct pg_check *c, __u32 g, __u32 dir, __u32 proto, __u32 lo, __u32 hi,
-			   enum pg_port_fault f, __u32 id)
+/* ports lo..hi (indices of one generation, direction and protocol) share fault f */
+static void pg_port_report(struct pg_check *c, __u32 lo, __u32 hi, enum pg_port_fault f, __u32 id)
 {
 	char what[96], ports[32];
 
 	snprintf(what, sizeof(what), pg_port_fault_str[f], id);
 	if (lo == hi)
-		snprintf(ports, sizeof(ports), "port %u", lo);
+		snprintf(ports, sizeof(ports), "port %u", lo & 0xffff);
 	else
-		snprintf(ports, sizeof(ports), "ports %u-%u", lo, hi);
-	pg_check_fail(c, "generation %u %s/%s %s: %s", g, pg_proto_name(proto), pg_dir_name(dir),
-		      ports, what);
+		snprintf(ports, sizeof(ports), "ports %u-%u", lo & 0xffff, hi & 0xffff);
+	pg_check_fail(c, "generation %u %s/%s %s: %s", lo >> 18 & 1, pg_proto_name(lo >> 16 & 1),
+		      pg_dir_name(lo >> 17 & 1), ports, what);
+}
+
+/* Who should own each entry: the valid slots of each generation, in one pass. */
+static void pg_port_owners(struct pg_check *c)
+{
+	char a[64], b[64];
+	__u32 id, g, port;
+
+	memset(c->owner, 0, PG_PORTS_ENTRIES * sizeof(*c->owner));
+	for (id = 1; id <= PG_MAX_RULES; id++) {
+		const struct pg_rule *r = &c->rules[id];
+
+		if (!pg_check_slot_valid(r))
+			continue;
+		for (g = 0; g < PG_GENS; g++) {
+			__u32 base = pg_port_index(g, r->dir, r->proto, 0);
+
+			if (!(r->gens & (1U << g)))
+				continue;
+			for (port = r->port; port <= r->port_end; port++) {
+				__u16 other = c->owner[base + port];
+
+				if (other) {
+					pg_check_fail(
+						c,
+						"generation %u: rules %u (%s) and %u (%s) overlap at port %u",
+						g, other,
+						pg_check_rule_str(&c->rules[other], a, sizeof(a)),
+						id, pg_check_rule_str(r, b, sizeof(b)), port);
+					break;
+				}
+				c->owner[base + port] = id;
+			}
+		}
+	}
 }
 
 static int pg_check_ports(struct pg_check *c)
 {
-	__u32 g, dir, proto, id, port;
-	char a[64], b[64];
+	enum pg_port_fault run = PF_OK, f;
+	__u32 idx, run_id = 0, run_lo = 0, fid;
 
-	for (g = 0; g < PG_GENS; g++)
-		for (dir = 0; dir < PG_DIR_COUNT; dir++)
-			for (proto = 0; proto < PG_PROTO_COUNT; proto++) {
-				enum pg_port_fault run = PF_OK, f;
-				__u32 run_id = 0, run_lo = 0, fid;
-
-				/* who should own each port: the live slots of generation g */
-				memset(c->owner, 0, 65536 * sizeof(*c->owner));
-				for (id = 1; id <= PG_MAX_RULES; id++) {
-					const struct pg_rule *r = &c->rules[id];
-
-					if (!pg_check_slot_valid(r) || !(r->gens & (1U << g)) ||
-					    r->dir != dir || r->proto != proto)
-						continue;
-					for (port = r->port; port <= r->port_end; port++) {
-						if (c->owner[port] && c->owner[port] != id) {
-							pg_check_fail(
-								c,
-								"generation %u: rules %u (%s) and %u (%s) "
-								"overlap at port %u",
-								g, c->owner[port],
-								pg_check_rule_str(
-									&c->rules[c->owner[port]],
-									a, sizeof(a)),
-								id,
-								pg_check_rule_str(r, b, sizeof(b)),
-								port);
-							break;
-						}
-						c->owner[port] = id;
-					}
-				}
-				for (port = 0; port <= 65536; port++) {
-					if (port < 65536) {
-						const struct pg_port_entry *e =
-							&c->ports[pg_port_index(g, dir, proto,
-										port)];
-
-						f = pg_port_check(c, g, dir, proto, port, e, &fid);
-					} else {
-						f = PF_OK; /* flush the last run */
-						fid = 0;
-					}
-					if (f == run && (f == PF_OK || fid == run_id))
-						continue;
-					if (run != PF_OK)
-						pg_port_report(c, g, dir, proto, run_lo, port - 1,
-							       run, run_id);
-					run = f;
-					run_id = fid;
-					run_lo = port;
-				}
-			}
+	pg_port_owners(c);
+	for (idx = 0; idx <= PG_PORTS_ENTRIES; idx++) {
+		if (idx == PG_PORTS_ENTRIES) {
+			f = PF_OK; /* flush the last run */
+			fid = 0;
+		} else if (!c->owner[idx] && !c->ports[idx].rule_id && !c->ports[idx].rule_port &&
+			   !c->ports[idx].action) {
+			f = PF_OK; /* the common case: no rule, empty entry */
+			fid = 0;
+		} else {
+			f = pg_port_check(c, idx, &fid);
+		}
+		/* a run ends at a fault change or at the end of one port table */
+		if (f == run && (f == PF_OK || fid == run_id) && (idx & 0xffff))
+			continue;
+		if (run != PF_OK)
+			pg_port_report(c, run_lo, idx - 1, run, run_id);
+		run = f;
+		run_id = fid;
+		run_lo = idx;
+	}
 	return 0;
 }
 
@@ -384,6 +389,9 @@ static int pg_check_exempt(struct pg_check *c)
 
 /* ---- the table: one line per check */
 
+/* 1 MiB, reused: a fuzzer checks after every input (no fresh pages each time) */
+static __u16 pg_check_owner[PG_PORTS_ENTRIES];
+
 struct pg_check_step {
 	const char *name;
 	int (*fn)(struct pg_check *c);
@@ -404,21 +412,19 @@ int pg_check_maps(struct pg_maps *m, bool idle, pg_check_report_fn report, void 
 	size_t i;
 	int err = 0;
 
-	p = mmap(NULL, PG_CHECK_PORTS_SIZE, PROT_READ, MAP_SHARED, m->fd[PG_M_PORTS], 0);
+	p = mmap(NULL, PG_CHECK_PORTS_SIZE, PROT_READ, MAP_SHARED | MAP_POPULATE, m->fd[PG_M_PORTS],
+		 0);
 	if (p == MAP_FAILED)
 		return pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_PORTS]);
 	c.ports = p;
-	p = mmap(NULL, PG_CHECK_RULES_SIZE, PROT_READ, MAP_SHARED, m->fd[PG_M_RULES], 0);
+	p = mmap(NULL, PG_CHECK_RULES_SIZE, PROT_READ, MAP_SHARED | MAP_POPULATE, m->fd[PG_M_RULES],
+		 0);
 	if (p == MAP_FAILED) {
 		err = pg_sys_err(-errno, "cannot map %s", pg_map_names[PG_M_RULES]);
 		goto out;
 	}
 	c.rules = p;
-	c.owner = calloc(65536, sizeof(*c.owner));
-	if (!c.owner) {
-		err = pg_sys_err(-ENOMEM, "check");
-		goto out;
-	}
+	c.owner = pg_check_owner;
 	for (i = 0; i < sizeof(pg_checks) / sizeof(pg_checks[0]) && !err; i++)
 		err = pg_checks[i].fn(&c);
 	if (sum) {
@@ -429,7 +435,6 @@ int pg_check_maps(struct pg_maps *m, bool idle, pg_check_report_fn report, void 
 		sum->exempt_v6 = c.trie_n[c.live][1];
 	}
 out:
-	free(c.owner);
 	if (c.rules)
 		munmap((void *)c.rules, PG_CHECK_RULES_SIZE);
 	munmap((void *)c.ports, PG_CHECK_PORTS_SIZE);
