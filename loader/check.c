@@ -38,6 +38,7 @@ struct pg_check {
 	const struct pg_rule *rules;
 	__u32 live;   /* pg_ctl.gen */
 	bool idle;    /* lock held: no apply is between its steps */
+	bool repair;  /* rewrite the kind counts from the tries */
 	__u16 *owner; /* scratch: rule id that should own each port entry */
 	/* what the tries hold, per generation and kind (pg_exempt_kind()) */
 	unsigned long trie_kinds[PG_GENS][PG_EXEMPT_KINDS];
@@ -363,17 +364,32 @@ static int pg_check_exempt(struct pg_check *c)
 		if (bpf_map_lookup_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k))
 			return pg_sys_err(-errno, "cannot read '%s'",
 					  pg_map_names[PG_M_EXEMPT_KINDS]);
-		for (i = 0; i < PG_EXEMPT_KINDS; i++)
-			if (k.n[i] != c->trie_kinds[g][i])
-				pg_check_fail(
-					c,
-					"generation %u: %s exemptions counted %u, the trie "
-					"holds %lu%s",
+		for (i = 0; i < PG_EXEMPT_KINDS; i++) {
+			if (k.n[i] == c->trie_kinds[g][i])
+				continue;
+			if (c->repair) {
+				char line[160];
+
+				snprintf(
+					line, sizeof(line),
+					"repaired: generation %u: %s exemptions counted %u, now %lu",
 					g, pg_kind_str(i, a, sizeof(a)), k.n[i],
-					c->trie_kinds[g][i],
-					k.n[i] < c->trie_kinds[g][i] && !k.n[i]
-						? " (the fast path skips them: they do not apply)"
-						: "");
+					c->trie_kinds[g][i]);
+				k.n[i] = c->trie_kinds[g][i];
+				if (bpf_map_update_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k,
+							BPF_ANY))
+					return pg_sys_err(-errno, "cannot write '%s'",
+							  pg_map_names[PG_M_EXEMPT_KINDS]);
+				c->report(line, c->ctx);
+				continue;
+			}
+			pg_check_fail(
+				c, "generation %u: %s exemptions counted %u, the trie holds %lu%s",
+				g, pg_kind_str(i, a, sizeof(a)), k.n[i], c->trie_kinds[g][i],
+				k.n[i] < c->trie_kinds[g][i] && !k.n[i]
+					? " (the fast path skips them: they do not apply)"
+					: "");
+		}
 		if (g != c->live && c->idle)
 			for (i = 0; i < 2; i++)
 				if (c->trie_n[g][i])
@@ -404,10 +420,14 @@ static const struct pg_check_step pg_checks[] = {
 	{"exemptions", pg_check_exempt},
 };
 
-int pg_check_maps(struct pg_maps *m, bool idle, pg_check_report_fn report, void *ctx,
+int pg_check_maps(struct pg_maps *m, unsigned int flags, pg_check_report_fn report, void *ctx,
 		  struct pg_check_sum *sum)
 {
-	struct pg_check c = {.m = m, .idle = idle, .report = report, .ctx = ctx};
+	struct pg_check c = {.m = m,
+			     .idle = flags & PG_CHECK_IDLE,
+			     .repair = flags & PG_CHECK_REPAIR,
+			     .report = report,
+			     .ctx = ctx};
 	void *p;
 	size_t i;
 	int err = 0;
@@ -578,6 +598,13 @@ static void pg_check_print(const char *line, void *ctx)
 		printf("%s\n", line);
 }
 
+/* During --repair's first pass: only what it repaired is said. */
+static void pg_check_quiet(const char *line, void *ctx)
+{
+	if (!strncmp(line, "repaired: ", 10))
+		pg_check_print(line, ctx);
+}
+
 int cmd_check(const struct pg_opts *o, int argc, char **argv)
 {
 	struct pg_check_out out = {};
@@ -587,8 +614,11 @@ int cmd_check(const struct pg_opts *o, int argc, char **argv)
 	struct pg_json j;
 	int err;
 
-	if (argc > 1)
-		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j])", argv[1]),
+	bool repair = argc == 2 && !strcmp(argv[1], "--repair");
+
+	if (argc > 1 && !repair)
+		return pg_usage_err(argv[0], "unexpected argument '%s' (expected [-j] [--repair])",
+				    argv[1]),
 		       PG_EXIT_USAGE;
 	err = pg_maps_open(o, PG_MAPS_LOCK, &m);
 	if (err)
@@ -599,7 +629,12 @@ int cmd_check(const struct pg_opts *o, int argc, char **argv)
 		pg_json_arr(&j, "problems");
 		out.j = &j;
 	}
-	err = pg_check_maps(&m, true, pg_check_print, &out, &sum);
+	/* --repair: the kind counts first (each a "repaired:" line), then the verdict */
+	if (repair)
+		err = pg_check_maps(&m, PG_CHECK_IDLE | PG_CHECK_REPAIR, pg_check_quiet, &out,
+				    &sum);
+	if (!err)
+		err = pg_check_maps(&m, PG_CHECK_IDLE, pg_check_print, &out, &sum);
 	if (!err)
 		err = pg_check_pins(o, &m, pg_check_print, &out, &sum.problems, &links);
 	pg_maps_close(&m);

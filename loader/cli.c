@@ -59,7 +59,7 @@ static const struct pg_cmd pg_cmds[] = {
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
-	{"check", cmd_check, "[-j]",
+	{"check", cmd_check, "[-j] [--repair]",
 	 "cross-check the pinned state (after an incident); exit 1 if inconsistent"},
 	{"metrics", cmd_metrics, "[--output FILE]",
 	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)"},

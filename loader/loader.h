@@ -232,10 +232,13 @@ __u32 pg_map_capacity(int fd);
 
 /*
  * State checker (check.c, `portgate check`): every inconsistency of the
- * maps (pg_check_maps; idle: no apply can be between its steps, so the
- * generation that is not live must be empty) and of the pins (programs
- * on the pinned maps, links on live interfaces) is one report() call.
+ * maps (pg_check_maps) and of the pins (programs on the pinned maps,
+ * links on live interfaces) is one report() call.
  */
+enum pg_check_flags {
+	PG_CHECK_IDLE = 1 << 0,	  /* no apply between its steps: the other generation is empty */
+	PG_CHECK_REPAIR = 1 << 1, /* rewrite the exemption-kind counts from the tries */
+};
 typedef void (*pg_check_report_fn)(const char *line, void *ctx);
 struct pg_check_sum {
 	unsigned int problems;
@@ -243,7 +246,7 @@ struct pg_check_sum {
 	unsigned int rules;
 	unsigned long exempt_v4, exempt_v6;
 };
-int pg_check_maps(struct pg_maps *m, bool idle, pg_check_report_fn report, void *ctx,
+int pg_check_maps(struct pg_maps *m, unsigned int flags, pg_check_report_fn report, void *ctx,
 		  struct pg_check_sum *sum);
 int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_report_fn report,
 		  void *ctx, unsigned int *problems, unsigned int *links);

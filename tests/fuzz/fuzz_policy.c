@@ -174,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	read_config("config", &fz_m);
 	if (fchdir(fz_top))
 		fz_die("back to the fuzzer's directory");
-	err = pg_check_maps(&fz_m, true, fz_report, NULL, &sum);
+	err = pg_check_maps(&fz_m, PG_CHECK_IDLE, fz_report, NULL, &sum);
 	if (err || sum.problems) {
 		fprintf(stderr,
 			"fuzz_policy: the maps are inconsistent after this input (%d, %u)\n", err,
