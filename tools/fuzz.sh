@@ -25,7 +25,7 @@ for f in "$@"; do
 	# the parsers' one-line errors would drown the log; fuzz_xdp only prints findings
 	quiet=-close_fd_mask=2
 	[ "$name" = fuzz_xdp ] && quiet=
-	"$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	"$f" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
 		$quiet -artifact_prefix="$dir/findings/$name-" "$corpus" "$seeds" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
