@@ -63,12 +63,21 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 
-.PHONY: all deps test demo bench install uninstall clean format check-format man deb fuzz fuzzers
+# Test-only second builds of portgate (tests/test_shared.c): the same sources
+# with -DPG_TEST_VARIANT=N (include/portgate.h), as an operator's rebuild with
+# a changed program (1) or with a changed map layout (2).
+VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
 
-all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS)
+.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget fuzz fuzzers
+
+all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
 deps:
 	$(Q)tools/install-deps.sh
+
+# Capabilities, not packages: one line per missing one (tools/preflight.sh).
+preflight:
+	$(Q)tools/preflight.sh
 
 $(BUILD) $(BUILD)/lib $(BUILD)/loader $(BUILD)/tests:
 	$(Q)mkdir -p $@
@@ -99,6 +108,20 @@ $(BUILD)/%: tools/%.c $(LIB_OBJS) $(HDRS) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lpcap -lm
 
+$(BUILD)/variant%/portgate.bpf.o: bpf/portgate.bpf.c $(HDRS)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_FLAGS) -DPG_TEST_VARIANT=$* -c $< -o $@
+
+$(BUILD)/variant%/portgate.skel.h: $(BUILD)/variant%/portgate.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name portgate > $@
+
+$(BUILD)/variant%/portgate: $(LOADER_SRCS) $(LIB_OBJS) $(HDRS) $(BUILD)/variant%/portgate.skel.h
+	$(call msg,LD,$@)
+	$(Q)$(CC) -I$(BUILD)/variant$* $(CFLAGS) -DPG_TEST_VARIANT=$* $(LOADER_SRCS) $(LIB_OBJS) \
+		-o $@ $(LDLIBS) -lpcap
+
 $(TESTLIB): tests/testlib.c tests/testlib.h | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -113,18 +136,35 @@ TEST_RUN := $(if $(SUITES),$(addprefix $(BUILD)/tests/,$(SUITES)),$(TESTS))
 SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
 
-# deps first, then the build, even under make -j: a fresh machine has no
-# clang yet. Each suite is its own binary, run one job at a time because
-# the suites create network namespaces and bpffs pins (unique names).
+# deps first, then the preflight, then the build, even under make -j: a
+# fresh machine has no clang yet. Each suite is its own binary, run one job
+# at a time because the suites create network namespaces and bpffs pins
+# (unique names).
 test: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) tools/run-tests.sh $(TEST_RUN)
 
+# The suites again on Debian 12's own kernel (6.1), in a VM: tools/vm/run.sh.
+# Not the kernel-independent ones (docs against the binary, the package).
+KERNEL_SUITES ?= $(filter-out test_docs test_pkg,$(notdir $(TESTS)))
+test-kernel: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/vm/run.sh tools/run-tests.sh $(addprefix $(BUILD)/tests/,$(KERNEL_SUITES))
+
+# Instructions and verifier work per entry point, this kernel and Debian 12's.
+VERIFIER_MD ?= docs/bench/verifier.md
+verifier-budget: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/verifier-budget.sh $(VERIFIER_MD) $(BUILD)/verifier-budget
+
 demo: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh
 
 bench: deps
+	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
 

@@ -293,6 +293,8 @@ static __always_inline int pg_parse_ipv6(struct pg_cursor *c, struct pg_pkt *pkt
 	left = bpf_ntohs(ip6->payload_len);
 	next = ip6->nexthdr;
 
+	/* unrolled like the L2 loops: Linux 6.1 rejects this loop's back-edge */
+	PG_UNROLL
 	for (i = 0; i < PG_MAX_IPV6_EXT; i++) {
 		__u8 *ext;
 		__u32 len;

@@ -237,4 +237,67 @@ struct pg_exempt_val {
 /* Added at run time (ip-up hooks): `apply` and `save` leave it alone. */
 #define PG_EXEMPT_F_DYNAMIC 0x01
 
+/*
+ * ---- Pinned state metadata (issue 12: shared hosts, upgrades) ----
+ * pg_meta: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE) created and pinned by user
+ * space next to the maps; the program never reads it. Slot 0 is the head:
+ * the ABI version of the map layouts above and the build id of the
+ * programs that run. Each further slot may hold one link's record: its
+ * identity (network namespace and ifindex, also in the link's pin name
+ * link_<netns id>_<ifindex>) and what status shows once the interface is
+ * gone. Bump PG_ABI_VERSION whenever a map's key, value, size or meaning
+ * changes: no build puts its program on maps of another version.
+ */
+#define PG_ABI_VERSION 1
+#define PG_MAP_META pg_meta
+#define PG_META_MAGIC 0x70676d31 /* "pgm1" */
+#define PG_META_SLOTS 1024	 /* the head and up to 1023 links */
+
+enum pg_meta_kind {
+	PG_META_FREE = 0,
+	PG_META_HEAD = 1,
+	PG_META_LINK = 2,
+};
+
+struct pg_meta_head {
+	__u32 magic;	   /* PG_META_MAGIC */
+	__u32 abi_version; /* PG_ABI_VERSION of the build that created the maps */
+	__u64 build_id;	   /* of the programs that run; 0 = unknown */
+};
+
+struct pg_meta_link {
+	__u64 netns_id;	 /* netns cookie (nsfs inode where there is none) */
+	__u64 netns_ino; /* nsfs inode of the network namespace */
+	__u32 ifindex;	 /* in that namespace */
+	__u32 link_id;	 /* the bpf_link this record describes */
+	__u8 role;	 /* 0 uplink, 1 access */
+	__u8 mode;	 /* 0 native, 1 generic */
+	__u8 pad[6];
+	char ifname[16]; /* IFNAMSIZ: the name at attach time */
+};
+
+struct pg_meta_rec {
+	__u32 kind; /* enum pg_meta_kind */
+	__u32 pad;
+	union {
+		struct pg_meta_head head;
+		struct pg_meta_link link;
+	};
+};
+
+/*
+ * Test-only builds (Makefile: build/variantN/portgate, tests/test_shared.c):
+ * 1 changes the program harmlessly (one more VLAN tag is walked), as a
+ * rebuild with a changed program; 2 changes a map layout (pg_rules and
+ * pg_rule_stats get fewer slots) without bumping PG_ABI_VERSION, as a
+ * mistake the upgrade must catch.
+ */
+#if defined(PG_TEST_VARIANT) && PG_TEST_VARIANT == 1
+#undef PG_MAX_VLAN
+#define PG_MAX_VLAN 3
+#elif defined(PG_TEST_VARIANT) && PG_TEST_VARIANT == 2
+#undef PG_MAX_RULES
+#define PG_MAX_RULES 1023
+#endif
+
 #endif /* PORTGATE_H */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * attach/detach/status. Each interface holds a bpf_link pinned as
- * link_<ifindex>, so the filter outlives the CLI; every interface of a
- * role runs the one pinned program (prog_uplink / prog_access), so they
- * all share the pinned maps. A role change is bpf_link_update(): atomic,
- * the interface is never unfiltered.
+ * link_<netns id>_<ifindex> (ifindex numbers repeat in every network
+ * namespace), so the filter outlives the CLI and a command only ever sees
+ * and changes the links of the namespace it runs in; pg_meta keeps each
+ * link's interface name, role and mode. Every interface of a role runs
+ * the one pinned program (prog_uplink / prog_access), so they all share
+ * the pinned maps. A role change is bpf_link_update(): atomic, the
+ * interface is never unfiltered.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,15 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
 
-enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS };
-
-static const char *const pg_role_names[] = {"uplink", "access"};
+const char *const pg_role_names[] = {"uplink", "access", "unknown"};
 static const char *const pg_role_pins[] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS};
 
 static __u32 pg_prog_id(int fd)
@@ -93,17 +95,55 @@ static void pg_restore_foreign(int ifindex, int fd, __u32 id, __u32 flags)
 		pg_err("could not restore the previous XDP program id %u", id);
 }
 
-static int pg_count_links(const struct pg_opts *o, bool detach_all);
+/* Link pins of the pin directory, with their namespace and ifindex. */
+struct pg_link_iter {
+	DIR *d;
+	const struct pg_opts *o;
+	char name[NAME_MAX + 1];
+	char path[PATH_MAX];
+	__u64 netns_id;
+	__u32 ifindex;
+};
 
-static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifindex, int prog_fd,
-			 bool native, bool force, const char *link_path)
+static bool pg_link_next(struct pg_link_iter *it)
+{
+	struct dirent *de;
+
+	while (it->d && (de = readdir(it->d))) {
+		if (!pg_link_pin_parse(de->d_name, &it->netns_id, &it->ifindex) ||
+		    pg_pin_path(it->o, de->d_name, it->path, sizeof(it->path)))
+			continue;
+		snprintf(it->name, sizeof(it->name), "%s", de->d_name);
+		return true;
+	}
+	return false;
+}
+
+static void pg_link_iter_init(struct pg_link_iter *it, const struct pg_opts *o)
+{
+	memset(it, 0, sizeof(*it));
+	it->o = o;
+	it->d = opendir(o->pin_path);
+}
+
+static void pg_link_iter_done(struct pg_link_iter *it)
+{
+	if (it->d)
+		closedir(it->d);
+	it->d = NULL;
+}
+
+static int pg_count_links(const struct pg_opts *o, const struct pg_netns *ns, bool detach_all);
+
+static int pg_attach_new(const char *ifname, int ifindex, int prog_fd, bool native, bool force,
+			 const char *link_path, __u32 *link_id)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	LIBBPF_OPTS(bpf_link_create_opts, lo);
 	__u32 old_id = 0, old_flags = 0;
+	struct bpf_link_info li;
 	int link_fd, old_fd, err;
 
-	(void)o;
 	if (bpf_xdp_query(ifindex, 0, &q))
 		return pg_sys_err(-errno, "cannot query XDP on '%s'", ifname);
 	if (q.drv_prog_id) {
@@ -149,6 +189,7 @@ static int pg_attach_new(const struct pg_opts *o, const char *ifname, int ifinde
 		close(link_fd);
 		goto restore;
 	}
+	*link_id = pg_link_info(link_fd, &li) ? 0 : li.id;
 	close(link_fd);
 	if (old_fd >= 0)
 		close(old_fd);
@@ -161,131 +202,8 @@ restore:
 	return err;
 }
 
-int cmd_attach(const struct pg_opts *o, int argc, char **argv)
-{
-	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
-	const char *opt, *val, *ifname = NULL;
-	bool native = true, mode_given = false, force = false, created = false;
-	char link_path[PATH_MAX], prog_path[PATH_MAX], name[32];
-	enum pg_role role = PG_ROLE_UPLINK;
-	int ifindex, lock_fd = -1, prog_fd = -1, link_fd = -1, err;
-	struct bpf_link_info li;
-	__u32 prog_id;
-
-	while (pg_args_next(&a, &opt, &val)) {
-		if (!opt) {
-			if (ifname)
-				return pg_usage_err(a.cmd,
-						    "unexpected argument '%s' (expected one IFACE)",
-						    val),
-				       PG_EXIT_USAGE;
-			ifname = val;
-		} else if (!strcmp(opt, "--role")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "uplink"))
-				role = PG_ROLE_UPLINK;
-			else if (!strcmp(val, "access"))
-				role = PG_ROLE_ACCESS;
-			else
-				return pg_usage_err(NULL,
-						    "bad role '%s': expected uplink or access",
-						    val),
-				       PG_EXIT_USAGE;
-		} else if (!strcmp(opt, "--mode")) {
-			if (pg_args_value(&a, opt, &val))
-				return PG_EXIT_USAGE;
-			if (!strcmp(val, "native"))
-				native = true;
-			else if (!strcmp(val, "generic"))
-				native = false;
-			else
-				return pg_usage_err(NULL,
-						    "bad mode '%s': expected native or generic",
-						    val),
-				       PG_EXIT_USAGE;
-			mode_given = true;
-		} else if (!strcmp(opt, "--force") && !val) {
-			force = true;
-		} else {
-			return pg_usage_err(a.cmd,
-					    "unknown option '%s', try 'portgate attach --help'",
-					    opt),
-			       PG_EXIT_USAGE;
-		}
-	}
-	if (!ifname)
-		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'"), PG_EXIT_USAGE;
-	ifindex = pg_ifindex(ifname);
-	if (!ifindex)
-		return PG_EXIT_RUNTIME;
-
-	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
-	if (err)
-		return PG_EXIT_RUNTIME;
-	if (!pg_pinned(o, pg_role_pins[role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
-		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
-		err = pg_state_create_locked(o);
-		if (err)
-			goto out;
-	}
-	snprintf(name, sizeof(name), PG_PIN_LINK_PREFIX "%d", ifindex);
-	err = pg_pin_path(o, name, link_path, sizeof(link_path))
-		      ?: pg_pin_path(o, pg_role_pins[role], prog_path, sizeof(prog_path));
-	if (err)
-		goto out;
-	prog_fd = bpf_obj_get(prog_path);
-	if (prog_fd < 0) {
-		err = pg_sys_err(-errno, "cannot open '%s'", prog_path);
-		goto out;
-	}
-	prog_id = pg_prog_id(prog_fd);
-
-	link_fd = bpf_obj_get(link_path);
-	/* A link whose interface went away is defunct: drop it, attach afresh. */
-	if (link_fd >= 0 && !pg_link_info(link_fd, &li) && !li.xdp.ifindex) {
-		close(link_fd);
-		unlink(link_path);
-		link_fd = -1;
-	}
-	if (link_fd < 0) {
-		err = pg_attach_new(o, ifname, ifindex, prog_fd, native, force, link_path);
-		goto out;
-	}
-	/* Already ours: same role is a no-op, the other role an atomic swap. */
-	err = pg_link_info(link_fd, &li);
-	if (err) {
-		pg_sys_err(err, "cannot read '%s'", link_path);
-		goto out;
-	}
-	if (mode_given && strcmp(pg_xdp_mode(ifindex), native ? "native" : "generic")) {
-		pg_err("'%s' is attached in %s mode, not %s (expected 'portgate detach %s' first)",
-		       ifname, pg_xdp_mode(ifindex), native ? "native" : "generic", ifname);
-		err = -EEXIST;
-		goto out;
-	}
-	if (li.prog_id == prog_id) {
-		if (pg_verbose)
-			pg_err("'%s' already attached as %s", ifname, pg_role_names[role]);
-		goto out;
-	}
-	if (bpf_link_update(link_fd, prog_fd, NULL))
-		err = pg_sys_err(-errno, "cannot switch '%s' to role %s", ifname,
-				 pg_role_names[role]);
-out:
-	if (link_fd >= 0)
-		close(link_fd);
-	if (prog_fd >= 0)
-		close(prog_fd);
-	/* A first attach that failed leaves nothing behind (staged rules stay). */
-	if (err && created && pg_count_links(o, false) == 0)
-		pg_state_remove(o);
-	close(lock_fd);
-	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
-}
-
-/* Detach one link pin (synchronously: BPF_LINK_DETACH, then unpin). */
-static int pg_detach_pin(const char *path)
+/* Detach one link pin (synchronously: BPF_LINK_DETACH, then unpin) and forget it. */
+static int pg_detach_pin(const char *path, struct pg_meta *meta, __u64 netns_id, __u32 ifindex)
 {
 	int fd = bpf_obj_get(path);
 
@@ -293,11 +211,14 @@ static int pg_detach_pin(const char *path)
 		bpf_link_detach(fd); /* fails harmlessly if already defunct */
 		close(fd);
 	}
-	if (unlink(path))
+	if (unlink(path) && errno != ENOENT)
 		return pg_sys_err(-errno, "cannot unpin '%s'", path);
+	if (meta)
+		pg_meta_link_del(meta, netns_id, ifindex);
 	return 0;
 }
 
+/* A link whose interface was deleted: it filters nothing any more. */
 static bool pg_link_defunct(const char *path)
 {
 	struct bpf_link_info li;
@@ -311,44 +232,239 @@ static bool pg_link_defunct(const char *path)
 	return gone;
 }
 
-/* Number of live link pins; prunes defunct ones, or detaches all. */
-static int pg_count_links(const struct pg_opts *o, bool detach_all)
+int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	int n = 0, err;
-	DIR *d;
+	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
+	const char *opt, *val;
 
-	d = opendir(o->pin_path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)))
-			continue;
-		if (pg_pin_path(o, de->d_name, path, sizeof(path)))
-			continue;
-		/* links of interfaces that went away are defunct: prune them too */
-		if (detach_all || pg_link_defunct(path)) {
-			err = pg_detach_pin(path);
-			if (err) {
-				closedir(d);
-				return err;
-			}
-			continue;
+	memset(r, 0, sizeof(*r));
+	r->role = PG_ROLE_UPLINK;
+	r->native = true;
+	while (pg_args_next(&a, &opt, &val)) {
+		if (!opt) {
+			if (r->ifname)
+				return pg_usage_err(a.cmd,
+						    "unexpected argument '%s' (expected one IFACE)",
+						    val);
+			r->ifname = val;
+		} else if (!strcmp(opt, "--role")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "uplink"))
+				r->role = PG_ROLE_UPLINK;
+			else if (!strcmp(val, "access"))
+				r->role = PG_ROLE_ACCESS;
+			else
+				return pg_usage_err(
+					NULL, "bad role '%s': expected uplink or access", val);
+		} else if (!strcmp(opt, "--mode")) {
+			if (pg_args_value(&a, opt, &val))
+				return -EINVAL;
+			if (!strcmp(val, "native"))
+				r->native = true;
+			else if (!strcmp(val, "generic"))
+				r->native = false;
+			else
+				return pg_usage_err(
+					NULL, "bad mode '%s': expected native or generic", val);
+			r->mode_given = true;
+		} else if (!strcmp(opt, "--force") && !val) {
+			r->force = true;
+		} else {
+			return pg_usage_err(
+				a.cmd, "unknown option '%s', try 'portgate attach --help'", opt);
 		}
-		n++;
 	}
-	closedir(d);
-	return n;
+	if (!r->ifname)
+		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'");
+	return 0;
+}
+
+int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex)
+{
+	char link_path[PATH_MAX], prog_path[PATH_MAX], name[64];
+	const char *ifname = r->ifname;
+	enum pg_role role = r->role;
+	bool native = r->native;
+	int prog_fd = -1, link_fd = -1, err;
+	struct pg_meta meta = {.fd = -1};
+	struct pg_meta_link rec = {};
+	struct bpf_link_info li;
+	struct pg_netns ns;
+	__u32 prog_id;
+
+	err = pg_netns_self(&ns) ?: pg_meta_open(o, true, &meta);
+	if (err)
+		goto out;
+	err = pg_link_pin_name(&ns, ifindex, name, sizeof(name))
+		      ?: pg_pin_path(o, name, link_path, sizeof(link_path))
+		      ?: pg_pin_path(o, pg_role_pins[role], prog_path, sizeof(prog_path));
+	if (err)
+		goto out;
+	prog_fd = bpf_obj_get(prog_path);
+	if (prog_fd < 0) {
+		err = pg_sys_err(-errno, "cannot open '%s'", prog_path);
+		goto out;
+	}
+	prog_id = pg_prog_id(prog_fd);
+
+	/* A link whose interface went away is defunct: drop it, attach afresh. */
+	if (pg_link_defunct(link_path))
+		pg_detach_pin(link_path, &meta, ns.id, ifindex);
+	link_fd = bpf_obj_get(link_path);
+	rec.netns_id = ns.id;
+	rec.netns_ino = ns.ino;
+	rec.ifindex = ifindex;
+	rec.role = role;
+	rec.mode = native ? 0 : 1;
+	snprintf(rec.ifname, sizeof(rec.ifname), "%s", ifname);
+	if (link_fd < 0) {
+		/* the record first: no link without one (the table may be full) */
+		err = pg_meta_link_set(&meta, &rec);
+		if (!err)
+			err = pg_attach_new(ifname, ifindex, prog_fd, native, r->force, link_path,
+					    &rec.link_id);
+		if (err)
+			pg_meta_link_del(&meta, ns.id, ifindex);
+		else
+			err = pg_meta_link_set(&meta, &rec);
+		goto out;
+	}
+	/* Already ours: same role is a no-op, the other role an atomic swap. */
+	err = pg_link_info(link_fd, &li);
+	if (err) {
+		pg_sys_err(err, "cannot read '%s'", link_path);
+		goto out;
+	}
+	if (r->mode_given && strcmp(pg_xdp_mode(ifindex), native ? "native" : "generic")) {
+		pg_err("'%s' is attached in %s mode, not %s (expected 'portgate detach %s' first)",
+		       ifname, pg_xdp_mode(ifindex), native ? "native" : "generic", ifname);
+		err = -EEXIST;
+		goto out;
+	}
+	rec.link_id = li.id;
+	rec.mode = strcmp(pg_xdp_mode(ifindex), "generic") ? 0 : 1;
+	if (li.prog_id == prog_id) {
+		if (pg_verbose)
+			pg_err("'%s' already attached as %s", ifname, pg_role_names[role]);
+		err = pg_meta_link_set(&meta, &rec); /* the name may have changed */
+		goto out;
+	}
+	if (bpf_link_update(link_fd, prog_fd, NULL))
+		err = pg_sys_err(-errno, "cannot switch '%s' to role %s", ifname,
+				 pg_role_names[role]);
+	else
+		err = pg_meta_link_set(&meta, &rec);
+out:
+	if (link_fd >= 0)
+		close(link_fd);
+	if (prog_fd >= 0)
+		close(prog_fd);
+	pg_meta_close(&meta);
+	return err;
+}
+
+int cmd_attach(const struct pg_opts *o, int argc, char **argv)
+{
+	struct pg_attach_req r;
+	int ifindex, lock_fd = -1, err;
+	bool created = false;
+	struct pg_netns ns;
+
+	if (pg_parse_attach(argc, argv, &r))
+		return PG_EXIT_USAGE;
+	ifindex = pg_ifindex(r.ifname);
+	if (!ifindex)
+		return PG_EXIT_RUNTIME;
+	if (pg_netns_self(&ns))
+		return PG_EXIT_RUNTIME;
+
+	err = pg_lock_dir(o->pin_path, true, true, &lock_fd);
+	if (err)
+		return PG_EXIT_RUNTIME;
+	if (!pg_pinned(o, pg_role_pins[r.role]) || !pg_pinned(o, pg_map_names[PG_M_PORTS])) {
+		created = !pg_pinned(o, pg_map_names[PG_M_PORTS]);
+		err = pg_state_create_locked(o);
+		if (err)
+			goto out;
+	} else {
+		pg_warn_build(o, "this interface runs the pinned program");
+	}
+	err = pg_attach_locked(o, &r, ifindex);
+out:
+	/* A first attach that failed leaves nothing behind (staged rules stay). */
+	if (err && created && pg_count_links(o, &ns, false) == 0)
+		pg_state_remove(o);
+	close(lock_fd);
+	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+/*
+ * Live links in every namespace: the state stays while any is left.
+ * Links of this namespace whose interface was deleted are pruned (or
+ * every link of this namespace detached); other namespaces' links are
+ * theirs: never touched here, and only live ones count.
+ */
+static int pg_count_links(const struct pg_opts *o, const struct pg_netns *ns, bool detach_all)
+{
+	struct pg_meta meta = {.fd = -1}, *mp;
+	struct pg_link_iter it;
+	int n = 0, err = 0;
+
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	pg_link_iter_init(&it, o);
+	while (!err && pg_link_next(&it)) {
+		bool gone = pg_link_defunct(it.path);
+
+		if (it.netns_id != ns->id)
+			n += !gone;
+		else if (detach_all || gone)
+			err = pg_detach_pin(it.path, mp, it.netns_id, it.ifindex);
+		else
+			n++;
+	}
+	pg_link_iter_done(&it);
+	if (mp)
+		pg_meta_close(mp);
+	return err ?: n;
+}
+
+/*
+ * Links of this namespace recorded under ifname whose interface was
+ * deleted: `detach NAME` takes the name the interface had.
+ */
+static int pg_detach_gone(const struct pg_opts *o, const struct pg_netns *ns, const char *ifname,
+			  struct pg_meta *meta, int *n)
+{
+	struct pg_link_iter it;
+	int err = 0;
+
+	*n = 0;
+	pg_link_iter_init(&it, o);
+	while (!err && pg_link_next(&it)) {
+		struct pg_meta_link *l;
+
+		if (it.netns_id != ns->id || !pg_link_defunct(it.path))
+			continue;
+		l = meta ? pg_meta_link_find(meta, it.netns_id, it.ifindex) : NULL;
+		if (!l || strncmp(l->ifname, ifname, sizeof(l->ifname)))
+			continue;
+		err = pg_detach_pin(it.path, meta, it.netns_id, it.ifindex);
+		++*n;
+	}
+	pg_link_iter_done(&it);
+	return err;
 }
 
 int cmd_detach(const struct pg_opts *o, int argc, char **argv)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
 	const char *opt, *val, *ifname = NULL;
-	char path[PATH_MAX], name[32];
+	struct pg_meta meta = {.fd = -1}, *mp;
+	char path[PATH_MAX], name[64];
+	struct pg_netns ns;
 	bool all = false;
-	int ifindex = 0, lock_fd, err;
+	int ifindex = 0, lock_fd, gone = 0, err;
 
 	while (pg_args_next(&a, &opt, &val)) {
 		if (!opt && !ifname)
@@ -363,36 +479,47 @@ int cmd_detach(const struct pg_opts *o, int argc, char **argv)
 	}
 	if (!!ifname == all)
 		return pg_usage_err(a.cmd, "expected IFACE or --all"), PG_EXIT_USAGE;
-	if (ifname) {
-		ifindex = pg_ifindex(ifname);
-		if (!ifindex)
-			return PG_EXIT_RUNTIME;
-	}
+	if (pg_netns_self(&ns))
+		return PG_EXIT_RUNTIME;
+	if (ifname)
+		ifindex = if_nametoindex(ifname); /* 0: maybe a deleted interface's old name */
 	err = pg_lock_dir(o->pin_path, false, true, &lock_fd);
 	if (err == -ENOENT) {
 		if (all)
 			return PG_EXIT_OK;
+		if (!ifindex)
+			return pg_ifindex(ifname), PG_EXIT_RUNTIME;
 		pg_err("'%s' is not attached (nothing loaded under '%s')", ifname, o->pin_path);
 		return PG_EXIT_RUNTIME;
 	}
 	if (err)
 		return PG_EXIT_RUNTIME;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
 	if (ifname) {
-		snprintf(name, sizeof(name), PG_PIN_LINK_PREFIX "%d", ifindex);
-		err = pg_pin_path(o, name, path, sizeof(path));
-		if (!err && access(path, F_OK)) {
-			pg_err("'%s' is not attached (expected an interface listed by 'portgate status')",
-			       ifname);
+		err = pg_detach_gone(o, &ns, ifname, mp, &gone);
+		if (!err && ifindex) {
+			err = pg_link_pin_name(&ns, ifindex, name, sizeof(name))
+				      ?: pg_pin_path(o, name, path, sizeof(path));
+			if (!err && access(path, F_OK) && !gone) {
+				pg_err("'%s' is not attached (expected an interface listed by 'portgate status')",
+				       ifname);
+				err = -ENOENT;
+			} else if (!err && !access(path, F_OK)) {
+				err = pg_detach_pin(path, mp, ns.id, ifindex);
+			}
+		} else if (!err && !gone) {
+			pg_ifindex(ifname); /* says: unknown interface */
 			err = -ENOENT;
 		}
-		if (!err)
-			err = pg_detach_pin(path);
-	} else {
-		err = pg_count_links(o, true);
+	}
+	if (mp)
+		pg_meta_close(mp);
+	if (!err && all) {
+		err = pg_count_links(o, &ns, true);
 		err = err < 0 ? err : 0;
 	}
-	/* The last detach removes the pins: nothing of portgate stays behind. */
-	if (!err && pg_count_links(o, false) == 0) {
+	/* The last detach removes portgate's pins: nothing of portgate stays behind. */
+	if (!err && pg_count_links(o, &ns, false) == 0) {
 		err = pg_state_remove(o);
 		if (err)
 			pg_sys_err(err, "cannot remove '%s'", o->pin_path);
@@ -410,64 +537,151 @@ __u32 pg_map_capacity(int fd)
 }
 
 /*
- * Every pinned link of the pin path as an attachment (role from the
- * pinned program ids): what `status` lists and `metrics` exports.
+ * Every pinned link of this network namespace as an attachment (role
+ * from the pinned program ids, else the record): what `status` lists and
+ * `metrics` exports. A link whose interface was deleted has the name it
+ * had (pg_meta) and mode "gone".
  */
 int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx)
 {
 	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
 	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_meta meta = {.fd = -1}, *mp;
+	struct pg_link_iter it;
 	struct pg_attachment a;
 	struct bpf_link_info li;
-	char path[PATH_MAX];
-	struct dirent *de;
-	int fd, err = 0;
-	DIR *d;
+	struct pg_netns ns;
+	int fd, err;
 
-	d = opendir(o->pin_path);
-	while (!err && d && (de = readdir(d))) {
-		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)) ||
-		    pg_pin_path(o, de->d_name, path, sizeof(path)))
+	err = pg_netns_self(&ns);
+	if (err)
+		return err;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	pg_link_iter_init(&it, o);
+	while (!err && pg_link_next(&it)) {
+		const struct pg_meta_link *l;
+
+		if (it.netns_id != ns.id)
 			continue;
-		fd = bpf_obj_get(path);
+		fd = bpf_obj_get(it.path);
 		if (fd < 0 || pg_link_info(fd, &li)) {
 			if (fd >= 0)
 				close(fd);
 			continue;
 		}
 		close(fd);
-		a.ifindex = li.xdp.ifindex;
+		memset(&a, 0, sizeof(a));
+		l = mp ? pg_meta_link_find(mp, it.netns_id, it.ifindex) : NULL;
+		a.gone = !li.xdp.ifindex;
+		a.ifindex = a.gone ? it.ifindex : li.xdp.ifindex;
 		a.role = li.prog_id == up_id	? "uplink"
 			 : li.prog_id == acc_id ? "access"
+			 : l			? pg_role_names[l->role & 1]
 						: "unknown";
-		if (!li.xdp.ifindex || !if_indextoname(li.xdp.ifindex, a.ifname))
-			snprintf(a.ifname, sizeof(a.ifname), "%s", "(gone)"); /* pruned by detach */
-		a.mode = li.xdp.ifindex ? pg_xdp_mode(li.xdp.ifindex) : "none";
+		if (a.gone || !if_indextoname(li.xdp.ifindex, a.ifname))
+			snprintf(a.ifname, sizeof(a.ifname), "%.*s", (int)sizeof(a.ifname) - 1,
+				 l && l->ifname[0] ? l->ifname : "?");
+		a.mode = a.gone ? "gone" : pg_xdp_mode(li.xdp.ifindex);
 		a.prog_id = li.prog_id;
 		a.link_id = li.id;
 		err = cb(&a, ctx);
 	}
-	if (d)
-		closedir(d);
+	pg_link_iter_done(&it);
+	if (mp)
+		pg_meta_close(mp);
 	return err;
 }
 
+/* Links of other network namespaces: how many, how many of them gone. */
+static void pg_links_elsewhere(const struct pg_opts *o, unsigned int *n, unsigned int *gone)
+{
+	struct pg_link_iter it;
+	struct pg_netns ns;
+
+	*n = *gone = 0;
+	if (pg_netns_self(&ns))
+		return;
+	pg_link_iter_init(&it, o);
+	while (pg_link_next(&it)) {
+		if (it.netns_id == ns.id)
+			continue;
+		++*n;
+		*gone += pg_link_defunct(it.path);
+	}
+	pg_link_iter_done(&it);
+}
+
+/* The build line of status: what runs, what this binary would load. */
+static void pg_status_build(const struct pg_opts *o, struct pg_json *j)
+{
+	struct pg_meta meta;
+	__u64 running = 0;
+	__u32 abi = 0;
+	char run[24] = "unknown", mine[24];
+
+	if (!pg_meta_open(o, false, &meta)) {
+		running = meta.recs[0].head.build_id;
+		abi = meta.recs[0].head.abi_version;
+		pg_meta_close(&meta);
+	}
+	if (running)
+		snprintf(run, sizeof(run), "%016llx", (unsigned long long)running);
+	snprintf(mine, sizeof(mine), "%016llx", (unsigned long long)pg_build_id());
+	if (j) {
+		pg_json_obj(j, "build");
+		pg_json_str(j, "running", run);
+		pg_json_str(j, "binary", mine);
+		pg_json_bool(j, "current", running == pg_build_id());
+		if (abi)
+			pg_json_u64(j, "abi", abi);
+		else
+			pg_json_null(j, "abi");
+		pg_json_u64(j, "binary_abi", PG_ABI_VERSION);
+		pg_json_end_obj(j);
+		return;
+	}
+	printf("build      running %s, this binary %s (%s)\n", run, mine,
+	       running == pg_build_id() ? "same"
+					: "differs: 'portgate upgrade' switches to this binary's");
+	if (abi == PG_ABI_VERSION)
+		printf("map ABI    %u\n", abi);
+	else if (abi)
+		printf("map ABI    %u, this binary %u (incompatible)\n", abi, PG_ABI_VERSION);
+	else
+		printf("map ABI    unknown, this binary %u\n", PG_ABI_VERSION);
+}
+
+struct pg_status_ctx {
+	struct pg_json *j;
+	unsigned int ngone;
+	char gone_names[128];
+};
+
 static int pg_status_one(const struct pg_attachment *a, void *ctx)
 {
-	struct pg_json *j = ctx;
+	struct pg_status_ctx *c = ctx;
+	size_t len = strlen(c->gone_names);
 
-	if (j) {
-		pg_json_obj(j, NULL);
-		pg_json_str(j, "ifname", a->ifname);
-		pg_json_u64(j, "ifindex", a->ifindex);
-		pg_json_str(j, "role", a->role);
-		pg_json_str(j, "mode", a->mode);
-		pg_json_u64(j, "prog_id", a->prog_id);
-		pg_json_u64(j, "link_id", a->link_id);
-		pg_json_end_obj(j);
+	if (a->gone) {
+		c->ngone++;
+		if (len + strlen(a->ifname) + 3 < sizeof(c->gone_names))
+			snprintf(c->gone_names + len, sizeof(c->gone_names) - len, "%s%s",
+				 c->ngone > 1 ? ", " : "", a->ifname);
+	}
+	if (c->j) {
+		pg_json_obj(c->j, NULL);
+		pg_json_str(c->j, "ifname", a->ifname);
+		pg_json_u64(c->j, "ifindex", a->ifindex);
+		pg_json_str(c->j, "role", a->role);
+		pg_json_str(c->j, "mode", a->mode);
+		pg_json_bool(c->j, "gone", a->gone);
+		pg_json_u64(c->j, "prog_id", a->prog_id);
+		pg_json_u64(c->j, "link_id", a->link_id);
+		pg_json_end_obj(c->j);
 	} else {
-		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u\n", a->ifname, a->ifindex,
-		       a->role, a->mode, a->prog_id);
+		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u%s\n", a->ifname, a->ifindex,
+		       a->role, a->mode, a->prog_id,
+		       a->gone ? "  (interface deleted, filters nothing)" : "");
 	}
 	return 0;
 }
@@ -475,7 +689,9 @@ static int pg_status_one(const struct pg_attachment *a, void *ctx)
 int cmd_status(const struct pg_opts *o, int argc, char **argv)
 {
 	__u32 up_id, acc_id;
-	unsigned int nrules = 0, n4 = 0, n6 = 0;
+	unsigned int nrules = 0, n4 = 0, n6 = 0, others, others_gone;
+	struct pg_status_ctx c = {};
+	struct pg_kernel k;
 	struct pg_maps m;
 	struct pg_json j;
 
@@ -490,38 +706,50 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 			pg_json_bool(&j, "loaded", false);
 			pg_json_arr(&j, "interfaces");
 			pg_json_end_arr(&j);
+			pg_kernel_probe(&k);
+			pg_kernel_json(&j, &k);
 			pg_json_end_obj(&j);
 			pg_json_done(&j);
 		} else {
 			printf("not loaded (nothing pinned under %s)\n", o->pin_path);
+			pg_kernel_probe(&k);
+			pg_kernel_print(stdout, &k);
 		}
 		return PG_EXIT_OK;
 	}
-	if (pg_maps_open(o, 0, &m))
+	if (pg_maps_open(o, PG_MAPS_ANY_ABI, &m))
 		return PG_EXIT_RUNTIME;
 	pg_rules_count(&m, &nrules);
 	pg_exempt_count(&m, false, &n4);
 	pg_exempt_count(&m, true, &n6);
 	up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
 	acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	pg_links_elsewhere(o, &others, &others_gone);
 
 	if (o->json) {
 		pg_json_init(&j, stdout);
 		pg_json_obj(&j, NULL);
 		pg_json_str(&j, "pin_path", o->pin_path);
 		pg_json_bool(&j, "loaded", true);
+		pg_status_build(o, &j);
 		pg_json_obj(&j, "programs");
 		pg_json_u64(&j, "uplink", up_id);
 		pg_json_u64(&j, "access", acc_id);
 		pg_json_end_obj(&j);
 		pg_json_arr(&j, "interfaces");
+		c.j = &j;
 	} else {
-		printf("pin path   %s\nprograms   uplink id %u, access id %u\ninterfaces\n",
-		       o->pin_path, up_id, acc_id);
+		printf("pin path   %s\n", o->pin_path);
+		pg_status_build(o, NULL);
+		printf("programs   uplink id %u, access id %u\ninterfaces\n", up_id, acc_id);
 	}
-	pg_attachments_each(o, pg_status_one, o->json ? &j : NULL);
+	pg_attachments_each(o, pg_status_one, &c);
 	if (o->json) {
 		pg_json_end_arr(&j);
+		pg_json_obj(&j, "other_netns");
+		pg_json_u64(&j, "links", others);
+		pg_json_u64(&j, "gone", others_gone);
+		pg_json_end_obj(&j);
 		pg_json_u64(&j, "rules", nrules);
 		pg_json_obj(&j, "exemptions");
 		pg_json_u64(&j, "v4", n4);
@@ -533,14 +761,111 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_u64(&j, "exemptions_v4", pg_map_capacity(m.fd[PG_M_EXEMPT_V4]));
 		pg_json_u64(&j, "exemptions_v6", pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
 		pg_json_end_obj(&j);
+		pg_kernel_probe(&k);
+		pg_kernel_json(&j, &k);
 		pg_json_end_obj(&j);
 		pg_json_done(&j);
 	} else {
+		if (others)
+			printf("  (%u more in other network namespaces%s, not shown)\n", others,
+			       others_gone ? ", some with deleted interfaces" : "");
 		printf("rules      %u of %u\nexemptions %u of %u IPv4, %u of %u IPv6\n", nrules,
 		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4,
 		       pg_map_capacity(m.fd[PG_M_EXEMPT_V4]), n6,
 		       pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
+		pg_kernel_probe(&k);
+		pg_kernel_print(stdout, &k);
 	}
 	pg_maps_close(&m);
+	/* what a monitoring script sees: exit 1 and one line on stderr */
+	if (c.ngone) {
+		pg_err("warning: %u attached interface%s deleted (%s): %s nothing; 'portgate detach NAME' removes %s",
+		       c.ngone, c.ngone == 1 ? " was" : "s were", c.gone_names,
+		       c.ngone == 1 ? "its link filters" : "their links filter",
+		       c.ngone == 1 ? "it" : "them");
+		return PG_EXIT_RUNTIME;
+	}
 	return PG_EXIT_OK;
+}
+
+/* ---- for apply and save: the links of this network namespace ---- */
+
+int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n)
+{
+	__u32 up_id = pg_pinned_prog_id(o, PG_PIN_PROG_UPLINK);
+	__u32 acc_id = pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS);
+	struct pg_link *l = NULL, *nl;
+	struct pg_link_iter it;
+	struct bpf_link_info li;
+	struct pg_netns ns;
+	unsigned int cap = 0;
+	int fd, err;
+
+	*out = NULL;
+	*n = 0;
+	err = pg_netns_self(&ns);
+	if (err)
+		return err;
+	pg_link_iter_init(&it, o);
+	while (pg_link_next(&it)) {
+		if (it.netns_id != ns.id || strlen(it.name) >= sizeof(l->pin))
+			continue;
+		fd = bpf_obj_get(it.path);
+		if (fd < 0 || pg_link_info(fd, &li)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			nl = realloc(l, cap * sizeof(*l));
+			if (!nl) {
+				pg_link_iter_done(&it);
+				free(l);
+				return -ENOMEM;
+			}
+			l = nl;
+		}
+		nl = &l[(*n)++];
+		memset(nl, 0, sizeof(*nl));
+		snprintf(nl->pin, sizeof(nl->pin), "%s", it.name);
+		nl->ifindex = li.xdp.ifindex;
+		nl->role = li.prog_id == up_id	  ? PG_ROLE_UPLINK
+			   : li.prog_id == acc_id ? PG_ROLE_ACCESS
+						  : PG_ROLE_UNKNOWN;
+		nl->native = li.xdp.ifindex && !strcmp(pg_xdp_mode(li.xdp.ifindex), "native");
+	}
+	pg_link_iter_done(&it);
+	*out = l;
+	return 0;
+}
+
+int pg_link_remove(const struct pg_opts *o, const char *pin)
+{
+	struct pg_meta meta = {.fd = -1}, *mp;
+	char path[PATH_MAX];
+	__u64 netns_id;
+	__u32 ifindex;
+	int err;
+
+	if (!pg_link_pin_parse(pin, &netns_id, &ifindex))
+		return -EINVAL;
+	err = pg_pin_path(o, pin, path, sizeof(path));
+	if (err)
+		return err;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
+	err = pg_detach_pin(path, mp, netns_id, ifindex);
+	if (mp)
+		pg_meta_close(mp);
+	return err;
+}
+
+int pg_link_remove_ifindex(const struct pg_opts *o, int ifindex)
+{
+	struct pg_netns ns;
+	char name[64];
+
+	return pg_netns_self(&ns) ?: pg_link_pin_name(&ns, ifindex, name, sizeof(name))
+						?: pg_link_remove(o, name);
 }

@@ -520,66 +520,88 @@ static int pg_check_prog_maps(const struct pg_opts *o, const char *pin, const st
 	return 0;
 }
 
+/* One link pin: an XDP link of portgate's programs, on a live interface, with its record. */
+static const char *pg_check_link(const struct pg_opts *o, const char *name,
+				 const struct pg_netns *self, struct pg_meta *meta, __u32 up_id,
+				 __u32 acc_id, struct bpf_link_info *li)
+{
+	char path[PATH_MAX], ifname[IF_NAMESIZE];
+	const struct pg_meta_link *rec;
+	__u64 netns_id;
+	__u32 ifindex, len = sizeof(*li);
+	int fd, err;
+
+	memset(li, 0, sizeof(*li));
+	if (!pg_link_pin_parse(name, &netns_id, &ifindex))
+		return "not a link pin name (link_<netns id>_<ifindex>)";
+	if (pg_pin_path(o, name, path, sizeof(path)))
+		return "path too long";
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return "cannot be opened (not a BPF object?)";
+	err = bpf_obj_get_info_by_fd(fd, li, &len);
+	close(fd);
+	if (err || li->type != BPF_LINK_TYPE_XDP)
+		return "not an XDP link";
+	if (li->prog_id != up_id && li->prog_id != acc_id)
+		return "it runs a program that is not portgate's pinned one";
+	rec = meta ? pg_meta_link_find(meta, netns_id, ifindex) : NULL;
+	if (!rec || rec->link_id != li->id)
+		return "no link record in pg_meta for it";
+	if (!li->xdp.ifindex)
+		return "its interface is gone (defunct link; 'portgate detach' of it prunes it)";
+	if (netns_id != self->id)
+		return NULL; /* another namespace's interface: checked there */
+	if (li->xdp.ifindex != ifindex)
+		return "the pin's name names another interface";
+	if (!if_indextoname(li->xdp.ifindex, ifname))
+		return "its interface does not exist";
+	return NULL;
+}
+
 int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_report_fn report,
 		  void *ctx, unsigned int *problems, unsigned int *links)
 {
-	__u32 up_id, acc_id;
-	char path[PATH_MAX], line[512], ifname[IF_NAMESIZE];
+	struct pg_meta meta, *mp;
 	struct bpf_link_info li;
+	struct pg_netns self;
+	__u32 up_id, acc_id;
+	char line[512];
 	struct dirent *de;
 	DIR *d;
 	int err;
 
 	*links = 0;
-	err = pg_check_prog_maps(o, PG_PIN_PROG_UPLINK, m, report, ctx, problems, &up_id)
-		      ?: pg_check_prog_maps(o, PG_PIN_PROG_ACCESS, m, report, ctx, problems,
-					    &acc_id);
+	err = pg_check_prog_maps(o, PG_PIN_PROG_UPLINK, m, report, ctx, problems, &up_id) ?:
+	      pg_check_prog_maps(o, PG_PIN_PROG_ACCESS, m, report, ctx, problems, &acc_id) ?:
+	      pg_netns_self(&self);
 	if (err)
 		return err;
+	mp = pg_meta_open(o, false, &meta) ? NULL : &meta;
 	d = opendir(o->pin_path);
-	if (!d)
-		return pg_sys_err(-errno, "cannot read '%s'", o->pin_path);
+	if (!d) {
+		err = pg_sys_err(-errno, "cannot read '%s'", o->pin_path);
+		goto out;
+	}
 	while ((de = readdir(d))) {
-		const char *name = de->d_name, *why = NULL;
-		char *end;
-		unsigned long ifindex;
-		__u32 len = sizeof(li);
-		int fd;
+		const char *why;
 
-		if (strncmp(name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)))
+		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)))
 			continue;
 		(*links)++;
-		ifindex = strtoul(name + strlen(PG_PIN_LINK_PREFIX), &end, 10);
-		if (pg_pin_path(o, name, path, sizeof(path)))
+		why = pg_check_link(o, de->d_name, &self, mp, up_id, acc_id, &li);
+		if (!why)
 			continue;
-		fd = bpf_obj_get(path);
-		memset(&li, 0, sizeof(li));
-		if (fd < 0) {
-			snprintf(line, sizeof(line), "link pin %s: %s", name, strerror(errno));
-		} else if (bpf_obj_get_info_by_fd(fd, &li, &len) || li.type != BPF_LINK_TYPE_XDP) {
-			snprintf(line, sizeof(line), "link pin %s: not an XDP link", name);
-		} else if (!li.xdp.ifindex) {
-			why = "its interface is gone (defunct link; 'portgate detach --all' prunes it)";
-		} else if (!if_indextoname(li.xdp.ifindex, ifname)) {
-			why = "its interface is not in this network namespace";
-		} else if (*end || ifindex != li.xdp.ifindex) {
-			why = "the pin's name names another interface";
-		} else if (li.prog_id != up_id && li.prog_id != acc_id) {
-			why = "it runs a program that is not portgate's pinned one";
-		}
-		if (fd >= 0)
-			close(fd);
-		if (why)
-			snprintf(line, sizeof(line),
-				 "link pin %s (link id %u, ifindex %u, prog id %u): %s", name,
-				 li.id, li.xdp.ifindex, li.prog_id, why);
-		if (fd < 0 || why || li.type != BPF_LINK_TYPE_XDP) {
-			(*problems)++;
-			report(line, ctx);
-		}
+		snprintf(line, sizeof(line), "link pin %s (link id %u, ifindex %u, prog id %u): %s",
+			 de->d_name, li.id, li.xdp.ifindex, li.prog_id, why);
+		(*problems)++;
+		report(line, ctx);
 	}
 	closedir(d);
-	return 0;
+out:
+	if (mp)
+		pg_meta_close(mp);
+	return err;
 }
 
 /* ---- the command */

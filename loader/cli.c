@@ -42,20 +42,26 @@ static const struct pg_cmd pg_cmds[] = {
 	{"detach", cmd_detach, "IFACE | --all",
 	 "detach from IFACE; the last detach removes the pins"},
 	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities"},
+	{"upgrade", cmd_upgrade, "[-j]",
+	 "switch every interface to this binary's program, without a gap (rules and counters stay)"},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
 	 "drop (or only count, --monitor) a destination port or range"},
 	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule"},
 	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
 	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
 	{"allow", cmd_allow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"},
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force] [--dynamic]",
+	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"
+	 " (--dynamic: an ip-up hook's, kept by apply, not saved)"},
 	{"disallow", cmd_disallow,
-	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out]",
-	 "remove an exemption (or each line of FILE: all or nothing)"},
+	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic]",
+	 "remove an exemption (or each line of FILE: all or nothing); --dynamic: only a dynamic one"},
 	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
 	 "counters summed over CPUs; --watch prints rates"},
+	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
+	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically"},
+	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads"},
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)"},
@@ -82,8 +88,9 @@ static void pg_help(FILE *f)
 		"  -j, --json      JSON output\n"
 		"  -v, --verbose   libbpf and verifier messages\n"
 		"  -h, --help      this help ('portgate COMMAND --help' for one command)\n"
-		"  --version       print the version\n"
-		"\nExit codes: 0 ok, 1 runtime error, 2 usage error.\n",
+		"  --version       print the version (-v: also libbpf and the kernel's features)\n"
+		"\nExit codes: 0 ok, 1 runtime error, 2 usage error;"
+		" 3: apply changed the live state (when asked to say so).\n",
 		PG_DEFAULT_PIN_PATH);
 }
 
@@ -287,6 +294,11 @@ static bool pg_privileged(void)
 
 static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list aq;
+
+	va_copy(aq, ap);
+	pg_kernel_note_libbpf(fmt, aq);
+	va_end(aq);
 	if (level == LIBBPF_DEBUG && !pg_verbose)
 		return 0;
 	if (!pg_verbose)
@@ -299,8 +311,8 @@ static int pg_main(int argc, char **argv, char **rest)
 {
 	struct pg_opts o = {.pin_path = PG_DEFAULT_PIN_PATH};
 	const struct pg_cmd *cmd = NULL;
-	bool help = false;
-	int i, n = 0;
+	bool help = false, version = false;
+	int i, n = 0, rc;
 
 	/* Global options anywhere; the first other word is the command. */
 	for (i = 1; i < argc; i++) {
@@ -321,8 +333,7 @@ static int pg_main(int argc, char **argv, char **rest)
 		} else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
 			help = true;
 		} else if (!strcmp(s, "--version")) {
-			printf("portgate %s\n", PG_VERSION);
-			return PG_EXIT_OK;
+			version = true;
 		} else if (!cmd) {
 			if (s[0] == '-') {
 				pg_usage_err(NULL, "unknown option '%s', try 'portgate --help'", s);
@@ -346,6 +357,18 @@ static int pg_main(int argc, char **argv, char **rest)
 	pg_verbose = o.verbose;
 	libbpf_set_print(pg_libbpf_print);
 
+	if (version) {
+		struct pg_kernel k;
+
+		printf("portgate %s\n", PG_VERSION);
+		if (o.verbose) {
+			printf("libbpf     %s\n", libbpf_version_string());
+			pg_kernel_probe(&k);
+			pg_kernel_print(stdout, &k);
+		}
+		return PG_EXIT_OK;
+	}
+
 	if (help && cmd && cmd->fn == cmd_test) {
 		rest[n++] = "--help"; /* the test command documents its own options */
 		return cmd->fn(&o, n, rest);
@@ -366,7 +389,10 @@ static int pg_main(int argc, char **argv, char **rest)
 		pg_err("needs CAP_BPF and CAP_NET_ADMIN (run as root)");
 		return PG_EXIT_RUNTIME;
 	}
-	return cmd->fn(&o, n, rest);
+	rc = cmd->fn(&o, n, rest);
+	if (rc != PG_EXIT_OK)
+		pg_kernel_verifier_summary();
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -14,15 +14,22 @@
 
 #include "loader.h"
 
-struct pg_exempt {
-	bool v6;
-	__u8 addr[16];
-	__u8 plen; /* address prefix length */
-	__u8 side; /* enum pg_side */
-	__u8 dir;
-	__u8 proto; /* enum pg_proto or PG_EXEMPT_ALL_RULES */
-	__u16 port; /* the rule's port as given, resolved to its first port */
-};
+/*
+ * Shorter prefixes exempt (nearly) everyone from filtering: allow takes
+ * them only with --force. --file input is bounded: a line of at most
+ * PG_FILE_MAX_LINE bytes, a file of at most PG_FILE_MAX_BYTES and
+ * PG_FILE_MAX_PREFIXES prefixes (both tables full).
+ */
+#define PG_MIN_PLEN_V4 8
+#define PG_MIN_PLEN_V6 32
+#define PG_FILE_MAX_LINE 1024
+#define PG_FILE_MAX_BYTES (128UL << 20)
+#define PG_FILE_MAX_PREFIXES (2UL * PG_MAX_EXEMPT)
+
+bool pg_exempt_broad(bool v6, unsigned int plen)
+{
+	return plen < (v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4);
+}
 
 /* where: "FILE:LINE" for a --file line, NULL for the PREFIX argument */
 static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where)
@@ -31,6 +38,7 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where
 	char buf[INET6_ADDRSTRLEN + 8];
 	unsigned long len;
 	unsigned int max, i;
+	bool masked = false;
 	char *end;
 
 	if (strlen(s) >= sizeof(buf))
@@ -57,11 +65,25 @@ static int pg_parse_prefix(const char *s, struct pg_exempt *x, const char *where
 	/* mask: the trie compares prefixes, host bits must be zero */
 	for (i = 0; i < max / 8; i++) {
 		int keep = (int)len - (int)i * 8;
+		__u8 was = x->addr[i];
 
 		if (keep <= 0)
 			x->addr[i] = 0;
 		else if (keep < 8)
 			x->addr[i] &= (__u8)(0xff << (8 - keep));
+		masked |= was != x->addr[i];
+	}
+	if (!x->broad && len < (x->v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4))
+		return pg_usage_err(
+			where,
+			"prefix '%s' is shorter than /%u: it would exempt %s from filtering (expected a longer prefix, or --force)",
+			s, x->v6 ? PG_MIN_PLEN_V6 : PG_MIN_PLEN_V4,
+			len ? "a large part of the Internet" : "every address");
+	/* a typo (10.0.0.1/8 for 10.0.0.1/32?) must not pass unnoticed */
+	if (masked) {
+		inet_ntop(x->v6 ? AF_INET6 : AF_INET, x->addr, buf, sizeof(buf));
+		fprintf(stderr, "portgate: %s%swarning: '%s' has host bits set, taken as %s/%u\n",
+			where ?: "", where ? ": " : "", s, buf, x->plen);
 	}
 	return 0;
 bad:
@@ -98,10 +120,10 @@ static int pg_parse_rule_ref(const char *s, struct pg_exempt *x)
 }
 
 /*
- * (PREFIX | --file FILE) --subscriber|--peer [--rule PROTO/PORT] [--dir in|out].
+ * (PREFIX | --file FILE) --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic].
  * The options go to x; a PREFIX is parsed into x, a FILE is only named.
  */
-static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file)
+int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
 	const char *opt, *val, *prefix = NULL;
@@ -111,6 +133,7 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 	*file = NULL;
 	x->dir = PG_DIR_IN;
 	x->proto = PG_EXEMPT_ALL_RULES;
+	x->broad = strcmp(a.cmd, "allow") != 0; /* removing a broad prefix is always fine */
 	while (pg_args_next(&a, &opt, &val)) {
 		if (!opt) {
 			if (prefix)
@@ -118,14 +141,16 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 					a.cmd, "unexpected argument '%s' (expected one PREFIX)",
 					val);
 			prefix = val;
-			if (pg_parse_prefix(val, x, NULL))
-				return -EINVAL;
+		} else if (!strcmp(opt, "--force") && !val) {
+			x->broad = true;
 		} else if (!strcmp(opt, "--subscriber") && !val) {
 			x->side = PG_SIDE_SUBSCRIBER;
 			sides++;
 		} else if (!strcmp(opt, "--peer") && !val) {
 			x->side = PG_SIDE_PEER;
 			sides++;
+		} else if (!strcmp(opt, "--dynamic") && !val) {
+			x->dynamic = true;
 		} else if (!strcmp(opt, "--dir")) {
 			if (pg_args_value(&a, opt, &val) || pg_parse_dir(val, &x->dir))
 				return -EINVAL;
@@ -144,6 +169,9 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 					    opt, a.cmd);
 		}
 	}
+	/* after the options: --force may follow the PREFIX */
+	if (prefix && !*file && pg_parse_prefix(prefix, x, NULL))
+		return -EINVAL;
 	if (prefix && *file)
 		return pg_usage_err(a.cmd,
 				    "expected PREFIX or --file FILE, not both ('%s' and '%s')",
@@ -158,8 +186,7 @@ static int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const cha
 }
 
 /* The key as the fast path builds it; port = the rule's first port. */
-static void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key,
-			  size_t *klen)
+void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key, size_t *klen)
 {
 	struct pg_exempt_v6_key k = {
 		.prefixlen = PG_LPM_META_BITS + x->plen,
@@ -187,8 +214,9 @@ static const char *pg_exempt_str(const struct pg_exempt *x, __u16 port, char *bu
 		snprintf(rule, sizeof(rule), "all");
 	else
 		snprintf(rule, sizeof(rule), "%s/%u", pg_proto_name(x->proto), port);
-	snprintf(buf, len, "%s/%u --%s --dir %s --rule %s", a, x->plen,
-		 x->side == PG_SIDE_PEER ? "peer" : "subscriber", pg_dir_name(x->dir), rule);
+	snprintf(buf, len, "%s/%u --%s --dir %s --rule %s%s", a, x->plen,
+		 x->side == PG_SIDE_PEER ? "peer" : "subscriber", pg_dir_name(x->dir), rule,
+		 x->dynamic ? " --dynamic" : "");
 	return buf;
 }
 
@@ -231,25 +259,7 @@ static int pg_exempt_live(struct pg_maps *m, long live[2])
 	return 0;
 }
 
-/* One prefix of a command: the PREFIX argument or a line of --file. */
-struct pg_exempt_ent {
-	__u8 key[sizeof(struct pg_exempt_v6_key)]; /* zero-padded: sorts with memcmp */
-	__u8 addr[16];
-	__u8 plen;
-	bool v6;
-	bool skip;	   /* a duplicate, or (allow) already there: nothing to do */
-	bool done;	   /* changed by this command: what a rollback undoes */
-	unsigned int line; /* 0 for the PREFIX argument */
-};
-
-struct pg_exempt_list {
-	struct pg_exempt_ent *e;
-	size_t n, cap;
-	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
-};
-
-static int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x,
-			      unsigned int line)
+int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line)
 {
 	struct pg_exempt_ent *e;
 
@@ -293,20 +303,74 @@ static const char *pg_exempt_ent_str(const struct pg_exempt *opt, const struct p
 	return pg_exempt_str(&x, first, buf, len);
 }
 
+/* --file, read in blocks: lines are cut by memchr, never longer than the limit. */
+struct pg_reader {
+	FILE *f;
+	size_t pos, end;
+	unsigned long total; /* bytes of the file so far */
+	char buf[65536];
+};
+
+/*
+ * One line into line (NUL-terminated, without the newline), at most
+ * PG_FILE_MAX_LINE bytes; *nul: it holds a NUL byte. Returns 1 for a
+ * line, 0 at the end, -E2BIG (line too long), -EFBIG (file too large) or
+ * -errno of a failed read: never a line cut short.
+ */
+static int pg_read_line(struct pg_reader *r, char *line, size_t *len, bool *nul)
+{
+	size_t take;
+	char *p, *nl;
+
+	*len = 0;
+	*nul = false;
+	for (;;) {
+		if (r->pos == r->end) {
+			errno = 0;
+			r->end = fread(r->buf, 1, sizeof(r->buf), r->f);
+			r->pos = 0;
+			if (!r->end && ferror(r->f))
+				return errno ? -errno : -EIO;
+			if (!r->end) {
+				line[*len] = '\0';
+				return *len > 0;
+			}
+		}
+		p = r->buf + r->pos;
+		nl = memchr(p, '\n', r->end - r->pos);
+		take = nl ? (size_t)(nl - p) : r->end - r->pos;
+		r->total += take + !!nl;
+		if (r->total > PG_FILE_MAX_BYTES)
+			return -EFBIG;
+		if (*len + take > PG_FILE_MAX_LINE)
+			return -E2BIG;
+		*nul |= memchr(p, '\0', take) != NULL;
+		memcpy(line + *len, p, take);
+		*len += take;
+		r->pos += take + !!nl;
+		if (nl) {
+			line[*len] = '\0';
+			return 1;
+		}
+	}
+}
+
 /*
  * Read FILE ("-": standard input): one prefix per line, '#' starts a
  * comment, blank lines and surrounding whitespace are ignored. Every line
  * is parsed before anything changes; a bad one is a usage error naming
- * FILE:LINE and the value.
+ * FILE:LINE and the value, so is a line or a file beyond the limits. A
+ * failed read fails the command (exit 1): the file is all or nothing.
  */
-static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
+int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-	char *line = NULL, *s, *end, where[PATH_MAX + 16];
+	char line[PG_FILE_MAX_LINE + 1], *s, *end, where[PATH_MAX + 16];
+	struct pg_reader *rd;
 	unsigned int no = 0;
-	size_t cap = 0;
-	ssize_t len;
-	int err = 0;
+	bool nul;
+	size_t len;
+	int err = 0, r;
 
 	l->name = f == stdin ? "<stdin>" : file;
 	/* not pg_sys_err: EACCES on a file is no missing CAP_BPF */
@@ -315,12 +379,32 @@ static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct 
 		pg_err("cannot open '%s': %s", file, strerror(-err));
 		return err;
 	}
-	while ((len = getline(&line, &cap, f)) >= 0) {
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		if (f != stdin)
+			fclose(f);
+		return pg_sys_err(-ENOMEM, "cannot read '%s'", file);
+	}
+	rd->f = f;
+	while ((r = pg_read_line(rd, line, &len, &nul)) > 0 || r == -E2BIG || r == -EFBIG) {
 		struct pg_exempt x = *opt;
 
 		no++;
-		snprintf(where, sizeof(where), "%s:%u", l->name, no);
-		if (strlen(line) != (size_t)len) {
+		if (r < 0 || nul)
+			snprintf(where, sizeof(where), "%s:%u", l->name, no);
+		if (r == -E2BIG) {
+			err = pg_usage_err(
+				where, "line longer than %d bytes (expected one prefix per line)",
+				PG_FILE_MAX_LINE);
+			break;
+		}
+		if (r == -EFBIG) {
+			err = pg_usage_err(
+				where, "file larger than %lu MiB (expected at most %lu prefixes)",
+				PG_FILE_MAX_BYTES >> 20, PG_FILE_MAX_PREFIXES);
+			break;
+		}
+		if (nul) {
 			err = pg_usage_err(where,
 					   "bad line: a NUL byte (expected one prefix per line)");
 			break;
@@ -334,15 +418,24 @@ static int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct 
 		*end = '\0';
 		if (!*s)
 			continue;
+		snprintf(where, sizeof(where), "%s:%u", l->name, no);
+		if (l->n == PG_FILE_MAX_PREFIXES) {
+			err = pg_usage_err(
+				where,
+				"more than %lu prefixes (the exemption tables hold %u per family)",
+				PG_FILE_MAX_PREFIXES, PG_MAX_EXEMPT);
+			break;
+		}
 		err = pg_parse_prefix(s, &x, where) ?: pg_exempt_list_add(l, &x, no);
 		if (err)
 			break;
 	}
-	if (!err && ferror(f)) {
-		err = -errno;
-		pg_err("cannot read '%s': %s", file, strerror(-err));
+	if (!err && r < 0) {
+		err = r;
+		pg_err("%s:%u: cannot read '%s': %s (nothing changed)", l->name, no + 1, file,
+		       strerror(-err));
 	}
-	free(line);
+	free(rd);
 	if (f != stdin)
 		fclose(f);
 	return err;
@@ -364,7 +457,7 @@ static int pg_exempt_ent_cmp(const void *pa, const void *pb)
  * value holds the entry's address prefix length: equal to ours means the
  * match is our key itself (same length, and it matches our masked bits).
  */
-static int pg_exempt_exists(int fd, const struct pg_exempt_ent *e, bool *exists)
+static int pg_exempt_exists(int fd, struct pg_exempt_ent *e, bool dynamic_only, bool *exists)
 {
 	struct pg_exempt_val v;
 
@@ -374,7 +467,9 @@ static int pg_exempt_exists(int fd, const struct pg_exempt_ent *e, bool *exists)
 			return 0;
 		return pg_sys_err(-errno, "cannot read the exemptions");
 	}
-	*exists = v.addr_prefixlen == e->plen;
+	/* disallow --dynamic removes only what an ip-up hook added */
+	*exists = v.addr_prefixlen == e->plen && (!dynamic_only || v.flags & PG_EXEMPT_F_DYNAMIC);
+	e->flags = v.flags;
 	return 0;
 }
 
@@ -426,7 +521,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		e = &l->e[i];
 		if (e->skip)
 			continue;
-		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, &exists);
+		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, !add && opt->dynamic, &exists);
 		if (err)
 			return err;
 		if (add && exists) {
@@ -460,6 +555,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		if (e->skip)
 			continue;
 		v.addr_prefixlen = e->plen;
+		v.flags = opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0;
 		/* the tries hold two generations: each gets PG_MAX_EXEMPT */
 		if (add && live[e->v6] + done[e->v6] >= PG_MAX_EXEMPT) {
 			err = -ENOSPC;
@@ -487,6 +583,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			if (!e->done)
 				continue;
 			v.addr_prefixlen = e->plen;
+			v.flags = add ? v.flags : e->flags; /* put back what was removed */
 			if (add ? bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)
 				: bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v,
 						      BPF_NOEXIST)) {
@@ -624,7 +721,7 @@ int cmd_disallow(const struct pg_opts *o, int argc, char **argv)
 }
 
 /* Decode a trie key back into the exemption it stands for. */
-static void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port)
+void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port)
 {
 	struct pg_exempt_v6_key k = {};
 
@@ -666,6 +763,8 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 {
 	__u8 key[sizeof(struct pg_exempt_v6_key)], next[sizeof(key)];
 	char a[INET6_ADDRSTRLEN + 8], rule[16];
+	struct pg_exempt_val val;
+	const char *origin;
 	struct pg_exempt x;
 	struct pg_json j;
 	struct pg_maps m;
@@ -682,7 +781,7 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 		pg_json_init(&j, stdout);
 		pg_json_arr(&j, NULL);
 	} else {
-		printf("%-44s %-10s %-4s %s\n", "PREFIX", "SIDE", "DIR", "RULE");
+		printf("%-44s %-10s %-4s %-10s %s\n", "PREFIX", "SIDE", "DIR", "RULE", "ORIGIN");
 	}
 	for (v6 = 0; v6 <= 1; v6++) {
 		int fd = m.fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
@@ -692,6 +791,10 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 			if (pg_exempt_key_gen(key) != m.gen)
 				continue;
 			pg_exempt_decode(key, v6, &x, &port);
+			/* origin: static (config, allow) or dynamic (allow --dynamic, ip-up) */
+			if (bpf_map_lookup_elem(fd, key, &val))
+				val.flags = 0;
+			origin = val.flags & PG_EXEMPT_F_DYNAMIC ? "dynamic" : "static";
 			inet_ntop(v6 ? AF_INET6 : AF_INET, x.addr, a, INET6_ADDRSTRLEN);
 			snprintf(a + strlen(a), 8, "/%u", x.plen);
 			if (x.proto == PG_EXEMPT_ALL_RULES)
@@ -705,11 +808,12 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 					    x.side == PG_SIDE_PEER ? "peer" : "subscriber");
 				pg_json_str(&j, "dir", pg_dir_name(x.dir));
 				pg_json_str(&j, "rule", rule);
+				pg_json_str(&j, "origin", origin);
 				pg_json_end_obj(&j);
 			} else {
-				printf("%-44s %-10s %-4s %s\n", a,
+				printf("%-44s %-10s %-4s %-10s %s\n", a,
 				       x.side == PG_SIDE_PEER ? "peer" : "subscriber",
-				       pg_dir_name(x.dir), rule);
+				       pg_dir_name(x.dir), rule, origin);
 			}
 		}
 	}

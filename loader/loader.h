@@ -7,6 +7,8 @@
  *   rules.c    block/unblock/rules/defaults
  *   exempt.c   allow/disallow/exemptions
  *   stats.c    stats, --watch, --reset
+ *   apply.c    `portgate apply`: a whole configuration file, one generation flip
+ *   save.c     `portgate save`: the live state in the file's grammar
  *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
@@ -15,18 +17,21 @@
 #ifndef PORTGATE_LOADER_H
 #define PORTGATE_LOADER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "portgate.h"
 
 #define PG_DEFAULT_PIN_PATH "/sys/fs/bpf/portgate"
+#define PG_DEFAULT_CONF "/etc/portgate/portgate.conf"
 
 /* Exit codes: a contract with automation scripts. */
 enum pg_exit {
 	PG_EXIT_OK = 0,
 	PG_EXIT_RUNTIME = 1,
 	PG_EXIT_USAGE = 2,
+	PG_EXIT_CHANGED = 3, /* apply --exit-code: the live state changed */
 };
 
 /* Global options, parsed before or after the command. */
@@ -173,6 +178,100 @@ void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
+/* ---- shared with apply.c and save.c: the CLI's parsers are the file's ---- */
+
+/* PROTO PORT[-PORT] [--dir in|out] [--monitor] (rules.c). */
+int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r);
+/* Same rule: every field but the generation bits. */
+bool pg_rule_equal(const struct pg_rule *a, const struct pg_rule *b);
+/* The rule as `block` takes it: "tcp 25", "udp 160-162 --dir out --monitor". */
+const char *pg_rule_args(const struct pg_rule *r, char *buf, size_t len);
+/* The default rules (action drop); returns how many (at most cap written). */
+unsigned int pg_rules_default_list(struct pg_rule *out, unsigned int cap);
+/* Rules of generation gen: up to PG_MAX_RULES into out, ids into ids (may be NULL). */
+int pg_gen_rules_read(struct pg_maps *m, __u32 gen, struct pg_rule *out, __u16 *ids,
+		      unsigned int *n);
+/* Empty generation gen: its port-table half, its bit in every slot; *dirty: was not empty. */
+int pg_gen_rules_clear(struct pg_maps *m, __u32 gen, bool *dirty);
+/*
+ * Write rules into the (empty) generation gen: a rule identical to one of
+ * another generation shares its slot and counters, a new one gets a free
+ * slot with counters reset. *reused: how many shared a slot.
+ */
+int pg_gen_rules_write(struct pg_maps *m, __u32 gen, const struct pg_rule *rules, unsigned int n,
+		       unsigned int *reused);
+
+struct pg_exempt {
+	bool v6;
+	__u8 addr[16];
+	__u8 plen; /* address prefix length */
+	__u8 side; /* enum pg_side */
+	__u8 dir;
+	__u8 proto;   /* enum pg_proto or PG_EXEMPT_ALL_RULES */
+	__u16 port;   /* the rule's port as given, resolved to its first port */
+	bool broad;   /* --force, or disallow: prefixes shorter than PG_MIN_PLEN_* are fine */
+	bool dynamic; /* --dynamic: added at run time, apply and save leave it alone */
+};
+
+/* One prefix of a command: the PREFIX argument or a line of --file. */
+struct pg_exempt_ent {
+	__u8 key[sizeof(struct pg_exempt_v6_key)]; /* zero-padded: sorts with memcmp */
+	__u8 addr[16];
+	__u8 plen;
+	bool v6;
+	bool skip;	   /* a duplicate, or (allow) already there: nothing to do */
+	bool done;	   /* changed by this command: what a rollback undoes */
+	__u8 flags;	   /* the value's PG_EXEMPT_F_* when it was found in the trie */
+	unsigned int line; /* 0 for the PREFIX argument */
+};
+
+struct pg_exempt_list {
+	struct pg_exempt_ent *e;
+	size_t n, cap;
+	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
+};
+
+/* (PREFIX | --file FILE) --subscriber|--peer [--rule P/PORT] [--dir D] [--dynamic] (exempt.c). */
+int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file);
+int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line);
+/* Every prefix of FILE ("-": stdin), checked, with opt's options; FILE:LINE on errors. */
+int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l);
+/* The trie key of x in generation gen; first = the rule's first port. */
+void pg_exempt_key(__u32 gen, const struct pg_exempt *x, __u16 first, void *key, size_t *klen);
+void pg_exempt_decode(const void *key, bool v6, struct pg_exempt *x, __u16 *port);
+/* A prefix so short that allow wants --force for it. */
+bool pg_exempt_broad(bool v6, unsigned int plen);
+
+/* Attachments (attach.c). */
+enum pg_role { PG_ROLE_UPLINK, PG_ROLE_ACCESS, PG_ROLE_UNKNOWN };
+extern const char *const pg_role_names[];
+
+struct pg_attach_req {
+	const char *ifname;
+	enum pg_role role;
+	bool native;	 /* --mode native (the default) or generic */
+	bool mode_given; /* without --mode any mode of an existing link is fine */
+	bool force;
+};
+
+/* IFACE [--role uplink|access] [--mode native|generic] [--force]. */
+int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r);
+/* With the lock held and the programs pinned: attach, or switch the role. */
+int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex);
+
+/* A pinned link of the pin path. */
+struct pg_link {
+	char pin[64];	      /* file name under the pin path */
+	unsigned int ifindex; /* 0: the interface went away (defunct) */
+	enum pg_role role;
+	bool native;
+};
+/* Every link pin; *out is malloc'ed. */
+int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n);
+/* Detach and unpin one link (a file name under the pin path) and forget it. */
+int pg_link_remove(const struct pg_opts *o, const char *pin);
+/* The same for the link of ifindex in this network namespace. */
+int pg_link_remove_ifindex(const struct pg_opts *o, int ifindex);
 /*
  * One policy command on the maps m, argv as it follows `portgate`
  * (rules.c: block, unblock, defaults; exempt.c: allow, disallow), with
@@ -210,6 +309,8 @@ int cmd_allow(const struct pg_opts *o, int argc, char **argv);
 int cmd_disallow(const struct pg_opts *o, int argc, char **argv);
 int cmd_exemptions(const struct pg_opts *o, int argc, char **argv);
 int cmd_stats(const struct pg_opts *o, int argc, char **argv);
+int cmd_apply(const struct pg_opts *o, int argc, char **argv);
+int cmd_save(const struct pg_opts *o, int argc, char **argv);
 int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
 
 /* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */
@@ -217,18 +318,74 @@ int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter 
 
 /* One interface portgate is attached to (attach.c). */
 struct pg_attachment {
-	char ifname[16]; /* "(gone)" if the interface went away */
+	char ifname[16]; /* the name it had if the interface went away */
 	unsigned int ifindex;
 	const char *role; /* uplink, access, unknown */
 	const char *mode; /* native, generic, none, ... */
 	unsigned int prog_id;
 	unsigned int link_id;
+	bool gone; /* the interface was deleted: mode "gone", the link filters nothing */
 };
 typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
-/* Every pinned link of o->pin_path; stops at the first non-zero return. */
+/* Every pinned link of o->pin_path in this network namespace; stops at the first non-zero return. */
 int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx);
 /* max_entries of a map fd, 0 if unknown (attach.c). */
 __u32 pg_map_capacity(int fd);
+
+/* ---- Shared hosts: pin names, network namespaces, metadata (meta.c) ---- */
+
+/* pg_state_open: exclusive lock, every map pinned, no defaults (upgrade.c). */
+#define PG_OPEN_UPGRADE (1 << 5)
+/* pg_maps_open: also when the pinned map ABI differs (status shows it). */
+#define PG_MAPS_ANY_ABI (1 << 4)
+
+#define PG_PIN_META PG_STR(PG_MAP_META)
+
+/* The network namespace a command runs in. */
+struct pg_netns {
+	__u64 id;  /* cookie, or the inode where the kernel has no cookie */
+	__u64 ino; /* nsfs inode */
+};
+int pg_netns_self(struct pg_netns *ns);
+
+/* link_<netns id>_<ifindex>: a link pin's name says whose it is. */
+int pg_link_pin_name(const struct pg_netns *ns, unsigned int ifindex, char *buf, size_t len);
+bool pg_link_pin_parse(const char *name, __u64 *netns_id, __u32 *ifindex);
+/* A name portgate creates in a pin directory (maps, programs, links, metadata). */
+bool pg_pin_is_ours(const char *name);
+
+/* pg_meta, mmapped: recs[0] is the head, recs[1..] link records. */
+struct pg_meta {
+	int fd;
+	struct pg_meta_rec *recs;
+};
+/* -ENOENT (silently) if absent and !create. */
+int pg_meta_open(const struct pg_opts *o, bool create, struct pg_meta *m);
+void pg_meta_close(struct pg_meta *m);
+struct pg_meta_link *pg_meta_link_find(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+int pg_meta_link_set(struct pg_meta *m, const struct pg_meta_link *l);
+void pg_meta_link_del(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
+
+/* Build id of this binary's BPF object (state.c); 0 never happens. */
+__u64 pg_build_id(void);
+/* One warning line on stderr when the running build is not this binary's. */
+void pg_warn_build(const struct pg_opts *o, const char *what);
+/* Program fds of a loaded state: role 0 uplink, 1 access. */
+int pg_state_prog_fd(struct pg_state *st, int role);
+
+int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
+/* The running kernel (kernel.c): release and the BPF features it offers. */
+struct pg_kernel {
+	char release[65];
+	int frags, xdp_link, tc, tcx; /* 1 yes, 0 no, -1 cannot tell */
+};
+void pg_kernel_probe(struct pg_kernel *k);
+void pg_kernel_print(FILE *f, const struct pg_kernel *k);
+void pg_kernel_json(struct pg_json *j, const struct pg_kernel *k);
+/* libbpf print hook: remembers why the verifier refused a program. */
+void pg_kernel_note_libbpf(const char *fmt, va_list ap);
+/* After a failed command: one line naming the kernel whose verifier refused. */
+void pg_kernel_verifier_summary(void);
 
 /*
  * State checker (check.c, `portgate check`): every inconsistency of the

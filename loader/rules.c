@@ -315,7 +315,7 @@ int pg_rule_lookup(struct pg_maps *m, __u8 dir, __u8 proto, __u16 port, __u16 *f
 }
 
 /* PROTO PORT[-PORT] [--dir in|out] [--monitor]: parsed fully before any change. */
-static int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r)
+int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r)
 {
 	struct pg_args a = {.argc = argc, .argv = argv, .i = 1, .cmd = argv[0]};
 	const char *opt, *val;
@@ -588,4 +588,157 @@ int cmd_rules(const struct pg_opts *o, int argc, char **argv)
 		pg_json_done(&j);
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
+}
+
+/* ---- generations, for apply: the whole rule set of one generation ---- */
+
+bool pg_rule_equal(const struct pg_rule *a, const struct pg_rule *b)
+{
+	struct pg_rule x = *a, y = *b;
+
+	x.gens = y.gens = 0;
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+const char *pg_rule_args(const struct pg_rule *r, char *buf, size_t len)
+{
+	char ports[16];
+
+	if (r->port == r->port_end)
+		snprintf(ports, sizeof(ports), "%u", r->port);
+	else
+		snprintf(ports, sizeof(ports), "%u-%u", r->port, r->port_end);
+	snprintf(buf, len, "%s %s%s%s", pg_proto_name(r->proto), ports,
+		 r->dir == PG_DIR_OUT ? " --dir out" : "",
+		 r->action == PG_ACTION_MONITOR ? " --monitor" : "");
+	return buf;
+}
+
+unsigned int pg_rules_default_list(struct pg_rule *out, unsigned int cap)
+{
+	unsigned int i, n = sizeof(pg_default_rules) / sizeof(pg_default_rules[0]);
+
+	for (i = 0; i < n && i < cap; i++) {
+		out[i] = pg_default_rules[i];
+		out[i].action = PG_ACTION_DROP;
+	}
+	return n;
+}
+
+int pg_gen_rules_read(struct pg_maps *m, __u32 gen, struct pg_rule *out, __u16 *ids,
+		      unsigned int *n)
+{
+	struct pg_tables t;
+	__u32 id;
+	int err;
+
+	err = pg_tables_map(m, false, &t);
+	if (err)
+		return err;
+	t.gen = gen;
+	*n = 0;
+	for (id = 1; id <= PG_MAX_RULES; id++) {
+		if (!pg_rule_live(&t, id))
+			continue;
+		if (ids)
+			ids[*n] = id;
+		out[(*n)++] = t.rules[id];
+	}
+	pg_tables_unmap(&t);
+	return 0;
+}
+
+int pg_gen_rules_clear(struct pg_maps *m, __u32 gen, bool *dirty)
+{
+	static const struct pg_port_entry none;
+	struct pg_port_entry *half;
+	struct pg_tables t;
+	struct pg_rule r;
+	__u32 i, id;
+	int err;
+
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	*dirty = false;
+	/* the port entries first: no entry names a slot about to be freed */
+	half = &t.all_ports[pg_port_index(gen, 0, 0, 0)];
+	for (i = 0; i < PG_PORTS_PER_GEN; i++) {
+		if (!half[i].rule_id && !half[i].action)
+			continue;
+		pg_store8(&half[i], &none);
+		*dirty = true;
+	}
+	for (id = 1; id <= PG_MAX_RULES; id++) {
+		r = t.rules[id];
+		/* in this generation, or a slot in use that no generation holds */
+		if (!(r.gens & (1U << gen)) && !(r.action != PG_ACTION_NONE && !r.gens))
+			continue;
+		r.gens &= ~(1U << gen);
+		if (!r.gens)
+			memset(&r, 0, sizeof(r));
+		pg_store8(&t.rules[id], &r);
+		*dirty = true;
+	}
+	pg_tables_unmap(&t);
+	return 0;
+}
+
+int pg_gen_rules_write(struct pg_maps *m, __u32 gen, const struct pg_rule *rules, unsigned int n,
+		       unsigned int *reused)
+{
+	struct pg_tables t;
+	struct pg_rule nr;
+	__u32 i, id, g, slot = 1;
+	char a[64];
+	int err;
+
+	err = pg_tables_map(m, true, &t);
+	if (err)
+		return err;
+	*reused = 0;
+	for (i = 0; i < n; i++) {
+		const struct pg_rule *r = &rules[i];
+
+		/* the identical rule of another generation: share its slot and counters */
+		id = 0;
+		for (g = 0; g < PG_GENS && !id; g++) {
+			const struct pg_port_entry *e;
+
+			if (g == gen)
+				continue;
+			e = &t.all_ports[pg_port_index(g, r->dir, r->proto, r->port)];
+			if (e->rule_id && pg_rule_equal(&t.rules[e->rule_id], r))
+				id = e->rule_id;
+		}
+		if (id) {
+			nr = t.rules[id];
+			nr.gens |= 1U << gen;
+			pg_store8(&t.rules[id], &nr);
+			(*reused)++;
+		} else {
+			while (slot <= PG_MAX_RULES &&
+			       (t.rules[slot].action != PG_ACTION_NONE || t.rules[slot].gens))
+				slot++;
+			if (slot > PG_MAX_RULES) {
+				pg_err("no free rule slot for %s (all %u in use)",
+				       pg_rule_str(r, a, sizeof(a)), PG_MAX_RULES);
+				err = -ENOSPC;
+				break;
+			}
+			id = slot;
+			nr = *r;
+			nr.gens = 1U << gen;
+			pg_store8(&t.rules[id], &nr);
+			err = pg_rule_stats_reset(m->fd[PG_M_RULE_STATS], id);
+			if (err) {
+				pg_sys_err(err, "cannot reset counters of rule %u", id);
+				break;
+			}
+		}
+		t.gen = gen;
+		pg_set_ports(&t, r, id);
+	}
+	pg_tables_unmap(&t);
+	return err;
 }

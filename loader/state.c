@@ -58,10 +58,119 @@ bool pg_pinned(const struct pg_opts *o, const char *name)
 	return !pg_pin_path(o, name, path, sizeof(path)) && access(path, F_OK) == 0;
 }
 
+/* FNV-1a 64 of the BPF object this binary embeds: the program's build identity. */
+__u64 pg_build_id(void)
+{
+	static __u64 id;
+	const unsigned char *p;
+	size_t i, n;
+
+	if (id)
+		return id;
+	p = portgate__elf_bytes(&n);
+	id = 0xcbf29ce484222325ULL;
+	for (i = 0; i < n; i++)
+		id = (id ^ p[i]) * 0x100000001b3ULL;
+	return id ?: 1;
+}
+
+int pg_state_prog_fd(struct pg_state *st, int role)
+{
+	return bpf_program__fd(role ? st->skel->progs.PG_PROG_ACCESS
+				    : st->skel->progs.PG_PROG_UPLINK);
+}
+
+/* Parent of pid (/proc/PID/stat), 0 if unknown. */
+static pid_t pg_ppid(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	pid_t ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f) || !(p = strrchr(buf, ')')) ||
+	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = 0;
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * Does a process other than us and our ancestors live in the mount
+ * namespace `self`? Then it outlives this command (a container's), and so
+ * do mounts made in it.
+ */
+static bool pg_mntns_held(const struct stat *self, const pid_t *anc, int nanc)
+{
+	char path[64];
+	struct dirent *de;
+	struct stat ns;
+	bool held = false;
+	DIR *d;
+	int i;
+
+	d = opendir("/proc");
+	while (d && !held && (de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		for (i = 0; i < nanc && anc[i] != pid; i++)
+			;
+		if (i < nanc)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+		held = !stat(path, &ns) && ns.st_ino == self->st_ino && ns.st_dev == self->st_dev;
+	}
+	if (d)
+		closedir(d);
+	return held;
+}
+
+/*
+ * Is the file system at p (absolute, existing) private to this mount
+ * namespace, and will it vanish when this command exits? `ip netns exec`
+ * runs its command in a new mount namespace with a fresh /sys: a bpffs
+ * mounted there, and every pin in it, is gone when the command exits.
+ * Compare p with p as seen by the nearest ancestor process in another
+ * mount namespace; a namespace other processes live in (a container's)
+ * persists. True only when sure.
+ */
+static bool pg_fs_private(const char *p)
+{
+	struct stat self, ns, mine, theirs;
+	char path[PATH_MAX + 32];
+	pid_t pid = getppid(), anc[64];
+	int depth;
+
+	if (stat("/proc/self/ns/mnt", &self) || stat(p, &mine))
+		return false;
+	for (depth = 0; pid > 0 && depth < 64; depth++, pid = pg_ppid(pid)) {
+		anc[depth] = pid;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+		if (stat(path, &ns))
+			return false; /* cannot tell */
+		if (ns.st_ino == self.st_ino && ns.st_dev == self.st_dev)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, p);
+		if (stat(path, &theirs)) {
+			if (errno != ENOENT)
+				return false; /* cannot tell */
+		} else if (theirs.st_dev == mine.st_dev) {
+			return false; /* the same file system: shared */
+		}
+		return !pg_mntns_held(&self, anc, depth + 1);
+	}
+	return false;
+}
+
 /* The deepest existing ancestor of dir must be bpffs; mount /sys/fs/bpf if needed. */
 static int pg_ensure_bpffs(const char *dir)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], abs[PATH_MAX];
 	struct statfs fs;
 	char *slash;
 
@@ -79,6 +188,11 @@ static int pg_ensure_bpffs(const char *dir)
 	}
 	if (statfs(p, &fs))
 		return pg_sys_err(-errno, "pin path '%s'", p);
+	if (realpath(p, abs) && pg_fs_private(abs)) {
+		pg_err("pin path '%s' is on a bpf filesystem private to this mount namespace (as under 'ip netns exec'): pins would vanish when the command exits; expected 'nsenter --net=/run/netns/NS portgate ...' or a bpffs shared with the host",
+		       dir);
+		return -EXDEV;
+	}
 	if (fs.f_type == BPF_FS_MAGIC)
 		return 0;
 	if (!strcmp(p, "/sys/fs/bpf")) {
@@ -162,7 +276,38 @@ static int pg_unlock(int fd)
 	return -1;
 }
 
-static int pg_load_skel(struct pg_state *st, const int *reuse, bool frags)
+/*
+ * A pinned map this build's program is to use must have this build's
+ * definition: name what differs (the map ABI changed) instead of passing
+ * on a libbpf error, and change nothing.
+ */
+static int pg_map_compat(const struct pg_opts *o, const struct bpf_map *map, int fd,
+			 const char *name)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), have = 0, want = 0;
+	const char *what = NULL;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return pg_sys_err(-errno, "cannot read pinned map '%s'", name);
+	if (info.type != (__u32)bpf_map__type(map))
+		what = "type", have = info.type, want = bpf_map__type(map);
+	else if (info.key_size != bpf_map__key_size(map))
+		what = "key size", have = info.key_size, want = bpf_map__key_size(map);
+	else if (info.value_size != bpf_map__value_size(map))
+		what = "value size", have = info.value_size, want = bpf_map__value_size(map);
+	else if (info.max_entries != bpf_map__max_entries(map))
+		what = "max_entries", have = info.max_entries, want = bpf_map__max_entries(map);
+	else if (info.map_flags != bpf_map__map_flags(map))
+		what = "flags", have = info.map_flags, want = bpf_map__map_flags(map);
+	if (!what)
+		return 0;
+	pg_err("pinned map '%s' under '%s' has %s %u, this build %u: the map ABI changed, nothing changed (expected a build with the same map layouts)",
+	       name, o->pin_path, what, have, want);
+	return -EPROTO;
+}
+
+static int pg_load_skel(const struct pg_opts *o, struct pg_state *st, const int *reuse, bool frags)
 {
 	struct portgate *skel;
 	int i, err;
@@ -185,7 +330,9 @@ static int pg_load_skel(struct pg_state *st, const int *reuse, bool frags)
 		if (reuse[i] < 0)
 			continue;
 		map = pg_skel_map(skel->obj, i);
-		err = map ? bpf_map__reuse_fd(map, reuse[i]) : -ENOENT;
+		err = map ? pg_map_compat(o, map, reuse[i], pg_map_names[i])
+				      ?: bpf_map__reuse_fd(map, reuse[i])
+			  : -ENOENT;
 		if (err)
 			goto fail;
 	}
@@ -207,14 +354,82 @@ static int pg_skel_map_fd(struct pg_state *st, int i)
 	return map ? bpf_map__fd(map) : -1;
 }
 
+/*
+ * Maps of another ABI version are never used: their layouts may differ
+ * in ways a definition check cannot see. *exists: the metadata is pinned.
+ */
+static int pg_meta_abi_check(const struct pg_opts *o, bool *exists)
+{
+	struct pg_meta_rec head;
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd, err;
+
+	*exists = false;
+	err = pg_pin_path(o, PG_PIN_META, path, sizeof(path));
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : pg_sys_err(-errno, "cannot open '%s'", path);
+	*exists = true;
+	err = bpf_map_lookup_elem(fd, &zero, &head) ? -errno : 0;
+	close(fd);
+	if (err)
+		return pg_sys_err(err, "cannot read '%s'", path);
+	if (head.kind != PG_META_HEAD || head.head.magic != PG_META_MAGIC) {
+		pg_err("'%s' is not portgate's metadata (no portgate header)", path);
+		return -EIO;
+	}
+	if (head.head.abi_version != PG_ABI_VERSION) {
+		pg_err("the maps under '%s' have map ABI version %u, this build %u: refusing to use them, nothing changed (expected a build of ABI %u)",
+		       o->pin_path, head.head.abi_version, PG_ABI_VERSION, head.head.abi_version);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * New state goes only where nothing but portgate's own names is pinned:
+ * another tool's pins in the same directory would be at the mercy of
+ * portgate's removal (and portgate's at theirs).
+ */
+static int pg_check_foreign(const struct pg_opts *o)
+{
+	char first[NAME_MAX + 1] = "";
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *d;
+
+	d = opendir(o->pin_path);
+	if (!d)
+		return errno == ENOENT ? 0 : pg_sys_err(-errno, "cannot read '%s'", o->pin_path);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    pg_pin_is_ours(de->d_name))
+			continue;
+		if (!n++)
+			snprintf(first, sizeof(first), "%s", de->d_name);
+	}
+	closedir(d);
+	if (!n)
+		return 0;
+	pg_err("pin path '%s' holds %u entr%s that %s not portgate's (e.g. '%s'): refusing to create state there (expected a directory of portgate's own: new, empty or an existing portgate state)",
+	       o->pin_path, n, n == 1 ? "y" : "ies", n == 1 ? "is" : "are", first);
+	return -EEXIST;
+}
+
 /* The body of pg_state_open(); the caller holds the lock (or nothing exists). */
 static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_state *st)
 {
 	bool create = flags & PG_OPEN_CREATE;
 	bool priv_stats = flags & PG_OPEN_PRIVATE_STATS;
+	bool upgrade = flags & PG_OPEN_UPGRADE;
+	bool exists = false, meta_now = false;
 	int reuse[PG_M_COUNT];
 	char pinned_now[PG_M_COUNT + 2] = {};
 	char path[PATH_MAX];
+	struct pg_meta meta;
 	int i, err;
 
 	for (i = 0; i < PG_M_COUNT; i++)
@@ -237,10 +452,33 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 		}
 	}
 
-	/* BPF_F_XDP_HAS_FRAGS lets jumbo-MTU interfaces attach; older kernels reject it. */
-	err = pg_load_skel(st, reuse, true);
+	if (upgrade) {
+		for (i = 0; i < PG_M_COUNT; i++) {
+			if (reuse[i] >= 0)
+				continue;
+			pg_err("map '%s' is not pinned under '%s': the map ABI changed (this build adds it), nothing changed",
+			       pg_map_names[i], o->pin_path);
+			err = -EPROTO;
+			goto fail;
+		}
+	}
+	/* own maps (PG_OPEN_PRIVATE) ignore whatever is pinned */
+	err = st->lock_fd >= 0 ? pg_meta_abi_check(o, &exists) : 0;
 	if (err)
-		err = pg_load_skel(st, reuse, false);
+		goto fail;
+	exists = exists || reuse[PG_M_PORTS] >= 0;
+	if (create && !exists) {
+		err = pg_check_foreign(o);
+		if (err)
+			goto fail;
+	}
+
+	/* BPF_F_XDP_HAS_FRAGS lets jumbo-MTU interfaces attach; older kernels reject it. */
+	err = pg_load_skel(o, st, reuse, true);
+	if (err && err != -EPROTO)
+		err = pg_load_skel(o, st, reuse, false);
+	if (err == -EPROTO)
+		goto fail; /* pg_map_compat said why */
 	if (err) {
 		pg_sys_err(err, "cannot load the XDP program");
 		goto fail;
@@ -290,6 +528,14 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 				}
 				pinned_now[PG_M_COUNT + i] = 1;
 			}
+			/* the metadata record: ABI version, and the build that now runs */
+			meta_now = !pg_pinned(o, PG_PIN_META);
+			err = pg_meta_open(o, true, &meta);
+			if (err)
+				goto unpin;
+			if (pinned_now[PG_M_COUNT] || pinned_now[PG_M_COUNT + 1])
+				meta.recs[0].head.build_id = pg_build_id();
+			pg_meta_close(&meta);
 		}
 		st->pinned = true;
 	}
@@ -308,6 +554,8 @@ unpin:
 		if (pinned_now[i] && !pg_pin_path(o, name, path, sizeof(path)))
 			unlink(path);
 	}
+	if (meta_now && !pg_pin_path(o, PG_PIN_META, path, sizeof(path)))
+		unlink(path);
 fail:
 	for (i = 0; i < PG_M_COUNT; i++)
 		if (reuse[i] >= 0)
@@ -326,14 +574,40 @@ int pg_state_open(const struct pg_opts *o, unsigned int flags, struct pg_state *
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
 	/* shared lock for readers (the test command): writers wait for them */
-	err = flags & PG_OPEN_PRIVATE ? -ENOENT
-				      : pg_lock_dir(o->pin_path, create, create, &st->lock_fd);
+	err = flags & PG_OPEN_PRIVATE
+		      ? -ENOENT
+		      : pg_lock_dir(o->pin_path, create, create || (flags & PG_OPEN_UPGRADE),
+				    &st->lock_fd);
 	if (err && err != -ENOENT)
 		return err;
+	if (err && (flags & PG_OPEN_UPGRADE)) {
+		pg_err("nothing loaded under '%s' (expected 'portgate attach IFACE' first)",
+		       o->pin_path);
+		return err;
+	}
 	err = pg_state_load(o, flags, st);
-	if (err)
+	if (err) {
 		pg_state_close(st);
-	return err;
+		return err;
+	}
+	if (!(flags & (PG_OPEN_CREATE | PG_OPEN_UPGRADE | PG_OPEN_PRIVATE)))
+		pg_warn_build(o, "verdicts are this binary's");
+	return 0;
+}
+
+/* One line on stderr when the program that runs is not this binary's. */
+void pg_warn_build(const struct pg_opts *o, const char *what)
+{
+	struct pg_meta m;
+	__u64 running;
+
+	if (pg_meta_open(o, false, &m))
+		return;
+	running = m.recs[0].head.build_id;
+	pg_meta_close(&m);
+	if (running && running != pg_build_id())
+		pg_err("warning: the running program is build %016llx, this binary's is %016llx: %s ('portgate upgrade' switches every interface to this build)",
+		       (unsigned long long)running, (unsigned long long)pg_build_id(), what);
 }
 
 void pg_state_close(struct pg_state *st)
@@ -395,6 +669,13 @@ int pg_maps_open(const struct pg_opts *o, unsigned int flags, struct pg_maps *m)
 			goto fail;
 		m->created = true;
 	}
+	if (!(flags & PG_MAPS_ANY_ABI)) {
+		bool meta;
+
+		err = pg_meta_abi_check(o, &meta);
+		if (err)
+			goto fail;
+	}
 	for (i = 0; i < PG_M_COUNT; i++) {
 		err = pg_pin_path(o, pg_map_names[i], path, sizeof(path));
 		if (err)
@@ -435,6 +716,11 @@ void pg_maps_close(struct pg_maps *m)
 	m->lock_fd = pg_unlock(m->lock_fd);
 }
 
+/*
+ * Only the names portgate creates go (maps, programs, links, metadata);
+ * the directory goes only if that leaves it empty. Another tool's pins in
+ * the same directory, or a bpffs root, stay as they are.
+ */
 int pg_state_remove(const struct pg_opts *o)
 {
 	struct dirent *de;
@@ -445,13 +731,15 @@ int pg_state_remove(const struct pg_opts *o)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!pg_pin_is_ours(de->d_name))
 			continue;
 		if (!pg_pin_path(o, de->d_name, path, sizeof(path)))
 			unlink(path);
 	}
 	closedir(d);
-	if (rmdir(o->pin_path) && errno != ENOENT)
+	/* not empty (another tool's pins) or a mount point (a bpffs root): it stays */
+	if (rmdir(o->pin_path) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST &&
+	    errno != EBUSY)
 		return -errno;
 	return 0;
 }

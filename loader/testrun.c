@@ -582,7 +582,7 @@ static void usage(FILE *f)
 		"  verdict and why. Live rules and exemptions if pinned, else the default\n"
 		"  policy; the live counters are never touched.\n"
 		"  --pcap FILE    frames from a pcap or pcapng; '-' reads it from stdin. Ethernet,\n"
-		"                 Linux cooked (tcpdump -i any), raw IP, loopback and PPP captures\n"
+		"                 Linux cooked (tcpdump on 'any'), raw IP, loopback and PPP captures\n"
 		"                 are re-framed with the Ethernet header the NIC would have seen\n"
 		"  --hex HEX...   one Ethernet frame per argument; spaces, ':', '-', '.' between\n"
 		"                 digits ok\n"

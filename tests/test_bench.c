@@ -231,6 +231,7 @@ Test(bench, report_quick, .init = report_setup, .fini = report_teardown, .timeou
 		"## 2. Live traffic",
 		"## 3. Scale and control plane",
 		"## Targets",
+		"## Apply at scale",
 		"| IPv4 TCP 443 (no rule) |",
 		"| bare XDP_DROP |",
 		"| xdp-filter |",

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <linux/bpf.h>
@@ -380,6 +381,32 @@ Test(cli, jumbo_mtu)
 	PG_OK("attach va --role access");
 	PG_OK("attach vb");
 	cr_expect_neq(xdp_id("vb"), 0);
+}
+
+/* status and --version -v name the running kernel and its BPF features */
+Test(cli, status_names_the_kernel)
+{
+	char want[160], quoted[80];
+	struct utsname u;
+
+	cr_assert_eq(uname(&u), 0);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", u.release);
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, ".kernel.release"), quoted);
+	/* both tested kernels (6.1, 6.18) have XDP frags and bpf_link XDP */
+	cr_expect_str_eq(jq(R.out, "[.kernel.xdp_frags, .kernel.xdp_link, .kernel.tc_bpf]"),
+			 "[true,true,true]");
+	cr_expect_str_eq(jq(R.out, ".kernel.tcx | type"), "\"boolean\"");
+
+	snprintf(want, sizeof(want), "kernel     Linux %s: XDP frags yes, bpf_link XDP yes",
+		 u.release);
+	PG_OK("attach va");
+	PG_OK("status");
+	cr_expect(strstr(R.out, want), "status lacks '%s':\n%s", want, R.out);
+	PG_OK("--version -v");
+	cr_expect(strstr(R.out, want), "--version -v lacks '%s':\n%s", want, R.out);
+	PG_OK("--version");
+	cr_expect(!strstr(R.out, "kernel"), "--version without -v: %s", R.out);
 }
 
 #define DEFAULT_RULES                                                        \
@@ -823,7 +850,16 @@ Test(cli, exemptions_from_file)
 	PG_OK("attach va");
 	PG_OK("allow --file %s --peer", peers);
 	cr_expect_str_eq(R.out, "added 4 exemptions (1 already present)\n");
-	cr_expect_str_empty(R.err);
+	/* issue 12: a prefix with host bits set is taken masked, with one warning */
+	{
+		char warn[256];
+
+		snprintf(warn, sizeof(warn),
+			 "portgate: %s:6: warning: '192.0.2.99/24' has host bits set, taken as "
+			 "192.0.2.0/24\n",
+			 peers);
+		cr_expect_str_eq(R.err, warn);
+	}
 	PG_OK("exemptions -j");
 	cr_expect_str_eq(jq(R.out, EXEMPT_TUPLES),
 			 "[[\"192.0.2.0/24\",\"peer\",\"in\",\"all\"],"

@@ -151,6 +151,7 @@ static void squeeze(char *s)
 Test(docs, man_covers_every_command_and_option)
 {
 	char names[32][16], out[4096], opts[2048], usage[1024], syn[1024], *tok, *save;
+	size_t len;
 	char globals[512];
 	const char *s, *e, *nl;
 	int n, i, bad = 0;
@@ -169,7 +170,10 @@ Test(docs, man_covers_every_command_and_option)
 		/* the entry's first line is the usage line of --help */
 		nl = strchr(s, '\n');
 		snprintf(syn, sizeof(syn), "%.*s", (int)(nl - s), s);
-		snprintf(usage, sizeof(usage), "%.*s", (int)strcspn(out + 7, "\n"), out + 7);
+		/* the usage line and its continuations (indented deeper than the text) */
+		for (len = strcspn(out + 7, "\n"); !strncmp(out + 7 + len, "\n    ", 5);)
+			len += 1 + strcspn(out + 7 + len + 1, "\n");
+		snprintf(usage, sizeof(usage), "%.*s", (int)len, out + 7);
 		squeeze(syn);
 		squeeze(usage);
 		if (strncmp(out, "usage: ", 7) || strcmp(syn, usage)) {

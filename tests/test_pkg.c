@@ -105,6 +105,7 @@ Test(pkg, build_install_use_purge, .timeout = 900)
 		 "/usr/share/bash-completion/completions/portgate\n/etc/portgate/portgate.conf\n"
 		 "/lib/systemd/system/portgate-metrics.service\n"
 		 "/lib/systemd/system/portgate-metrics.timer\n"
+		 "/lib/systemd/system/portgate.service\n"
 		 "/usr/share/doc/portgate/examples/portgate.rules.yml\n";
 	     *f; f = strchr(f, '\n') + 1) {
 		char want[128];
@@ -156,7 +157,8 @@ Test(pkg, build_install_use_purge, .timeout = 900)
 	cr_assert(strstr(out, "/etc/portgate/portgate.conf"), "conffiles: %s", out);
 	cr_assert_eq(tl_sh(out, sizeof(out),
 			   "systemd-analyze verify /lib/systemd/system/portgate-metrics.service "
-			   "/lib/systemd/system/portgate-metrics.timer 2>&1"),
+			   "/lib/systemd/system/portgate-metrics.timer "
+			   "/lib/systemd/system/portgate.service 2>&1"),
 		     0, "systemd-analyze verify: %s", out);
 	cr_assert_eq(access("/etc/systemd/system/timers.target.wants/portgate-metrics.timer", F_OK),
 		     0, "portgate-metrics.timer is not enabled");

@@ -83,32 +83,66 @@ addr() {
 	echo "$a"
 }
 
-# Poll (bounded) until every PORT of PROTO listens in HOST.
+# give_up MESSAGE PROBE-OUTPUT LOG: a lab failure that says why. The
+# message ends with the last probe's own output and the tail of the daemon
+# log that belongs to it (up_failed then prints no other log).
+give_up() {
+	local msg=$1 out=$2 log=$3
+	{
+		echo "lab: $msg"
+		echo "--- last probe's output:"
+		if [ -n "$out" ]; then sed 's/^/    /' <<<"$out"; else echo "    (none)"; fi
+		echo "--- tail of $log:"
+		if [ -s "$log" ]; then tail -n 10 "$log" | sed 's/^/    /'; else echo "    (empty or missing)"; fi
+	} >&2
+	SHOWN_LOG=$log
+	exit 1
+}
+
+# Poll (bounded) until every PORT of PROTO listens in HOST, whose daemon
+# NAME logs to $STATE/HOST-NAME.log.
 wait_listen() {
-	local h=$1 proto=$2 ports=$3 deadline=$((SECONDS + 20)) p missing
+	local h=$1 proto=$2 ports=$3 name=$4 deadline=$((SECONDS + ${PG_LAB_WAIT:-20})) p missing out why st
 	while :; do
 		missing=
 		for p in ${ports//,/ }; do
 			[ -n "$(nsx "$h" ss -Hln "--$proto" "sport = :$p")" ] || missing+=" $p"
 		done
 		[ -z "$missing" ] && return 0
-		[ $SECONDS -lt $deadline ] || die "$h: $proto ports not listening:$missing"
-		sleep 0.1
+		if ! kill -0 "${DAEMON[$h-$name]}" 2>/dev/null; then
+			st=0
+			wait "${DAEMON[$h-$name]}" || st=$?
+			why="$name exited with status $st"
+		elif [ $SECONDS -ge $deadline ]; then
+			why="after 20 s"
+		else
+			sleep 0.1
+			continue
+		fi
+		out="(in $(ns "$h")) \$ ss -Hlnp --$proto"$'\n'"$(nsx "$h" ss -Hlnp "--$proto" 2>&1)"
+		give_up "$h: $proto ports not listening:$missing ($why)" "$out" "$STATE/$h-$name.log"
 	done
 }
 
 # Poll (bounded) until a real SMTP session from endpoint FROM to TO works.
 wait_route() {
-	local from=$1 to=$2 fam=$3 deadline=$((SECONDS + 10))
-	until cmd_probe "$from" "$to" "$fam" smtp >/dev/null; do
-		[ $SECONDS -lt $deadline ] || die "no SMTP session from $from to $to over IPv$fam"
+	local from=$1 to=$2 fam=$3 deadline=$((SECONDS + 10)) res
+	until res=$(PROBE_OUT=$STATE/probe.out cmd_probe "$from" "$to" "$fam" smtp); do
+		if [ $SECONDS -ge $deadline ]; then
+			give_up "no SMTP session from $from to $to over IPv$fam after 10 s (probe: $res)" \
+				"$(cat "$STATE/probe.out" 2>/dev/null)" "$STATE/${HOST_OF[$to]}-serve.log"
+		fi
+		sleep 0.1
 	done
 }
+
+declare -A DAEMON # HOST-NAME -> pid of the shell that waits for it
 
 start() { # HOST NAME CMD...: a daemon of the lab, logging to STATE
 	local h=$1 name=$2
 	shift 2
 	nsx "$h" setsid "$@" >"$STATE/$h-$name.log" 2>&1 </dev/null &
+	DAEMON[$h-$name]=$!
 }
 
 start_snmpd() {
@@ -142,7 +176,8 @@ link() { # BNG-IF HOST V4-NET V6-NET ENDPOINTS...
 
 up_failed() {
 	local f
-	for f in "$STATE"/*.log; do
+	# give_up already showed the log that says why; else show them all
+	[ -n "${SHOWN_LOG:-}" ] || for f in "$STATE"/*.log; do
 		[ -s "$f" ] && { echo "--- $f"; tail -n 5 "$f"; }
 	done >&2
 	cmd_down >/dev/null 2>&1 || true
@@ -173,11 +208,11 @@ cmd_up() {
 	start sub serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $SUB_SMTP --http 80
 	start inet serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $INET_SMTP
 	start isp serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $ISP_SMTP
-	wait_listen sub udp 161
-	wait_listen inet udp 161
-	wait_listen sub tcp "$SUB_SMTP,80"
-	wait_listen inet tcp $INET_SMTP
-	wait_listen isp tcp $ISP_SMTP
+	wait_listen sub udp 161 snmpd
+	wait_listen inet udp 161 snmpd
+	wait_listen sub tcp "$SUB_SMTP,80" serve
+	wait_listen inet tcp $INET_SMTP serve
+	wait_listen isp tcp $ISP_SMTP serve
 	# Routing and services, before portgate is in the path.
 	for f in 4 6; do
 		wait_route sub inet $f
@@ -252,34 +287,40 @@ cmd_gc() { # labs named after a pid that no longer runs
 }
 
 # One real client session; prints answered, timeout, refused or error.
+# With PROBE_OUT=FILE, the client's whole output goes to FILE too.
 cmd_probe() {
 	[ $# -ge 4 ] || die "probe: expected FROM TO 4|6 snmp|smtp|http [PORT]"
-	local from=$1 to=$2 fam=$3 client=$4 port=${5:-} src dst h out rc=0
+	local from=$1 to=$2 fam=$3 client=$4 port=${5:-} src dst h out rc=0 cmd
 	src=$(addr "$from" "$fam")
 	dst=$(addr "$to" "$fam")
 	h=${HOST_OF[$from]}
 	case $client in
 	snmp)
 		port=${port:-161}
-		# Client state in the lab's directory, not /var/lib/snmp.
-		out=$(MIBS='' SNMP_PERSISTENT_DIR=$STATE/snmp-client \
-			nsx "$h" snmpget -v2c -c public -t "$T" -r 0 --clientaddr="$src" \
-			"udp$([ "$fam" = 6 ] && echo 6):[$dst]:$port" 1.3.6.1.2.1.1.5.0 2>&1) || rc=$?
+		local transport=udp
+		[ "$fam" = 4 ] || transport=udp6
+		cmd=(snmpget -v2c -c public -t "$T" -r 0 --clientaddr="$src"
+			"$transport:[$dst]:$port" 1.3.6.1.2.1.1.5.0)
 		;;
 	smtp)
 		port=${port:-25}
-		out=$(nsx "$h" swaks --server "$dst" --port "$port" --local-interface "$src" \
-			--from probe@example.org --to postmaster@example.com \
-			--quit-after RCPT --timeout "$T" 2>&1) || rc=$?
+		cmd=(swaks --server "$dst" --port "$port" --local-interface "$src"
+			--from probe@example.org --to postmaster@example.com
+			--quit-after RCPT --timeout "$T")
 		;;
 	http)
 		port=${port:-80}
 		[ "$fam" = 6 ] && dst="[$dst]"
-		out=$(nsx "$h" curl -sS -g -o /dev/null --interface "$src" \
-			--max-time "$T" "http://$dst:$port/" 2>&1) || rc=$?
+		cmd=(curl -sS -g -o /dev/null --interface "$src" --max-time "$T"
+			"http://$dst:$port/")
 		;;
 	*) die "probe: bad client '$client': expected snmp, smtp or http" ;;
 	esac
+	# SNMP client state in the lab's directory, not /var/lib/snmp.
+	out=$(MIBS='' SNMP_PERSISTENT_DIR=$STATE/snmp-client nsx "$h" "${cmd[@]}" 2>&1) || rc=$?
+	# the client's own words, for whoever has to say why (wait_route)
+	[ -z "${PROBE_OUT:-}" ] || printf '(in %s) $ %s\n%s\n(exit %d)\n' \
+		"$(ns "$h")" "${cmd[*]}" "$out" "$rc" >"$PROBE_OUT"
 	if [ $rc -eq 0 ]; then
 		echo answered
 	elif grep -qi 'timeout\|timed out' <<<"$out"; then

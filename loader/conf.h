@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Shared by apply.c and save.c: the live state of one generation read
+ * back from the maps, and its lines in the configuration grammar.
+ */
+#ifndef PORTGATE_CONF_H
+#define PORTGATE_CONF_H
+
+#include "loader.h"
+
+/*
+ * One exemption without its generation: the trie key with the
+ * generation bit of its scope clear (v4 keys zero-padded to the v6
+ * size), its origin, and the config line it came from (0 if live).
+ */
+struct pg_cx {
+	__u8 key[sizeof(struct pg_exempt_v6_key)];
+	__u8 v6;
+	__u8 flags; /* PG_EXEMPT_F_* */
+	__u16 pad;
+	__u32 line;
+};
+
+struct pg_cxv {
+	struct pg_cx *e;
+	size_t n, cap;
+};
+
+int pg_cxv_add(struct pg_cxv *v, const struct pg_cx *x);
+/* Sort (the order save prints) and drop repeated keys, keeping the first. */
+void pg_cxv_sort(struct pg_cxv *v);
+int pg_cx_cmp(const void *a, const void *b);
+
+/* What the maps hold now. */
+struct pg_live {
+	__u32 gen;	       /* the live generation */
+	struct pg_rule *rules; /* live generation, sorted by pg_rule_cmp_full */
+	unsigned int nrules;
+	struct pg_cxv stat, dyn; /* live generation: static, dynamic (generation bit clear) */
+	struct pg_cxv other;	 /* the other generation's keys as they are: leftovers */
+	struct pg_link *links;
+	unsigned int nlinks;
+};
+
+int pg_live_read(const struct pg_opts *o, struct pg_maps *m, struct pg_live *lv);
+void pg_live_free(struct pg_live *lv);
+
+int pg_rule_cmp_full(const void *a, const void *b);
+
+/* "192.0.2.0/24 --peer --rule udp/161 --dir out" (what follows `allow`). */
+const char *pg_cx_args(const struct pg_cx *e, char *buf, size_t len);
+/* "eth0 --role uplink --mode native" (what follows `attach`). */
+const char *pg_link_args(const struct pg_link *l, char *buf, size_t len);
+
+#endif /* PORTGATE_CONF_H */
