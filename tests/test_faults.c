@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Fault injection: every state-changing command killed with SIGKILL at
+ * Fault injection: every state-changing command (apply included) killed with SIGKILL at
  * random moments, many times, while a guard process runs the pinned
  * uplink program (BPF_PROG_TEST_RUN) on frames to the ports the default
  * policy blocks: they are blocked before and after every command, so not
@@ -41,7 +41,7 @@
 #define OUT_MAX (64 * 1024)
 #define N_PREFIXES 100000
 
-static char pin[64], ns[64], list[64];
+static char pin[64], ns[64], list[64], conf_a[64], conf_b[64];
 
 /* Shared with the guard process. */
 struct guard {
@@ -74,6 +74,8 @@ static void setup(void)
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/pgflt%d", getpid());
 	snprintf(ns, sizeof(ns), "pgflt%d", getpid());
 	snprintf(list, sizeof(list), "/tmp/pgflt%d.list", getpid());
+	snprintf(conf_a, sizeof(conf_a), "/tmp/pgflt%d.a.conf", getpid());
+	snprintf(conf_b, sizeof(conf_b), "/tmp/pgflt%d.b.conf", getpid());
 	cr_assert_eq(tl_sh(NULL, 0,
 			   "ip netns add %s && ip -n %s link add fa type veth peer name fb && "
 			   "ip -n %s link add fc type veth peer name fd && "
@@ -85,6 +87,15 @@ static void setup(void)
 	cr_assert(f);
 	for (int i = 0; i < N_PREFIXES; i++)
 		fprintf(f, "100.%d.%d.%d/32\n", 64 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
+	cr_assert_eq(fclose(f), 0);
+	/* two whole states for apply: A adds a large range and the 100,000 prefixes */
+	f = fopen(conf_a, "w");
+	cr_assert(f);
+	fprintf(f, "attach fa\ndefaults\nblock udp 10000-60000\nallow --file %s --peer\n", list);
+	cr_assert_eq(fclose(f), 0);
+	f = fopen(conf_b, "w");
+	cr_assert(f);
+	fprintf(f, "attach fa\ndefaults\nblock tcp 6660-6669\n");
 	cr_assert_eq(fclose(f), 0);
 	G = mmap(NULL, sizeof(*G), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert(G != MAP_FAILED);
@@ -100,7 +111,7 @@ static void teardown(void)
 	}
 	pg(NULL, "detach --all");
 	tl_sh(NULL, 0, "ip netns del %s 2>/dev/null", ns);
-	tl_sh(NULL, 0, "rm -rf %s %s", pin, list);
+	tl_sh(NULL, 0, "rm -rf %s %s %s %s", pin, list, conf_a, conf_b);
 }
 
 TestSuite(faults, .init = setup, .fini = teardown);
@@ -210,16 +221,21 @@ static const struct fault_cmd cmds[] = {
 	{"defaults", "block tcp 6660-6669", "defaults", NULL},
 	{"attach", NULL, "attach fc", "detach fc"},
 	{"detach", "attach fc", "detach fc", NULL},
+	{"apply", "apply @B", "apply @A", "apply @B"},
 };
 
-/* "@L" in a command is the prefix list. */
+/* "@L" in a command is the prefix list, "@A" and "@B" the files for apply. */
 static const char *expand(const char *s, char *buf, size_t len)
 {
-	const char *at = strstr(s, "@L");
+	const char *at = strstr(s, "@");
 
 	if (!at)
 		return s;
-	snprintf(buf, len, "%.*s%s%s", (int)(at - s), s, list, at + 2);
+	snprintf(buf, len, "%.*s%s%s", (int)(at - s), s,
+		 at[1] == 'L'	? list
+		 : at[1] == 'A' ? conf_a
+				: conf_b,
+		 at + 2);
 	return buf;
 }
 
