@@ -6,7 +6,13 @@
 .SECONDARY:
 .SUFFIXES:
 
+# SANITIZE=1: the CLI and the tests with ASan+UBSan, in their own build
+# directory so the normal build stays as it is.
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+else
 BUILD    ?= build
+endif
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 CC       ?= gcc
@@ -29,6 +35,13 @@ CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ibpf -Itools/lib -I$(BU
 CFLAGS    += $(CPPFLAGS) -DPG_VERSION='"$(VERSION)"'
 BPF_FLAGS := -g -O2 -target bpf $(WARN) -Iinclude -Ibpf -I/usr/include/$(ARCH)-linux-gnu
 LDLIBS    := -lbpf -lelf -lz
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS    += $(SAN_FLAGS)
+LDFLAGS   += $(SAN_FLAGS)
+endif
+# The suites run the CLI of their own build directory.
+CFLAGS    += -DPG_BUILD_DIR='"$(BUILD)"'
 
 # BPF objects: bpf/*.bpf.c is the product, tools/*.bpf.c are bench anchors.
 BPF_SRCS  := $(wildcard bpf/*.bpf.c tools/*.bpf.c)
@@ -55,7 +68,7 @@ HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 # a changed program (1) or with a changed map layout (2).
 VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
 
-.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget
+.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget fuzz fuzzers
 
 all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
@@ -117,6 +130,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB_OBJS) $(TESTLIB) -o $@ $(LDLIBS) -lpcap -lcriterion
 
+# SUITES="test_cli test_testcmd" runs only those suites.
+TEST_RUN := $(if $(SUITES),$(addprefix $(BUILD)/tests/,$(SUITES)),$(TESTS))
+# Sanitizer reports fail the process that has them (the CLI under test too).
+SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
+
 # deps first, then the preflight, then the build, even under make -j: a
 # fresh machine has no clang yet. Each suite is its own binary, run one job
 # at a time because the suites create network namespaces and bpffs pins
@@ -124,7 +143,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TESTLIB) $(HDRS) $(SKELS) | $(BUILD)/t
 test: deps
 	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)tools/run-tests.sh $(TESTS)
+	$(Q)$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) tools/run-tests.sh $(TEST_RUN)
 
 # The suites again on Debian 12's own kernel (6.1), in a VM: tools/vm/run.sh.
 # Not the kernel-independent ones (docs against the binary, the package).
@@ -148,6 +167,52 @@ bench: deps
 	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
+
+# Fuzzing (clang libFuzzer + ASan + UBSan; needs root for BPF): `make fuzz
+# FUZZ_TIME=N` runs every fuzzer N seconds one after the other, corpora in
+# $(BUILD)/fuzz/corpus/, findings in $(BUILD)/fuzz/findings/. fuzz_xdp is
+# differential against the loaded program; the others take the loader's
+# parsers (built into them with main() renamed) on hostile input.
+FUZZ_TIME   ?= 60
+FUZZ_DIR    := $(BUILD)/fuzz
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ibpf -Itools/lib -Iloader \
+	       -Itests -I$(BUILD) -DPG_VERSION='"$(VERSION)"' $(FUZZ_SAN)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS     := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+# loader objects for the fuzzers; a fuzzer that #includes one (to reach its
+# static parsers) leaves that object out. check.c judges, it is not fuzzed:
+# optimised, no counters or sanitizers (it reads 4 MiB after every input).
+FUZZ_LOADER := $(patsubst loader/%.c,$(FUZZ_DIR)/loader/%.o,$(LOADER_SRCS))
+
+$(FUZZ_DIR)/loader $(FUZZ_DIR)/lib:
+	$(Q)mkdir -p $@
+
+$(FUZZ_DIR)/loader/%.o: loader/%.c $(HDRS) $(SKELS) VERSION | $(FUZZ_DIR)/loader
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(if $(filter check,$*),-O2 -fno-sanitize=all,-fsanitize=fuzzer-no-link) \
+		-Dmain=pg_cli_main -c $< -o $@
+
+$(FUZZ_DIR)/lib/%.o: tools/lib/%.c $(HDRS) | $(FUZZ_DIR)/lib
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_xdp: tests/fuzz/fuzz_xdp.c $(FUZZ_DIR)/lib/pkt.o $(HDRS) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/lib/pkt.o -o $@ $(LDLIBS)
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LOADER) $(HDRS) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< \
+		$(filter-out $(patsubst %,$(FUZZ_DIR)/loader/%.o,$(shell sed -n \
+		's|^#include "\.\./\.\./loader/\(.*\)\.c"|\1|p' $<)),$(FUZZ_LOADER)) \
+		-o $@ $(LDLIBS) -lpcap
+
+fuzzers: $(FUZZERS)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzzers
+	$(Q)tools/fuzz.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZERS)
 
 # Installed layout (the Debian package is `make install PREFIX=/usr`):
 # units in /lib/systemd/system and the configuration in /etc for /usr,
@@ -207,7 +272,7 @@ $(DEB): $(shell find $(DEB_TREE) -type f 2>/dev/null)
 	$(Q)cp $(BUILD)/deb/portgate_$(VERSION)_$(DEB_ARCH).deb $@
 
 FORMAT_SRCS := $(wildcard include/*.h bpf/*.c bpf/*.h loader/*.c loader/*.h \
-		 tools/*.c tools/lib/*.c tools/lib/*.h tests/*.c tests/*.h)
+		 tools/*.c tools/lib/*.c tools/lib/*.h tests/*.c tests/*.h tests/fuzz/*.c)
 
 format:
 	clang-format -i $(FORMAT_SRCS)

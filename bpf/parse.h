@@ -40,6 +40,21 @@
 #define PG_FORGET(off) (off)
 #endif
 
+/*
+ * Header views. The program loads headers where they lie; user space must
+ * not assume alignment either (an IP header starts at offset 14, 18, 21,
+ * ... of a frame), so its views have alignment 1: no misaligned access,
+ * which UBSan reports and strict-alignment machines fault on.
+ */
+#ifdef __bpf__
+#define PG_UNALIGNED
+#else
+#define PG_UNALIGNED __attribute__((aligned(1)))
+#endif
+typedef struct iphdr pg_iphdr PG_UNALIGNED;
+typedef struct ipv6hdr pg_ipv6hdr PG_UNALIGNED;
+typedef __u16 pg_be16 PG_UNALIGNED;
+
 /* Headers start within this many bytes of the frame: bounds PG_FORGET. */
 #define PG_MAX_L3_OFF 64
 #define PG_MAX_HDR_OFF 0x7fff
@@ -125,7 +140,7 @@ static __always_inline int pg_parse_eth(struct pg_cursor *c, struct pg_pkt *pkt,
 
 	PG_UNROLL
 	for (i = 0; i < PG_MAX_VLAN + 1; i++) {
-		__u16 *tag;
+		pg_be16 *tag;
 
 		if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD) &&
 		    type != bpf_htons(ETH_P_QINQ1))
@@ -219,7 +234,7 @@ static __always_inline int pg_parse_pppoe(struct pg_cursor *c, struct pg_pkt *pk
  */
 static __always_inline int pg_parse_ipv4(struct pg_cursor *c, struct pg_pkt *pkt, __u32 *l4_len)
 {
-	struct iphdr *iph = c->pos;
+	pg_iphdr *iph = c->pos;
 	__u32 hlen, tot_len;
 	__u16 frag_off;
 
@@ -264,7 +279,7 @@ static __always_inline int pg_ipv6_is_ext(__u8 nexthdr)
 /* IPv6 and up to PG_MAX_IPV6_EXT extension headers. */
 static __always_inline int pg_parse_ipv6(struct pg_cursor *c, struct pg_pkt *pkt, __u32 *l4_len)
 {
-	struct ipv6hdr *ip6 = pg_pull(c, sizeof(*ip6));
+	pg_ipv6hdr *ip6 = pg_pull(c, sizeof(*ip6));
 	__u32 left; /* payload bytes after the headers walked so far */
 	__u8 next;
 	int i;
@@ -294,7 +309,7 @@ static __always_inline int pg_parse_ipv6(struct pg_cursor *c, struct pg_pkt *pkt
 			return PG_R_TRUNCATED;
 		}
 		if (next == IPPROTO_FRAGMENT) {
-			__u16 off = bpf_ntohs(*(__u16 *)(ext + 2));
+			__u16 off = bpf_ntohs(*(pg_be16 *)(ext + 2));
 
 			len = 8;
 			if (off & PG_IP6_OFFMASK) {
@@ -334,7 +349,7 @@ done:
 /* Transport ports; only the first 4 bytes of TCP/UDP are needed. */
 static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt, __u32 l4_len)
 {
-	__u16 *ports;
+	pg_be16 *ports;
 
 	if (pkt->l4proto != IPPROTO_TCP && pkt->l4proto != IPPROTO_UDP)
 		return PG_R_OTHER_L4;

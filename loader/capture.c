@@ -468,7 +468,8 @@ static int take_frame(struct tr_input *in, const struct tr_link *link, const uin
 
 	eth = link->reframe ? TR_MIN_FRAME + l2.ins_len : 0;
 	cap = caplen - l2.hdr + eth;
-	wire = wirelen - l2.hdr + eth;
+	/* a capture may claim any wire length: saturate, never wrap below cap */
+	wire = wirelen - l2.hdr > UINT32_MAX - eth ? UINT32_MAX : wirelen - l2.hdr + eth;
 	if (cap > TR_MAX_FRAME && strict) {
 		pg_err("test: pcap '%s' frame %u: %u bytes is longer than the largest frame (--strict: expected %d to %d bytes)",
 		       name, in->n + 1, cap, TR_MIN_FRAME, TR_MAX_FRAME);

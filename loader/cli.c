@@ -34,6 +34,7 @@ enum pg_audit_when {
 	PG_AUDIT_NEVER = 0, /* read-only: nothing logged */
 	PG_AUDIT_ALWAYS,    /* changes state */
 	PG_AUDIT_RESET,	    /* changes state with --reset only (stats) */
+	PG_AUDIT_REPAIR,    /* changes state with --repair only (check) */
 	PG_AUDIT_NOT_DRY,   /* changes state unless --check or --dry-run (apply) */
 };
 
@@ -81,6 +82,9 @@ static const struct pg_cmd pg_cmds[] = {
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
 	 "run frames through the program (BPF_PROG_TEST_RUN)", PG_AUDIT_NEVER},
+	{"check", cmd_check, "[-j] [--repair]",
+	 "cross-check the pinned state (after an incident); exit 1 if inconsistent",
+	 PG_AUDIT_REPAIR},
 	{"metrics", cmd_metrics, "[--output FILE]",
 	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)",
 	 PG_AUDIT_NEVER},
@@ -94,9 +98,11 @@ static bool pg_audited(const struct pg_cmd *cmd, int argc, char **argv)
 {
 	int i;
 
-	if (cmd->audit == PG_AUDIT_RESET) {
+	if (cmd->audit == PG_AUDIT_RESET || cmd->audit == PG_AUDIT_REPAIR) {
+		const char *flag = cmd->audit == PG_AUDIT_RESET ? "--reset" : "--repair";
+
 		for (i = 1; i < argc; i++)
-			if (!strcmp(argv[i], "--reset"))
+			if (!strcmp(argv[i], flag))
 				return true;
 		return false;
 	}
@@ -344,16 +350,14 @@ static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	return vfprintf(stderr, fmt, ap);
 }
 
-int main(int argc, char **argv)
+/* rest: room for argc + 1 words, the command and its arguments. */
+static int pg_main(int argc, char **argv, char **rest)
 {
 	struct pg_opts o = {.pin_path = PG_DEFAULT_PIN_PATH};
 	const struct pg_cmd *cmd = NULL;
-	char **rest = calloc(argc + 1, sizeof(*rest));
 	bool help = false, version = false;
 	int i, n = 0, rc;
 
-	if (!rest)
-		return PG_EXIT_RUNTIME;
 	/* Global options anywhere; the first other word is the command. */
 	for (i = 1; i < argc; i++) {
 		const char *s = argv[i];
@@ -435,5 +439,17 @@ int main(int argc, char **argv)
 	/* the one place that writes audit lines: after the command, with its result */
 	if (pg_audited(cmd, n, rest))
 		pg_audit(&o, n, rest, rc);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char **rest = calloc(argc + 1, sizeof(*rest));
+	int rc;
+
+	if (!rest)
+		return PG_EXIT_RUNTIME;
+	rc = pg_main(argc, argv, rest);
+	free(rest);
 	return rc;
 }

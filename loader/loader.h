@@ -417,4 +417,26 @@ int pg_syslog(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  */
 void pg_audit(const struct pg_opts *o, int argc, char **argv, int rc);
 
+/*
+ * State checker (check.c, `portgate check`): every inconsistency of the
+ * maps (pg_check_maps) and of the pins (programs on the pinned maps,
+ * links on live interfaces) is one report() call.
+ */
+enum pg_check_flags {
+	PG_CHECK_IDLE = 1 << 0,	  /* no apply between its steps: the other generation is empty */
+	PG_CHECK_REPAIR = 1 << 1, /* rewrite the exemption-kind counts from the tries */
+};
+typedef void (*pg_check_report_fn)(const char *line, void *ctx);
+struct pg_check_sum {
+	unsigned int problems;
+	__u32 gen; /* live generation */
+	unsigned int rules;
+	unsigned long exempt_v4, exempt_v6;
+};
+int pg_check_maps(struct pg_maps *m, unsigned int flags, pg_check_report_fn report, void *ctx,
+		  struct pg_check_sum *sum);
+int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_report_fn report,
+		  void *ctx, unsigned int *problems, unsigned int *links);
+int cmd_check(const struct pg_opts *o, int argc, char **argv);
+
 #endif /* PORTGATE_LOADER_H */

@@ -150,22 +150,36 @@ static void pg_race_window(void)
 		usleep(strtoul(s, NULL, 10));
 }
 
+/*
+ * The slot holding exactly r in this generation, 0 if none. Found by its
+ * slot, not its port entries: a block or unblock killed half-way leaves
+ * a rule with only some of them, and running it again must finish it.
+ */
+static __u32 pg_rule_find(const struct pg_tables *t, const struct pg_rule *r)
+{
+	__u32 id;
+
+	for (id = 1; id <= PG_MAX_RULES; id++)
+		if (pg_rule_live(t, id) && pg_rule_same(&t->rules[id], r))
+			return id;
+	return 0;
+}
+
 /* Add r, or change the action of the identical rule; refuse overlaps. */
 static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_rule *r)
 {
-	const struct pg_port_entry *e = pg_tport(t, r->dir, r->proto, r->port);
+	const struct pg_port_entry *e;
 	struct pg_rule nr;
 	char a[64], b[64];
-	__u32 p, id;
+	__u32 p, id = pg_rule_find(t, r);
 	int err;
 
-	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
-		nr = t->rules[e->rule_id];
-		if (nr.action == r->action)
-			return 0;
+	if (id) {
+		/* the identical rule: its action, and every port entry (re)written */
+		nr = t->rules[id];
 		nr.action = r->action;
-		pg_store8(&t->rules[e->rule_id], &nr);
-		pg_set_ports(t, &nr, e->rule_id);
+		pg_store8(&t->rules[id], &nr);
+		pg_set_ports(t, &nr, id);
 		return 0;
 	}
 	for (p = r->port; p <= r->port_end; p++) {
@@ -360,12 +374,12 @@ int cmd_block(const struct pg_opts *o, int argc, char **argv)
 /* Remove exactly the rule r; -ENOENT (naming a covering rule) if absent. */
 static int pg_rule_remove(struct pg_tables *t, const struct pg_rule *r)
 {
-	const struct pg_port_entry *e = pg_tport(t, r->dir, r->proto, r->port);
+	const struct pg_port_entry *e;
+	__u32 p, id = pg_rule_find(t, r);
 	char a[64], b[64];
-	__u32 p;
 
-	if (e->rule_id && pg_rule_same(&t->rules[e->rule_id], r)) {
-		pg_rule_del(t, e->rule_id);
+	if (id) {
+		pg_rule_del(t, id);
 		return 0;
 	}
 	for (p = r->port; p <= r->port_end; p++) {

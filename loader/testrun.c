@@ -168,12 +168,12 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 		cat(d, n, "pppoe ");
 
 	if (pkt->ip_version == 4 && pkt->l3) {
-		const struct iphdr *iph = pkt->l3;
+		const pg_iphdr *iph = pkt->l3;
 
 		inet_ntop(AF_INET, &iph->saddr, res->src, sizeof(res->src));
 		inet_ntop(AF_INET, &iph->daddr, res->dst, sizeof(res->dst));
 	} else if (pkt->ip_version == 6 && pkt->l3) {
-		const struct ipv6hdr *ip6 = pkt->l3;
+		const pg_ipv6hdr *ip6 = pkt->l3;
 
 		inet_ntop(AF_INET6, &ip6->saddr, res->src, sizeof(res->src));
 		inet_ntop(AF_INET6, &ip6->daddr, res->dst, sizeof(res->dst));
@@ -268,12 +268,12 @@ static void find_exempt(struct portgate *skel, __u32 gen, int dir, __u8 proto, _
 	unsigned int i, alen = v6 ? 16 : 4;
 
 	if (v6) {
-		const struct ipv6hdr *ip6 = pkt->l3;
+		const pg_ipv6hdr *ip6 = pkt->l3;
 
 		saddr = (const __u8 *)&ip6->saddr;
 		daddr = (const __u8 *)&ip6->daddr;
 	} else {
-		const struct iphdr *iph = pkt->l3;
+		const pg_iphdr *iph = pkt->l3;
 
 		saddr = (const __u8 *)&iph->saddr;
 		daddr = (const __u8 *)&iph->daddr;

@@ -31,7 +31,7 @@
 #include "pkt.h"
 #include "testlib.h"
 
-#define PORTGATE "build/portgate"
+#define PORTGATE PG_BUILD_DIR "/portgate"
 #define OUT_MAX (256 * 1024)
 
 static char ns[64], ns_path[128], pin[128];

@@ -26,7 +26,7 @@
 #include "portgate.h"
 #include "testlib.h"
 
-#define PORTGATE "build/portgate"
+#define PORTGATE PG_BUILD_DIR "/portgate"
 #define BIG (256 * 1024)
 
 static char man[BIG], help[16384], pin[64], ns[64];
@@ -35,9 +35,10 @@ static char man[BIG], help[16384], pin[64], ns[64];
 static void render_man(void)
 {
 	cr_assert_eq(tl_sh(man, sizeof(man),
-			   "MANWIDTH=1000 man -E ascii -l build/portgate.8 2>/dev/null | col -bx"),
-		     0, "cannot render build/portgate.8 (make man)");
-	cr_assert(strlen(man) > 1000, "build/portgate.8 renders empty");
+			   "MANWIDTH=1000 man -E ascii -l " PG_BUILD_DIR
+			   "/portgate.8 2>/dev/null | col -bx"),
+		     0, "cannot render " PG_BUILD_DIR "/portgate.8 (make man)");
+	cr_assert(strlen(man) > 1000, PG_BUILD_DIR "/portgate.8 renders empty");
 }
 
 /* Lines [start, end) of the section titled `title` (a line at column 0). */

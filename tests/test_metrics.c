@@ -38,7 +38,7 @@
 #include "pkt.h"
 #include "testlib.h"
 
-#define PORTGATE "build/portgate"
+#define PORTGATE PG_BUILD_DIR "/portgate"
 #define BIG (256 * 1024)
 
 static char ns[64], pin[64], dir[64], textdir[96], top[PATH_MAX];

@@ -40,7 +40,7 @@
 #define BIG_MAX 65536	  /* a GRO super-frame fits */
 
 /* the binary under test; PORTGATE=... to try another build */
-#define PORTGATE (getenv("PORTGATE") ?: "build/portgate")
+#define PORTGATE (getenv("PORTGATE") ?: PG_BUILD_DIR "/portgate")
 #define CMD_MAX 40000 /* room for a 9217-byte frame in hex */
 
 static char pin[64]; /* unique bpffs pin path: nothing else uses it */

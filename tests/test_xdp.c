@@ -37,6 +37,7 @@
 #include "parse.h"
 #include "pkt.h"
 #include "xdp_harness.h"
+#include "model.h"
 
 #define FRAME_MAX PKT_MAX
 
@@ -178,40 +179,12 @@ static void env_destroy(void)
 
 /* ---- map setup: what the control plane would write, via the ABI */
 
-static const struct rule_spec default_rules[] = {
-	RULE(R_SMTP, PG_DIR_IN, PG_PROTO_TCP, 25, 0, PG_ACTION_DROP),
-	RULE(R_SMTPS, PG_DIR_IN, PG_PROTO_TCP, 465, 0, PG_ACTION_DROP),
-	RULE(R_SUBMIT, PG_DIR_IN, PG_PROTO_TCP, 587, 0, PG_ACTION_DROP),
-	RULE(R_SMTP_ALT, PG_DIR_IN, PG_PROTO_TCP, 2525, 0, PG_ACTION_DROP),
-	RULE(R_SNMP, PG_DIR_IN, PG_PROTO_UDP, 161, 0, PG_ACTION_DROP),
-};
-
-#define SETUP_MAX_RULES (VEC_MAX_RULES + R_DEFAULTS)
-
-/* All rules of a vector's setup, defaults first; returns the count. */
-static int setup_rules(const struct vec *v, struct rule_spec *out)
-{
-	int n = 0;
-
-	if (v->defaults)
-		for (size_t i = 0; i < sizeof(default_rules) / sizeof(default_rules[0]); i++)
-			out[n++] = default_rules[i];
-	for (int i = 0; i < VEC_MAX_RULES && v->rules[i].action != PG_ACTION_NONE; i++)
-		out[n++] = v->rules[i];
-	return n;
-}
-
-static __u16 rule_end(const struct rule_spec *r)
-{
-	return r->port_end ? r->port_end : r->port;
-}
-
 /* Installs (or with remove, clears) one rule: pg_rules, pg_ports, stats. */
 static void put_rule(const struct rule_spec *r, bool remove)
 {
 	struct pg_rule rule = {
 		.port = r->port,
-		.port_end = rule_end(r),
+		.port_end = model_rule_end(r),
 		.dir = r->dir,
 		.proto = r->proto,
 		.action = r->action,
@@ -229,7 +202,7 @@ static void put_rule(const struct rule_spec *r, bool remove)
 	/* a reused rule id starts from zero (the control plane's contract) */
 	cr_assert(!bpf_map_update_elem(E.rstats_fd, &id, E.rule_zero, BPF_ANY),
 		  "pg_rule_stats[%u]: %s", id, strerror(errno));
-	for (__u32 p = r->port; p <= rule_end(r); p++) {
+	for (__u32 p = r->port; p <= model_rule_end(r); p++) {
 		__u32 idx = pg_port_index(0, r->dir, r->proto, p);
 
 		cr_assert(!bpf_map_update_elem(E.ports_fd, &idx, &ent, BPF_ANY),
@@ -246,34 +219,18 @@ union exempt_key {
 /* Parses "addr/len" into a trie key, address masked to the prefix. */
 static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *addr_len)
 {
-	char addr[INET6_ADDRSTRLEN];
-	const char *slash = strchr(x->cidr, '/');
-	bool v6 = strchr(x->cidr, ':') != NULL;
-	__u8 *a = v6 ? k->v6.addr : k->v4.addr;
-	int bits = v6 ? 128 : 32, plen;
+	__u8 addr[16];
+	bool v6;
 
-	cr_assert(slash && (size_t)(slash - x->cidr) < sizeof(addr), "bad cidr %s", x->cidr);
-	memcpy(addr, x->cidr, slash - x->cidr);
-	addr[slash - x->cidr] = 0;
-	plen = atoi(slash + 1);
-	cr_assert(plen >= 0 && plen <= bits, "bad prefix length in %s", x->cidr);
+	cr_assert(!model_exempt_prefix(x, &v6, addr, addr_len), "bad prefix %s", x->cidr);
 	memset(k, 0, sizeof(*k));
-	cr_assert(inet_pton(v6 ? AF_INET6 : AF_INET, addr, a) == 1, "bad address in %s", x->cidr);
-	for (int i = 0; i < bits / 8; i++) {
-		int keep = plen - i * 8;
-
-		if (keep <= 0)
-			a[i] = 0;
-		else if (keep < 8)
-			a[i] &= (__u8)(0xff << (8 - keep));
-	}
+	memcpy(v6 ? k->v6.addr : k->v4.addr, addr, v6 ? 16 : 4);
 	/* scope..port_lo sit at the same offsets in both key layouts */
-	k->v4.prefixlen = PG_LPM_META_BITS + plen;
+	k->v4.prefixlen = PG_LPM_META_BITS + *addr_len;
 	k->v4.scope = pg_exempt_scope(0, x->side, x->dir);
 	k->v4.proto = x->proto;
 	k->v4.port_hi = x->port >> 8;
 	k->v4.port_lo = x->port & 0xff;
-	*addr_len = plen;
 	return v6 ? E.ex6_fd : E.ex4_fd;
 }
 
@@ -307,8 +264,8 @@ static void put_exempt(const struct exempt_spec *x, bool remove)
 
 static void setup_apply(const struct vec *v, bool remove)
 {
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int n = setup_rules(v, rules);
+	struct rule_spec rules[MODEL_SETUP_MAX_RULES];
+	int n = model_setup_rules(v, rules);
 
 	for (int i = 0; i < n; i++)
 		put_rule(&rules[i], remove);
@@ -320,7 +277,7 @@ static void setup_apply(const struct vec *v, bool remove)
 
 struct counts {
 	struct pg_counter reason[PG_R_COUNT];
-	struct pg_counter rule[SETUP_MAX_RULES];
+	struct pg_counter rule[MODEL_SETUP_MAX_RULES];
 };
 
 static void read_counts(const struct rule_spec *rules, int nrules, struct counts *c)
@@ -488,93 +445,14 @@ static bool check_outcome(const struct outcome *o, size_t len, int want_verdict,
 	return ok;
 }
 
-/* ---- model: what the program should answer, derived independently */
+/* ---- model: tests/model.h, shared with the differential fuzzer */
 
-/* Does the exemption's prefix hold this address (family and bits)? */
-static bool exempt_covers(const struct exempt_spec *x, int ip_version, const __u8 *addr)
-{
-	union exempt_key k;
-	__u8 plen;
-	bool v6 = exempt_key(x, &k, &plen) == E.ex6_fd;
-	const __u8 *net = v6 ? k.v6.addr : k.v4.addr;
-
-	if (ip_version != (v6 ? 6 : 4))
-		return false;
-	for (int i = 0; i < plen; i++) {
-		__u8 bit = 0x80 >> (i % 8);
-
-		if ((addr[i / 8] & bit) != (net[i / 8] & bit))
-			return false;
-	}
-	return true;
-}
-
-/*
- * The expected reason for any frame: the shared parser (compiled for the
- * host, as `portgate test` uses it), then the documented rule/exemption
- * semantics over the setup. Judges the random frames; for the tables it
- * proves the host build of parse.h agrees with the BPF one.
- */
-static int model(const struct vec *setup, enum pg_dir dir, const __u8 *f, size_t len, __u16 *rule)
-{
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int nrules = setup_rules(setup, rules);
-	const struct rule_spec *hit = NULL;
-	struct pg_pkt pkt;
-	const __u8 *saddr, *daddr;
-	__u8 proto;
-	int r;
-
-	memset(&pkt, 0, sizeof(pkt));
-	*rule = 0;
-	r = pg_parse((void *)f, (void *)(f + len), &pkt);
-	if (r != PG_R_PORTS)
-		return r;
-	proto = pkt.l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
-	for (int i = 0; i < nrules; i++)
-		if (rules[i].dir == dir && rules[i].proto == proto && pkt.dport >= rules[i].port &&
-		    pkt.dport <= rule_end(&rules[i]))
-			hit = &rules[i];
-	if (!hit)
-		return PG_R_NO_MATCH;
-	if (pkt.ip_version == 4) {
-		saddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->saddr;
-		daddr = (const __u8 *)&((const struct iphdr *)pkt.l3)->daddr;
-	} else {
-		saddr = ((const struct ipv6hdr *)pkt.l3)->saddr.s6_addr;
-		daddr = ((const struct ipv6hdr *)pkt.l3)->daddr.s6_addr;
-	}
-	for (int i = 0; i < VEC_MAX_EXEMPT && setup->exempt[i].cidr; i++) {
-		const struct exempt_spec *x = &setup->exempt[i];
-		bool sub_is_dst = dir == PG_DIR_IN;
-		const __u8 *a = (x->side == PG_SIDE_SUBSCRIBER) == sub_is_dst ? daddr : saddr;
-
-		if (x->dir != dir)
-			continue;
-		if (x->proto != PG_EXEMPT_ALL_RULES && (x->proto != proto || x->port != hit->port))
-			continue;
-		if (exempt_covers(x, pkt.ip_version, a))
-			return PG_R_EXEMPT;
-	}
-	*rule = hit->id;
-	return hit->action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
-}
-
-/* Builds a vector's frame: pkt_build, then pokes, then the cut. */
+/* Builds a vector's frame (vec_build of the harness), or fails the test. */
 static size_t vec_frame(const struct vec *v, __u8 *buf)
 {
-	size_t n = pkt_build(&v->pkt, buf, FRAME_MAX);
+	size_t n = vec_build(v, buf, FRAME_MAX);
 
-	cr_assert(n > 0, "%s: pkt_build failed", v->name);
-	for (int i = 0; i < VEC_MAX_POKE && v->poke[i].used; i++) {
-		cr_assert(v->poke[i].off < n, "%s: poke at %u beyond %zu bytes", v->name,
-			  v->poke[i].off, n);
-		buf[v->poke[i].off] = v->poke[i].val;
-	}
-	if (v->len) {
-		cr_assert(v->len <= n, "%s: cut to %zu of %zu bytes", v->name, v->len, n);
-		n = v->len;
-	}
+	cr_assert(n > 0, "%s: frame cannot be built (pkt_build, pokes or cut)", v->name);
 	return n;
 }
 
@@ -582,8 +460,8 @@ static size_t vec_frame(const struct vec *v, __u8 *buf)
 static bool run_vec(const struct vec *v)
 {
 	static __u8 frame[FRAME_MAX];
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int nrules = setup_rules(v, rules);
+	struct rule_spec rules[MODEL_SETUP_MAX_RULES];
+	int nrules = model_setup_rules(v, rules);
 	struct outcome o;
 	struct msg m = {.n = 0};
 	size_t len = vec_frame(v, frame);
@@ -626,11 +504,6 @@ static void run_table(const char *table, const struct vec *vecs, size_t n)
 }
 
 /* ---- generated tables */
-
-#define SUB4 "100.64.0.10"
-#define NET4 "198.51.100.10"
-#define SUB6 "2001:db8:64::10"
-#define NET6 "2001:db8:100::10"
 
 struct encap {
 	const char *name;
@@ -1023,8 +896,8 @@ BOTH(truncations)
 {
 	static __u8 frame[FRAME_MAX];
 	struct vec setup = {.defaults = true};
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int nrules = setup_rules(&setup, rules);
+	struct rule_spec rules[MODEL_SETUP_MAX_RULES];
+	int nrules = model_setup_rules(&setup, rules);
 	size_t runs = 0, failed = 0;
 
 	setup_apply(&setup, false);
@@ -1189,8 +1062,8 @@ BOTH(random_frames)
 	__u64 seed = env ? strtoull(env, NULL, 0) : 0x5eed2026c0ffeeULL;
 	/* PG_XDP_FRAMES: soak with more frames by hand; the default stays quick */
 	int frames = getenv("PG_XDP_FRAMES") ? atoi(getenv("PG_XDP_FRAMES")) : RANDOM_FRAMES;
-	struct rule_spec rules[SETUP_MAX_RULES];
-	int nrules = setup_rules(&random_setup, rules);
+	struct rule_spec rules[MODEL_SETUP_MAX_RULES];
+	int nrules = model_setup_rules(&random_setup, rules);
 	size_t failed = 0, seen[PG_R_COUNT] = {0};
 	struct vec *pool;
 	size_t npool = random_pool(&pool);

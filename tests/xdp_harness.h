@@ -20,6 +20,12 @@
 #define VEC_MAX_POKE 4
 #define VEC_NAME_MAX 96
 
+/* Addresses of the generated tables: subscriber and network side. */
+#define SUB4 "100.64.0.10"
+#define NET4 "198.51.100.10"
+#define SUB6 "2001:db8:64::10"
+#define NET6 "2001:db8:100::10"
+
 /* Rule ids of the default policy (PG defaults: inbound mail + SNMP). */
 enum {
 	R_SMTP = 1,	/* TCP 25 */
@@ -88,5 +94,29 @@ struct vec {
 	enum pg_reason reason;
 	__u16 rule; /* rule whose pg_rule_stats must move by one, 0 = none */
 };
+
+/*
+ * Builds a vector's frame into buf (cap bytes): pkt_build, then the pokes,
+ * then the cut. Returns its length, or 0 if the vector is inconsistent
+ * (does not fit, pokes or cuts beyond the frame).
+ */
+static inline size_t vec_build(const struct vec *v, __u8 *buf, size_t cap)
+{
+	size_t n = pkt_build(&v->pkt, buf, cap);
+
+	if (!n)
+		return 0;
+	for (int i = 0; i < VEC_MAX_POKE && v->poke[i].used; i++) {
+		if (v->poke[i].off >= n)
+			return 0;
+		buf[v->poke[i].off] = v->poke[i].val;
+	}
+	if (v->len) {
+		if (v->len > n)
+			return 0;
+		n = v->len;
+	}
+	return n;
+}
 
 #endif /* PORTGATE_XDP_HARNESS_H */

@@ -18,6 +18,8 @@ pkgs=(
 	libbpf-dev libelf-dev zlib1g-dev libpcap-dev
 	# tests and style gate
 	libcriterion-dev clang-format jq
+	# make test SANITIZE=1 (gcc's ASan/UBSan runtimes), make fuzz (clang's libFuzzer)
+	libasan8 libubsan1 libclang-rt-14-dev
 	# network plumbing (netns, veth, nsenter, sysctl, mount, GRO on veth)
 	iproute2 util-linux mount procps psmisc nftables ethtool
 	# XDP reference filter (xdp-filter and its xdpfilt_*.o objects)

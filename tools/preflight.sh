@@ -75,6 +75,18 @@ cc_link() { # cc_link LIBS SOURCE: compile and link a C program
 	gcc -o "$T/t" "$T/t.c" $libs
 }
 
+san_link() { # gcc builds and runs a program with ASan and UBSan
+	has gcc || return 77
+	printf 'int main(void) { return 0; }\n' >"$T/s.c"
+	gcc -fsanitize=address,undefined -o "$T/s" "$T/s.c" && "$T/s"
+}
+
+fuzz_link() { # clang links libFuzzer with ASan and UBSan, and it runs
+	has clang || return 77
+	printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$T/f.c"
+	clang -fsanitize=fuzzer,address,undefined -o "$T/f" "$T/f.c" && "$T/f" -runs=1
+}
+
 bpf_obj() { # clang targets BPF: a tiny XDP object with BTF (no headers)
 	cat >"$T/p.bpf.c" <<-'EOF'
 		char LICENSE[] __attribute__((section("license"), used)) = "GPL";
@@ -228,6 +240,8 @@ need "Criterion test framework (-lcriterion)" libcriterion-dev \
 need "clang compiles BPF objects (-target bpf)" clang bpf_obj
 need "bpftool generates skeletons" bpftool skeleton
 need "clang-format (make check-format)" clang-format has clang-format
+need "gcc links ASan and UBSan (make test SANITIZE=1)" "libasan8 libubsan1" san_link
+need "clang links libFuzzer, ASan, UBSan (make fuzz)" libclang-rt-14-dev fuzz_link
 need_root "bpffs mountable (mount -t bpf)" mount bpffs
 need_root "kernel loads and pins an XDP program (bpf syscall)" bpftool bpf_load
 need "nsenter, unshare, taskset, setsid, flock" util-linux has nsenter unshare taskset setsid flock
