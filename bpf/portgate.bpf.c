@@ -39,6 +39,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader when the program is loaded with BPF_F_XDP_HAS_FRAGS. */
 const volatile bool pg_frags = false;
+/* Set by the loader for private copies (portgate test): no tracing code at all. */
+const volatile bool pg_trace_off = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -65,7 +67,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PG_MAX_IFSLOTS);
 	__type(key, __u32);
 	__type(value, struct pg_stats);
 } PG_MAP_STATS SEC(".maps");
@@ -95,6 +97,41 @@ struct {
 
 /* Control word (see PG_SEC_CTL): read with one load, no lookup. */
 struct pg_ctl PG_MAP_CTL SEC(PG_SEC_CTL);
+
+/* Tracing (see include/portgate.h): touched only when a tracer is on. */
+struct pg_trace_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PG_TRACE_RING_BYTES);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, PG_TRACE_SLOTS);
+	__type(key, __u32);
+	__array(values, struct pg_trace_ring);
+} PG_MAP_TRACE_RINGS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PG_TRACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pg_trace_cfg);
+} PG_MAP_TRACE_CFG SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PG_TRACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pg_trace_rl);
+} PG_MAP_TRACE_RL SEC(".maps");
+
+/* The event under construction: built once, copied into each tracer's ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_trace_event);
+} pg_trace_scratch SEC(".maps");
 
 /* One trie walk. The v4 key is the v6 key's first 12 bytes. */
 static __always_inline bool pg_exempt_has(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
@@ -176,7 +213,7 @@ static __always_inline __u32 pg_live_gen(void)
 }
 
 /* Rule lookup for a packet with ports: two array reads when nothing matches. */
-static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 len)
+static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 len, __u32 *rule)
 {
 	__u8 proto = pkt->l4proto == IPPROTO_UDP ? PG_PROTO_UDP : PG_PROTO_TCP;
 	struct pg_port_entry *e;
@@ -196,6 +233,7 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	action = e->action;
 	if (!rule_id)
 		return PG_R_NO_MATCH;
+	*rule = rule_id;
 	if (pg_is_exempt(pkt, gen, dir, proto, rule_port))
 		return PG_R_EXEMPT;
 
@@ -207,28 +245,217 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	return action == PG_ACTION_MONITOR ? PG_R_MONITORED : PG_R_BLOCKED;
 }
 
+/* The frame's first bytes, for either hook's context (XDP: across frags too). */
+#define pg_load_bytes(ctx, off, to, n)                    \
+	_Generic((ctx), struct xdp_md *                   \
+		 : bpf_xdp_load_bytes, struct __sk_buff * \
+		 : bpf_skb_load_bytes)(ctx, off, to, n)
+
+/* addr in the tracer's prefix: mask and compare four words (v4: the first). */
+static __always_inline bool pg_trace_in_prefix(const struct pg_trace_cfg *cfg, const __u8 *addr)
+{
+	const __u32 *a = (const __u32 *)addr, *p = (const __u32 *)cfg->addr;
+	const __u32 *m = (const __u32 *)cfg->mask;
+
+	return (a[0] & m[0]) == p[0] && (a[1] & m[1]) == p[1] && (a[2] & m[2]) == p[2] &&
+	       (a[3] & m[3]) == p[3];
+}
+
+/* Token bucket in ns of budget: rate events per second, burst deep. */
+static __always_inline bool pg_trace_take(struct pg_trace_rl *rl, const struct pg_trace_cfg *cfg,
+					  __u64 now)
+{
+	__u64 cap = (__u64)cfg->burst * PG_TRACE_TOKEN_NS;
+	__u64 dt = now - rl->last_ns;
+	__u64 tokens;
+
+	if (dt > 10 * PG_TRACE_TOKEN_NS || rl->last_ns > now)
+		dt = 10 * PG_TRACE_TOKEN_NS; /* first use, or long idle: a full bucket */
+	tokens = rl->tokens + dt * cfg->rate;
+	if (tokens > cap)
+		tokens = cap;
+	rl->last_ns = now;
+	if (tokens < PG_TRACE_TOKEN_NS) {
+		rl->tokens = tokens;
+		rl->suppressed++;
+		return false;
+	}
+	rl->tokens = tokens - PG_TRACE_TOKEN_NS;
+	return true;
+}
+
+/* The event's headers from the parser's result (l3 is bounds-checked). */
+static __always_inline void pg_trace_fill(struct pg_trace_event *ev, const struct pg_pkt *pkt,
+					  __u32 reason, __u32 dir, __u32 rule, __u32 ifindex,
+					  __u64 len, __u64 now)
+{
+	ev->ts_ns = now;
+	ev->ifindex = ifindex;
+	ev->len = len;
+	ev->cap_len = 0;
+	ev->rule_id = rule;
+	ev->dir = dir;
+	ev->reason = reason;
+	ev->ip_version = 0;
+	ev->l4proto = pkt->l4proto;
+	ev->sport = pkt->sport;
+	ev->dport = pkt->dport;
+	ev->cpu = bpf_get_smp_processor_id();
+	__builtin_memset(ev->saddr, 0, sizeof(ev->saddr));
+	__builtin_memset(ev->daddr, 0, sizeof(ev->daddr));
+	if (!pkt->l3)
+		return;
+	if (pkt->ip_version == 6) {
+		const struct ipv6hdr *ip6 = pkt->l3;
+
+		__builtin_memcpy(ev->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(ev->daddr, &ip6->daddr, 16);
+		ev->ip_version = 6;
+	} else if (pkt->ip_version == 4) {
+		const struct iphdr *iph = pkt->l3;
+
+		__builtin_memcpy(ev->saddr, &iph->saddr, 4);
+		__builtin_memcpy(ev->daddr, &iph->daddr, 4);
+		ev->ip_version = 4;
+	}
+}
+
+/*
+ * The event's headers into the per-CPU scratch event, from a parse of its
+ * own: a global function, so the verifier checks the parser here once.
+ */
+__attribute__((noinline)) int pg_trace_build(struct xdp_md *ctx, __u32 meta, __u32 ifindex,
+					     __u64 len, __u64 now)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pg_trace_event *ev;
+	struct pg_pkt pkt = {};
+	__u32 zero = 0;
+
+	ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
+	if (!ev)
+		return 0;
+	pg_parse(data, data_end, &pkt);
+	pg_trace_fill(ev, &pkt, meta & 0xff, (meta >> 8) & 0xff, meta >> 16, ifindex, len, now);
+	return 0;
+}
+
+/*
+ * The trace hook, called from the one exit when pg_ctl.trace is non-zero:
+ * for each tracer on, its reasons and filters, its per-CPU token bucket,
+ * then one copy of the event into its ring. The event (and the frame copy)
+ * is built once, for the first tracer that takes it. A tracer whose lease
+ * ran out (killed) is switched off here.
+ *
+ * A global function: the verifier checks it once on its own, not once per
+ * state the parser leaves at the exit. It takes no parser state from the
+ * caller (keeping the parse alive to the exit cost every packet 4 ns,
+ * measured) and parses the frame again itself, only when a tracer takes
+ * the event. meta = reason | dir << 8 | rule << 16.
+ */
+__attribute__((noinline)) int pg_trace(struct xdp_md *ctx, __u32 on, __u32 meta, __u32 ifindex,
+				       __u64 len)
+{
+	__u32 reason = meta & 0xff, rule = meta >> 16;
+	struct pg_trace_event *ev = NULL;
+	bool copied = false;
+	__u32 zero = 0;
+	__u64 now = 0;
+	__u32 s;
+
+	if (reason >= PG_R_COUNT)
+		return 0;
+	for (s = 0; s < PG_TRACE_SLOTS; s++) {
+		struct pg_trace_cfg *cfg;
+		struct pg_trace_rl *rl;
+		void *ring;
+		__u32 slot = s;
+
+		if (!((on >> (8 * s)) & 0xff))
+			continue;
+		cfg = bpf_map_lookup_elem(&PG_MAP_TRACE_CFG, &slot);
+		if (!cfg || !((cfg->reasons >> reason) & 1))
+			continue;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		if (now > cfg->lease_ns) {
+			/* its tracer is gone: byte s only, the other slots' are theirs */
+			if (s < PG_TRACE_SLOTS)
+				PG_MAP_CTL.trace[s] = 0;
+			continue;
+		}
+		if (cfg->ifindex && cfg->ifindex != ifindex)
+			continue;
+		if (cfg->rule_id && cfg->rule_id != rule)
+			continue;
+		/* the headers are built (a parse) only for --prefix or an event sent */
+		if (cfg->af && !ev) {
+			pg_trace_build(ctx, meta, ifindex, len, now);
+			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
+			if (!ev)
+				return 0;
+		}
+		if (cfg->af && ev &&
+		    (cfg->af != ev->ip_version ||
+		     !(pg_trace_in_prefix(cfg, ev->saddr) || pg_trace_in_prefix(cfg, ev->daddr))))
+			continue;
+		rl = bpf_map_lookup_elem(&PG_MAP_TRACE_RL, &slot);
+		if (!rl || !pg_trace_take(rl, cfg, now))
+			continue;
+		if (!ev) {
+			pg_trace_build(ctx, meta, ifindex, len, now);
+			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
+			if (!ev)
+				return 0;
+		}
+		if (!copied) {
+			__u32 n = len < PG_TRACE_SNAP ? len : PG_TRACE_SNAP;
+
+			copied = true;
+			/* 1..PG_TRACE_SNAP as the verifier sees it, n itself for such n */
+			n = ((n - 1) & (PG_TRACE_SNAP - 1)) + 1;
+			if (len && !pg_load_bytes(ctx, 0, ev->data, n))
+				ev->cap_len = n;
+		}
+		ring = bpf_map_lookup_elem(&PG_MAP_TRACE_RINGS, &slot);
+		if (ring && !bpf_ringbuf_output(ring, ev, sizeof(*ev), 0))
+			rl->emitted++;
+		else
+			rl->lost++;
+	}
+	return 0;
+}
+
 static __always_inline int pg_filter(struct xdp_md *ctx, __u32 dir)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pg_pkt pkt = {};
 	struct pg_stats *st;
-	__u32 zero = 0;
+	__u32 slot;
+	__u32 rule = 0;
 	__u32 reason;
+	__u32 on;
 	__u64 len;
 
 	len = pg_frags ? bpf_xdp_get_buff_len(ctx) : (__u64)(data_end - data);
 
 	reason = pg_parse(data, data_end, &pkt);
 	if (reason == PG_R_PORTS)
-		reason = pg_match(&pkt, dir, len);
+		reason = pg_match(&pkt, dir, len, &rule);
 
-	/* the one exit: count the reason, its verdict follows from it */
-	st = bpf_map_lookup_elem(&PG_MAP_STATS, &zero);
+	/* the one exit: count the reason (one counter, in the interface's slot) */
+	slot = pg_ifslot(ctx->ingress_ifindex);
+	st = bpf_map_lookup_elem(&PG_MAP_STATS, &slot);
 	if (st && reason < PG_R_COUNT) {
 		st->reason[reason].packets++;
 		st->reason[reason].bytes += len;
 	}
+	/* no tracer: one branch on the word beside the generation */
+	on = *(volatile __u32 *)PG_MAP_CTL.trace;
+	if (__builtin_expect(on != 0, 0) && ((PG_TRACE_REASONS >> reason) & 1) && !pg_trace_off)
+		pg_trace(ctx, on, reason | dir << 8 | rule << 16, ctx->ingress_ifindex, len);
 	return reason >= PG_R_FIRST_DROP ? XDP_DROP : XDP_PASS;
 }
 

@@ -21,6 +21,9 @@
 #define PG_MAP_EXEMPT_V6 pg_exempt_v6
 #define PG_MAP_EXEMPT_KINDS pg_exempt_kinds
 #define PG_MAP_CTL pg_ctl
+#define PG_MAP_TRACE_RINGS pg_trace_rings
+#define PG_MAP_TRACE_CFG pg_trace_cfg
+#define PG_MAP_TRACE_RL pg_trace_rl
 
 /* Program (entry point) names: one per direction, one shared core. */
 #define PG_PROG_UPLINK portgate_uplink
@@ -49,9 +52,17 @@
  */
 #define PG_SEC_CTL ".data." PG_STR(PG_MAP_CTL)
 
+#define PG_TRACE_SLOTS 4 /* tracers at once: one byte each in pg_ctl.trace */
+
 struct pg_ctl {
 	__u32 gen; /* live generation, 0 or 1 */
-	__u32 pad;
+	/*
+	 * trace[s] != 0: tracer slot s is on (see Tracing below). One byte
+	 * per slot so the tracer and the fast path each store only their own
+	 * slot's byte (no read-modify-write); the fast path reads all four as
+	 * one word: zero means no tracer, one branch.
+	 */
+	__u8 trace[PG_TRACE_SLOTS];
 };
 
 /*
@@ -167,7 +178,22 @@ static inline const char *pg_reason_name(__u32 reason)
 #define PG_R_FIRST_MALFORMED PG_R_TRUNCATED
 #define PG_R_LAST_MALFORMED PG_R_BAD_PPPOE
 
-/* pg_stats: BPF_MAP_TYPE_PERCPU_ARRAY, one slot of this. */
+/*
+ * pg_stats: BPF_MAP_TYPE_PERCPU_ARRAY of PG_MAX_IFSLOTS of these, indexed
+ * by pg_ifslot(ifindex): a packet still updates ONE counter, the totals are
+ * sums over the slots. ifindex is per network namespace: two interfaces of
+ * different namespaces with one ifindex share a slot, and an ifindex of
+ * PG_MAX_IFSLOTS or more counts in slot PG_IFSLOT_OTHER (no device has
+ * ifindex 0).
+ */
+#define PG_MAX_IFSLOTS 256
+#define PG_IFSLOT_OTHER 0
+
+static inline __u32 pg_ifslot(__u32 ifindex)
+{
+	return ifindex < PG_MAX_IFSLOTS ? ifindex : PG_IFSLOT_OTHER;
+}
+
 struct pg_stats {
 	struct pg_counter reason[PG_R_COUNT];
 };
@@ -238,6 +264,74 @@ struct pg_exempt_val {
 #define PG_EXEMPT_F_DYNAMIC 0x01
 
 /*
+ * Tracing (`portgate trace`). Up to PG_TRACE_SLOTS tracers run at once,
+ * each in a slot s: byte s of pg_ctl.trace, an entry of pg_trace_cfg (its
+ * filters, lease and rate), one per-CPU token bucket in pg_trace_rl and a
+ * ring buffer of its own in pg_trace_rings (BPF_MAP_TYPE_ARRAY_OF_MAPS
+ * of BPF_MAP_TYPE_RINGBUF, created by the tracer). With pg_ctl.trace == 0
+ * the fast path pays one branch on a word it loads next to the generation.
+ *
+ * Liveness: a tracer renews its lease (cfg.lease_ns, CLOCK_MONOTONIC)
+ * every second; a packet that finds a lease expired clears the slot's byte,
+ * so a tracer killed with -9 stops costing anything within
+ * PG_TRACE_LEASE_NS, and the next tracer reuses its slot (cfg.pid dead).
+ */
+#define PG_TRACE_SNAP 256		/* frame bytes carried per event */
+#define PG_TRACE_RING_BYTES (1U << 20)	/* per tracer */
+#define PG_TRACE_LEASE_NS 3000000000ULL /* renewed every second */
+#define PG_TRACE_RATE_DEFAULT 100	/* events/s per CPU and tracer */
+#define PG_TRACE_RATE_MAX 1000000
+#define PG_TRACE_TOKEN_NS 1000000000ULL /* one token = this many ns of rate */
+
+/* The reasons a tracer may ask for: drops, monitored, exempt (a constant). */
+#define PG_TRACE_REASONS                                                                        \
+	((((1U << PG_R_COUNT) - 1) & ~((1U << PG_R_FIRST_DROP) - 1)) | (1U << PG_R_MONITORED) | \
+	 (1U << PG_R_EXEMPT))
+
+/* What a tracer wants; read only when the tracer's byte is set. */
+struct pg_trace_cfg {
+	__u64 lease_ns; /* bpf_ktime_get_ns() deadline; 0 = slot free */
+	__u32 pid;	/* the tracer (liveness check by the next tracer) */
+	__u32 reasons;	/* bit r: trace reason r */
+	__u32 rate;	/* events per second per CPU */
+	__u32 burst;	/* bucket depth in events */
+	__u32 ifindex;	/* 0 = any interface */
+	__u16 rule_id;	/* 0 = any rule */
+	__u8 plen;	/* address prefix length; with af */
+	__u8 af;	/* 0 = any address, 4 or 6: one address must be in addr/plen */
+	__u8 addr[16];	/* masked prefix */
+	__u8 mask[16];	/* plen leading one bits */
+};
+
+/* Per CPU and slot: the token bucket and what it let through. */
+struct pg_trace_rl {
+	__u64 tokens;	  /* in ns of budget: one event costs PG_TRACE_TOKEN_NS */
+	__u64 last_ns;	  /* last refill */
+	__u64 emitted;	  /* events written to the ring */
+	__u64 suppressed; /* matched, over the rate */
+	__u64 lost;	  /* matched, ring full (the tracer is slow or gone) */
+};
+
+/* One ring buffer record. Addresses in network order, ports host order. */
+struct pg_trace_event {
+	__u64 ts_ns; /* bpf_ktime_get_ns() */
+	__u32 ifindex;
+	__u32 len;     /* frame length (all fragments) */
+	__u16 cap_len; /* bytes in data[] */
+	__u16 rule_id; /* 0 = none */
+	__u16 sport, dport;
+	__u8 dir; /* enum pg_dir */
+	__u8 reason;
+	__u8 ip_version; /* 4, 6, 0 */
+	__u8 l4proto;
+	__u8 saddr[16]; /* IPv4: first 4 bytes */
+	__u8 daddr[16];
+	__u32 cpu;
+	__u32 pad;
+	__u8 data[PG_TRACE_SNAP];
+};
+
+/*
  * ---- Pinned state metadata (issue 12: shared hosts, upgrades) ----
  * pg_meta: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE) created and pinned by user
  * space next to the maps; the program never reads it. Slot 0 is the head:
@@ -248,7 +342,7 @@ struct pg_exempt_val {
  * gone. Bump PG_ABI_VERSION whenever a map's key, value, size or meaning
  * changes: no build puts its program on maps of another version.
  */
-#define PG_ABI_VERSION 1
+#define PG_ABI_VERSION 2 /* 2: pg_stats per interface, pg_ctl.trace, the trace maps */
 #define PG_MAP_META pg_meta
 #define PG_META_MAGIC 0x70676d31 /* "pgm1" */
 #define PG_META_SLOTS 1024	 /* the head and up to 1023 links */

@@ -29,47 +29,89 @@ static void pg_err_start(void)
 		fprintf(stderr, "%s: ", pg_err_where);
 }
 
+/* When the dispatcher writes the command's audit line (audit.c). */
+enum pg_audit_when {
+	PG_AUDIT_NEVER = 0, /* read-only: nothing logged */
+	PG_AUDIT_ALWAYS,    /* changes state */
+	PG_AUDIT_RESET,	    /* changes state with --reset only (stats) */
+	PG_AUDIT_NOT_DRY,   /* changes state unless --check or --dry-run (apply) */
+	PG_AUDIT_REPAIR,    /* changes state with --repair only (check) */
+};
+
 struct pg_cmd {
 	const char *name;
 	pg_cmd_fn fn;
 	const char *usage;
 	const char *help;
+	enum pg_audit_when audit;
 };
 
 static const struct pg_cmd pg_cmds[] = {
 	{"attach", cmd_attach, "IFACE [--role uplink|access] [--mode native|generic] [--force]",
-	 "attach the filter to IFACE (uplink: inbound, access: outbound)"},
+	 "attach the filter to IFACE (uplink: inbound, access: outbound)", PG_AUDIT_ALWAYS},
 	{"detach", cmd_detach, "IFACE | --all",
-	 "detach from IFACE; the last detach removes the pins"},
-	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities"},
+	 "detach from IFACE; the last detach removes the pins", PG_AUDIT_ALWAYS},
+	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities",
+	 PG_AUDIT_NEVER},
 	{"upgrade", cmd_upgrade, "[-j]",
-	 "switch every interface to this binary's program, without a gap (rules and counters stay)"},
+	 "switch every interface to this binary's program, without a gap (rules and counters stay)",
+	 PG_AUDIT_ALWAYS},
 	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
-	 "drop (or only count, --monitor) a destination port or range"},
-	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule"},
-	{"rules", cmd_rules, "[-j]", "list the rules with their counters"},
-	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)"},
+	 "drop (or only count, --monitor) a destination port or range", PG_AUDIT_ALWAYS},
+	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule",
+	 PG_AUDIT_ALWAYS},
+	{"rules", cmd_rules, "[-j]", "list the rules with their counters", PG_AUDIT_NEVER},
+	{"defaults", cmd_defaults, "", "restore the default policy (inbound SMTP and SNMP)",
+	 PG_AUDIT_ALWAYS},
 	{"allow", cmd_allow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--force] [--dynamic]",
 	 "exempt a prefix (or each line of FILE, - = stdin) from one rule or from all rules"
-	 " (--dynamic: an ip-up hook's, kept by apply, not saved)"},
+	 " (--dynamic: an ip-up hook's, kept by apply, not saved)",
+	 PG_AUDIT_ALWAYS},
 	{"disallow", cmd_disallow,
 	 "PREFIX|--file FILE --subscriber|--peer [--rule PROTO/PORT] [--dir in|out] [--dynamic]",
-	 "remove an exemption (or each line of FILE: all or nothing); --dynamic: only a dynamic one"},
-	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions"},
+	 "remove an exemption (or each line of FILE: all or nothing); --dynamic: only a dynamic one",
+	 PG_AUDIT_ALWAYS},
+	{"exemptions", cmd_exemptions, "[-j]", "list the exemptions", PG_AUDIT_NEVER},
 	{"stats", cmd_stats, "[-j] [--per-cpu] [--watch SECONDS] [--reset]",
-	 "counters summed over CPUs; --watch prints rates"},
+	 "counters summed over CPUs and per interface; --watch prints rates", PG_AUDIT_RESET},
 	{"apply", cmd_apply, "[FILE] [--check] [--dry-run] [--exit-code]",
-	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically"},
-	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads"},
+	 "make the live state equal to FILE (default " PG_DEFAULT_CONF "), atomically",
+	 PG_AUDIT_NOT_DRY},
+	{"save", cmd_save, "", "print the live state in the grammar 'apply' reads", PG_AUDIT_NEVER},
 	{"test", cmd_test,
 	 "[--role uplink|access] [-j] [--strict] [--config FILE [--diff]] (--pcap FILE | --hex HEX... | -)",
-	 "run frames through the program (BPF_PROG_TEST_RUN)"},
+	 "run frames through the program (BPF_PROG_TEST_RUN)", PG_AUDIT_NEVER},
 	{"check", cmd_check, "[-j] [--repair]",
-	 "cross-check the pinned state (after an incident); exit 1 if inconsistent"},
+	 "cross-check the pinned state (after an incident); exit 1 if inconsistent",
+	 PG_AUDIT_REPAIR},
 	{"metrics", cmd_metrics, "[--output FILE]",
-	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)"},
+	 "Prometheus text format; --output replaces FILE atomically (node_exporter textfile)",
+	 PG_AUDIT_NEVER},
+	{"trace", cmd_trace,
+	 "[--prefix P] [--rule PROTO/PORT] [--iface IF] [--exempt] [--count N] [--rate N] [-j] [-w FILE] [--syslog]",
+	 "print each dropped/monitored packet as it happens (Ctrl-C stops)", PG_AUDIT_NEVER},
 };
+
+/* Whether this invocation changes state, so the dispatcher logs it. */
+static bool pg_audited(const struct pg_cmd *cmd, int argc, char **argv)
+{
+	int i;
+
+	if (cmd->audit == PG_AUDIT_RESET || cmd->audit == PG_AUDIT_REPAIR) {
+		for (i = 1; i < argc; i++)
+			if (!strcmp(argv[i], cmd->audit == PG_AUDIT_RESET ? "--reset" : "--repair"))
+				return true;
+		return false;
+	}
+	if (cmd->audit == PG_AUDIT_NOT_DRY) {
+		for (i = 1; i < argc; i++)
+			if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "--dry-run"))
+				return false;
+		return true;
+	}
+	return cmd->audit == PG_AUDIT_ALWAYS;
+}
 
 #define PG_NCMDS (sizeof(pg_cmds) / sizeof(pg_cmds[0]))
 
@@ -369,7 +411,7 @@ static int pg_main(int argc, char **argv, char **rest)
 		return PG_EXIT_OK;
 	}
 
-	if (help && cmd && cmd->fn == cmd_test) {
+	if (help && cmd && (cmd->fn == cmd_test || cmd->fn == cmd_trace)) {
 		rest[n++] = "--help"; /* the test command documents its own options */
 		return cmd->fn(&o, n, rest);
 	}
@@ -392,6 +434,9 @@ static int pg_main(int argc, char **argv, char **rest)
 	rc = cmd->fn(&o, n, rest);
 	if (rc != PG_EXIT_OK)
 		pg_kernel_verifier_summary();
+	/* the one place that writes audit lines: after the command, with its result */
+	if (pg_audited(cmd, n, rest))
+		pg_audit(&o, n, rest, rc);
 	return rc;
 }
 

@@ -824,3 +824,28 @@ int cmd_exemptions(const struct pg_opts *o, int argc, char **argv)
 	pg_maps_close(&m);
 	return PG_EXIT_OK;
 }
+
+/* PREFIX as allow/disallow read it (masked), for other commands' filters. */
+int pg_parse_prefix_arg(const char *s, bool *v6, __u8 addr[16], __u8 *plen)
+{
+	struct pg_exempt x = {};
+
+	if (pg_parse_prefix(s, &x, NULL))
+		return -EINVAL;
+	*v6 = x.v6;
+	memcpy(addr, x.addr, 16);
+	*plen = x.plen;
+	return 0;
+}
+
+/* --rule PROTO/PORT as allow/disallow read it. */
+int pg_parse_rule_arg(const char *s, __u8 *proto, __u16 *port)
+{
+	struct pg_exempt x = {};
+
+	if (pg_parse_rule_ref(s, &x))
+		return -EINVAL;
+	*proto = x.proto;
+	*port = x.port;
+	return 0;
+}

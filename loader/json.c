@@ -9,6 +9,13 @@ void pg_json_init(struct pg_json *j, FILE *f)
 	j->f = f;
 	j->depth = 0;
 	j->first[0] = true;
+	j->line = false;
+}
+
+void pg_json_init_line(struct pg_json *j, FILE *f)
+{
+	pg_json_init(j, f);
+	j->line = true;
 }
 
 static void pg_json_string(FILE *f, const char *s)
@@ -30,7 +37,9 @@ static void pg_json_string(FILE *f, const char *s)
 /* Separator, indentation and key before a value. */
 static void pg_json_key(struct pg_json *j, const char *key)
 {
-	if (j->depth > 0) {
+	if (j->depth > 0 && j->line) {
+		fputs(j->first[j->depth] ? "" : ", ", j->f);
+	} else if (j->depth > 0) {
 		fputs(j->first[j->depth] ? "\n" : ",\n", j->f);
 		fprintf(j->f, "%*s", 2 * j->depth, "");
 	}
@@ -55,7 +64,7 @@ static void pg_json_close(struct pg_json *j, char c)
 	bool empty = j->first[j->depth];
 
 	j->depth--;
-	if (!empty)
+	if (!empty && !j->line)
 		fprintf(j->f, "\n%*s", 2 * j->depth, "");
 	fputc(c, j->f);
 }

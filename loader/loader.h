@@ -12,6 +12,9 @@
  *   metrics.c  `portgate metrics`: Prometheus text format, --output for the textfile collector
  *   testrun.c  `portgate test`: frames through BPF_PROG_TEST_RUN
  *   json.c     minimal JSON writer
+ *   trace.c    `portgate trace`: drop events from the ring buffer, text/JSON/pcap/syslog
+ *   syslog.c   a tiny syslog sender (audit lines, trace --syslog)
+ *   audit.c    the audit line of every state-changing command
  * Functions return 0 or -errno; only cli.c turns them into exit codes.
  */
 #ifndef PORTGATE_LOADER_H
@@ -85,6 +88,9 @@ enum pg_map_idx {
 	PG_M_EXEMPT_V6,
 	PG_M_EXEMPT_KINDS,
 	PG_M_CTL,
+	PG_M_TRACE_RINGS,
+	PG_M_TRACE_CFG,
+	PG_M_TRACE_RL,
 	PG_M_COUNT,
 };
 
@@ -285,8 +291,11 @@ struct pg_json {
 	FILE *f;
 	int depth;
 	bool first[16];
+	bool line; /* one line, no indents (pg_json_init_line) */
 };
 void pg_json_init(struct pg_json *j, FILE *f);
+/* Same writer, the whole value on one line: one object per line streams. */
+void pg_json_init_line(struct pg_json *j, FILE *f);
 void pg_json_obj(struct pg_json *j, const char *key);
 void pg_json_arr(struct pg_json *j, const char *key);
 void pg_json_end_obj(struct pg_json *j);
@@ -387,6 +396,26 @@ void pg_kernel_note_libbpf(const char *fmt, va_list ap);
 /* After a failed command: one line naming the kernel whose verifier refused. */
 void pg_kernel_verifier_summary(void);
 
+/* trace.c: `portgate trace` (a tracer slot, its ring buffer, the output). */
+int cmd_trace(const struct pg_opts *o, int argc, char **argv);
+
+/* Parsers of allow/disallow (exempt.c), for other commands' filters. */
+int pg_parse_prefix_arg(const char *s, bool *v6, __u8 addr[16], __u8 *plen);
+int pg_parse_rule_arg(const char *s, __u8 *proto, __u16 *port);
+
+/*
+ * syslog.c: one message to the local syslog socket, /dev/log or the
+ * socket named by PORTGATE_SYSLOG_SOCKET (tests). RFC 3164 framing, ident
+ * "portgate". 0 or -errno; never prints.
+ */
+#define PG_SYSLOG_ENV "PORTGATE_SYSLOG_SOCKET"
+int pg_syslog(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * audit.c: the audit line of a state-changing command (argv as it follows
+ * `portgate`, rc its exit code). Called by the dispatcher only.
+ */
+void pg_audit(const struct pg_opts *o, int argc, char **argv, int rc);
 /*
  * State checker (check.c, `portgate check`): every inconsistency of the
  * maps (pg_check_maps) and of the pins (programs on the pinned maps,

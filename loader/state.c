@@ -32,6 +32,9 @@ const char *const pg_map_names[PG_M_COUNT] = {
 	[PG_M_EXEMPT_V6] = PG_STR(PG_MAP_EXEMPT_V6),
 	[PG_M_EXEMPT_KINDS] = PG_STR(PG_MAP_EXEMPT_KINDS),
 	[PG_M_CTL] = PG_STR(PG_MAP_CTL),
+	[PG_M_TRACE_RINGS] = PG_STR(PG_MAP_TRACE_RINGS),
+	[PG_M_TRACE_CFG] = PG_STR(PG_MAP_TRACE_CFG),
+	[PG_M_TRACE_RL] = PG_STR(PG_MAP_TRACE_RL),
 };
 
 struct bpf_map *pg_skel_map(struct bpf_object *obj, int i)
@@ -307,7 +310,8 @@ static int pg_map_compat(const struct pg_opts *o, const struct bpf_map *map, int
 	return -EPROTO;
 }
 
-static int pg_load_skel(const struct pg_opts *o, struct pg_state *st, const int *reuse, bool frags)
+static int pg_load_skel(const struct pg_opts *o, struct pg_state *st, const int *reuse, bool frags,
+			bool no_trace)
 {
 	struct portgate *skel;
 	int i, err;
@@ -316,6 +320,7 @@ static int pg_load_skel(const struct pg_opts *o, struct pg_state *st, const int 
 	if (!skel)
 		return -errno ? -errno : -ENOMEM;
 	skel->rodata->pg_frags = frags;
+	skel->rodata->pg_trace_off = no_trace;
 	if (frags) {
 		bpf_program__set_flags(skel->progs.PG_PROG_UPLINK,
 				       bpf_program__flags(skel->progs.PG_PROG_UPLINK) |
@@ -474,9 +479,10 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 	}
 
 	/* BPF_F_XDP_HAS_FRAGS lets jumbo-MTU interfaces attach; older kernels reject it. */
-	err = pg_load_skel(o, st, reuse, true);
+	/* a private-counters copy (portgate test) never feeds the live tracers */
+	err = pg_load_skel(o, st, reuse, true, priv_stats);
 	if (err && err != -EPROTO)
-		err = pg_load_skel(o, st, reuse, false);
+		err = pg_load_skel(o, st, reuse, false, priv_stats);
 	if (err == -EPROTO)
 		goto fail; /* pg_map_compat said why */
 	if (err) {

@@ -13,10 +13,12 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
+#include "pgstats.h"
 
 /* Derived totals, then every reason by name (those not already derived). */
 enum pg_total {
@@ -106,34 +108,154 @@ static void pg_text_counters(const struct pg_counter *r)
 			       (unsigned long long)r[i].packets, (unsigned long long)r[i].bytes);
 }
 
-/* Per-CPU values of the one pg_stats slot; sum[] gets the total (also for metrics.c). */
+/*
+ * Per-CPU sums over the interface slots into percpu[ncpus]; sum[] gets the
+ * total; per_slot[PG_MAX_IFSLOTS] (may be NULL) the per-interface ones.
+ */
+static int pg_read_stats_slots(int fd, int ncpus, struct pg_stats *percpu,
+			       struct pg_stats *per_slot, struct pg_counter *sum)
+{
+	struct pg_stats total;
+	int err;
+
+	err = pg_stats_read_sum(fd, ncpus, percpu, per_slot, &total);
+	if (err)
+		return pg_sys_err(err, "cannot read %s", pg_map_names[PG_M_STATS]);
+	memcpy(sum, total.reason, sizeof(*sum) * PG_R_COUNT);
+	return 0;
+}
+
+/* Every interface slot summed: per CPU into percpu[ncpus], all into sum[] (also for metrics.c). */
 int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum)
 {
-	__u32 zero = 0;
-	int c, i;
+	return pg_read_stats_slots(fd, ncpus, percpu, NULL, sum);
+}
 
-	if (bpf_map_lookup_elem(fd, &zero, percpu))
-		return pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_STATS]);
-	memset(sum, 0, sizeof(*sum) * PG_R_COUNT);
-	for (c = 0; c < ncpus; c++)
-		for (i = 0; i < PG_R_COUNT; i++) {
-			sum[i].packets += percpu[c].reason[i].packets;
-			sum[i].bytes += percpu[c].reason[i].bytes;
+/* The tracers' counters (pg_trace_rl), summed over slots and CPUs. */
+struct pg_trace_sum {
+	unsigned int tracers; /* slots on in pg_ctl */
+	__u64 emitted, suppressed, lost;
+};
+
+static int pg_read_trace(struct pg_maps *m, int ncpus, struct pg_trace_sum *t)
+{
+	struct pg_trace_rl *rl = calloc(ncpus, sizeof(*rl));
+	struct pg_ctl ctl;
+	__u32 s, zero = 0;
+	int c, err = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (!rl)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->fd[PG_M_CTL], &zero, &ctl)) {
+		err = pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_CTL]);
+		goto out;
+	}
+	for (s = 0; s < PG_TRACE_SLOTS; s++) {
+		t->tracers += ctl.trace[s] != 0;
+		if (bpf_map_lookup_elem(m->fd[PG_M_TRACE_RL], &s, rl)) {
+			err = pg_sys_err(-errno, "cannot read %s", pg_map_names[PG_M_TRACE_RL]);
+			goto out;
 		}
-	return 0;
+		for (c = 0; c < ncpus; c++) {
+			t->emitted += rl[c].emitted;
+			t->suppressed += rl[c].suppressed;
+			t->lost += rl[c].lost;
+		}
+	}
+out:
+	free(rl);
+	return err;
+}
+
+/* "eth0", "ifindex 7" (not in this network namespace), "other" (slot 0). */
+static const char *pg_slot_name(__u32 slot, char *buf)
+{
+	if (slot == PG_IFSLOT_OTHER)
+		return "other";
+	if (if_indextoname(slot, buf))
+		return buf;
+	snprintf(buf, IF_NAMESIZE, "ifindex %u", slot);
+	return buf;
+}
+
+static bool pg_slot_used(const struct pg_stats *st)
+{
+	int r;
+
+	for (r = 0; r < PG_R_COUNT; r++)
+		if (st->reason[r].packets)
+			return true;
+	return false;
+}
+
+static void pg_text_ifaces(const struct pg_stats *per_slot)
+{
+	char name[IF_NAMESIZE + 16];
+	bool head = false;
+	__u32 s;
+
+	for (s = 0; s < PG_MAX_IFSLOTS; s++) {
+		struct pg_counter t[PG_T_DERIVED];
+
+		if (!pg_slot_used(&per_slot[s]))
+			continue;
+		if (!head)
+			printf("%-16s %14s %14s %14s %16s %16s\n", "INTERFACE", "RX", "PASSED",
+			       "DROPPED", "RX BYTES", "DROPPED BYTES");
+		head = true;
+		pg_derive(per_slot[s].reason, t);
+		printf("%-16s %14llu %14llu %14llu %16llu %16llu\n", pg_slot_name(s, name),
+		       (unsigned long long)t[PG_T_RX].packets,
+		       (unsigned long long)t[PG_T_PASSED].packets,
+		       (unsigned long long)t[PG_T_DROPPED].packets,
+		       (unsigned long long)t[PG_T_RX].bytes,
+		       (unsigned long long)t[PG_T_DROPPED].bytes);
+	}
+	if (head)
+		putchar('\n');
+}
+
+static void pg_json_ifaces(struct pg_json *j, const struct pg_stats *per_slot)
+{
+	char name[IF_NAMESIZE + 16];
+	__u32 s;
+
+	pg_json_arr(j, "interfaces");
+	for (s = 0; s < PG_MAX_IFSLOTS; s++) {
+		if (!pg_slot_used(&per_slot[s]))
+			continue;
+		pg_json_obj(j, NULL);
+		if (s == PG_IFSLOT_OTHER)
+			pg_json_null(j, "ifindex");
+		else
+			pg_json_u64(j, "ifindex", s);
+		pg_json_str(j, "name", pg_slot_name(s, name));
+		pg_json_counters(j, "totals", per_slot[s].reason, false);
+		pg_json_counters(j, "bytes", per_slot[s].reason, true);
+		pg_json_end_obj(j);
+	}
+	pg_json_end_arr(j);
 }
 
 static int pg_stats_reset(struct pg_maps *m, int ncpus)
 {
-	struct pg_stats *zero = calloc(ncpus, sizeof(*zero));
+	size_t big = sizeof(struct pg_stats) > sizeof(struct pg_trace_rl)
+			     ? sizeof(struct pg_stats)
+			     : sizeof(struct pg_trace_rl);
+	void *zero = calloc(ncpus, big);
 	struct pg_rule r;
-	__u32 id, k = 0;
+	__u32 id, k;
 	int err = 0;
 
 	if (!zero)
 		return -ENOMEM;
-	if (bpf_map_update_elem(m->fd[PG_M_STATS], &k, zero, BPF_ANY))
-		err = pg_sys_err(-errno, "cannot reset %s", pg_map_names[PG_M_STATS]);
+	for (k = 0; !err && k < PG_MAX_IFSLOTS; k++)
+		if (bpf_map_update_elem(m->fd[PG_M_STATS], &k, zero, BPF_ANY))
+			err = pg_sys_err(-errno, "cannot reset %s", pg_map_names[PG_M_STATS]);
+	for (k = 0; !err && k < PG_TRACE_SLOTS; k++)
+		if (bpf_map_update_elem(m->fd[PG_M_TRACE_RL], &k, zero, BPF_ANY))
+			err = pg_sys_err(-errno, "cannot reset %s", pg_map_names[PG_M_TRACE_RL]);
 	free(zero);
 	for (id = 1; !err && id <= PG_MAX_RULES; id++) {
 		if (bpf_map_lookup_elem(m->fd[PG_M_RULES], &id, &r))
@@ -239,7 +361,8 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	bool per_cpu = false, reset = false;
 	struct pg_counter sum[PG_R_COUNT];
 	unsigned long watch = 0;
-	struct pg_stats *pc = NULL;
+	struct pg_stats *pc = NULL, *per_slot = NULL;
+	struct pg_trace_sum ts;
 	const char *opt, *val;
 	struct pg_json j;
 	struct pg_maps m;
@@ -276,7 +399,8 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	if (err)
 		return PG_EXIT_RUNTIME;
 	pc = calloc(ncpus, sizeof(*pc));
-	if (!pc) {
+	per_slot = calloc(PG_MAX_IFSLOTS, sizeof(*per_slot));
+	if (!pc || !per_slot) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -288,7 +412,8 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 		err = pg_watch(o, &m, ncpus, pc, watch);
 		goto out;
 	}
-	err = pg_read_stats(m.fd[PG_M_STATS], ncpus, pc, sum);
+	err = pg_read_stats_slots(m.fd[PG_M_STATS], ncpus, pc, per_slot, sum)
+		      ?: pg_read_trace(&m, ncpus, &ts);
 	if (err)
 		goto out;
 
@@ -297,9 +422,20 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 		pg_json_obj(&j, NULL);
 		pg_json_counters(&j, "totals", sum, false);
 		pg_json_counters(&j, "bytes", sum, true);
+		pg_json_ifaces(&j, per_slot);
+		pg_json_obj(&j, "trace");
+		pg_json_u64(&j, "tracers", ts.tracers);
+		pg_json_u64(&j, "events", ts.emitted);
+		pg_json_u64(&j, "suppressed", ts.suppressed);
+		pg_json_u64(&j, "lost", ts.lost);
+		pg_json_end_obj(&j);
 	} else {
 		pg_text_counters(sum);
 		putchar('\n');
+		pg_text_ifaces(per_slot);
+		printf("trace: %u tracer(s) on, %llu events, %llu suppressed (rate limit), %llu lost (ring full)\n\n",
+		       ts.tracers, (unsigned long long)ts.emitted,
+		       (unsigned long long)ts.suppressed, (unsigned long long)ts.lost);
 	}
 	err = pg_rules_emit(&m, o->json ? &j : NULL, "rules");
 	if (err)
@@ -326,6 +462,7 @@ int cmd_stats(const struct pg_opts *o, int argc, char **argv)
 	}
 out:
 	free(pc);
+	free(per_slot);
 	pg_maps_close(&m);
 	return err ? PG_EXIT_RUNTIME : PG_EXIT_OK;
 }

@@ -24,6 +24,7 @@
 
 #include "testrun.h"
 #include "parse.h"
+#include "pgstats.h"
 #include "portgate.skel.h"
 
 static const char *const side_names[] = {
@@ -48,18 +49,17 @@ struct tr_result {
 	char why[320];
 };
 
-/* Sum of the per-CPU reason counters (packets only). */
+/* Sum of the per-CPU reason counters (packets only), every interface slot. */
 static int read_stats(int fd, struct pg_stats *percpu, int ncpus, __u64 out[PG_R_COUNT])
 {
-	__u32 zero = 0;
-	int c, r;
+	struct pg_stats total;
+	int err, r;
 
-	if (bpf_map_lookup_elem(fd, &zero, percpu))
-		return -errno;
-	memset(out, 0, sizeof(__u64) * PG_R_COUNT);
-	for (c = 0; c < ncpus; c++)
-		for (r = 0; r < PG_R_COUNT; r++)
-			out[r] += percpu[c].reason[r].packets;
+	err = pg_stats_read_sum(fd, ncpus, percpu, NULL, &total);
+	if (err)
+		return err;
+	for (r = 0; r < PG_R_COUNT; r++)
+		out[r] = total.reason[r].packets;
 	return 0;
 }
 
@@ -226,6 +226,23 @@ static void describe(const struct tr_frame *f, int parsed, struct tr_result *res
 		cat(d, n, " (captured %u of %u bytes)", f->len, f->wire_len);
 	if (f->outgoing)
 		cat(d, n, " (outgoing)");
+}
+
+int tr_describe_frame(const uint8_t *data, uint32_t len, uint32_t wire_len, char *desc, size_t n)
+{
+	struct tr_frame f = {
+		.data = (uint8_t *)data, .len = len, .cap_len = len, .wire_len = wire_len};
+	struct tr_result res = {};
+	int parsed;
+
+	if (len < TR_MIN_FRAME) {
+		snprintf(desc, n, "(%u bytes captured: too short to describe)", len);
+		return -EINVAL;
+	}
+	parsed = pg_parse(f.data, f.data + len, &res.pkt);
+	describe(&f, parsed, &res);
+	snprintf(desc, n, "%s", res.desc);
+	return parsed;
 }
 
 /*

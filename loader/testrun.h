@@ -53,6 +53,14 @@ int tr_read_pcap(struct tr_input *in, const char *path, bool strict);
 void tr_free_input(struct tr_input *in);
 
 /*
+ * describe() of `portgate test` for any frame (trace.c): "vlan 100 pppoe
+ * ipv4 tcp 198.51.100.10:40000 > 100.64.0.10:25", from the XDP program's
+ * own parser; "(captured len of wire_len bytes)" when the frame was cut.
+ * Returns the parser's result.
+ */
+int tr_describe_frame(const uint8_t *data, uint32_t len, uint32_t wire_len, char *desc, size_t n);
+
+/*
  * A policy source: the maps the frames run against, loaded privately or
  * shared with the live state, with private counters either way.
  */

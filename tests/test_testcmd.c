@@ -32,6 +32,7 @@
 #include <pcap/dlt.h>
 
 #include "portgate.h"
+#include "pgstats.h"
 #include "pkt.h"
 #include "testlib.h"
 
@@ -934,16 +935,13 @@ static const struct vec gro_vecs[] = {
 /* Sum of the pinned per-CPU reason counters. */
 static void pinned_reasons(int fd, __u64 out[PG_R_COUNT])
 {
-	int ncpus = libbpf_num_possible_cpus(), c, r;
-	struct pg_stats *pc = calloc(ncpus, sizeof(*pc));
-	__u32 zero = 0;
+	struct pg_stats total;
+	int r;
 
-	cr_assert(pc && bpf_map_lookup_elem(fd, &zero, pc) == 0, "cannot read pinned pg_stats");
-	memset(out, 0, sizeof(__u64) * PG_R_COUNT);
-	for (c = 0; c < ncpus; c++)
-		for (r = 0; r < PG_R_COUNT; r++)
-			out[r] += pc[c].reason[r].packets;
-	free(pc);
+	cr_assert(pg_stats_read_sum(fd, libbpf_num_possible_cpus(), NULL, NULL, &total) == 0,
+		  "cannot read pinned pg_stats");
+	for (r = 0; r < PG_R_COUNT; r++)
+		out[r] = total.reason[r].packets;
 }
 
 Test(testcmd, gro_super_frames)

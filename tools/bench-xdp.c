@@ -5,6 +5,7 @@
  * script can tabulate it without parsing prose.
  *
  *   bench-xdp cost  [--repeat N] [--rounds R]   ns/packet via BPF_PROG_TEST_RUN
+ *   bench-xdp trace-cost [--repeat N] [--rounds R]  the same with a tracer off/on/flooded
  *   bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]
  *   bench-xdp attach IFACE portgate|drop|pass|xdp-filter
  *   bench-xdp detach IFACE
@@ -37,6 +38,7 @@
 #include "portgate.skel.h"
 #include "clock.h"
 #include "pkt.h"
+#include "pgstats.h"
 #include "xdp_drop.skel.h"
 #include "xdp_pass.skel.h"
 
@@ -745,6 +747,84 @@ static int sum_percpu(int fd, __u32 key, size_t value_size, __u64 *out, int slot
 }
 
 /*
+ * The tracer's cost on the fast path (portgate trace): the same frames
+ * with no tracer (pg_ctl.trace == 0: one branch), with a tracer whose
+ * --prefix matches nothing (every packet calls the hook, which parses and
+ * filters), and with a tracer taking every drop under a flood (the
+ * per-CPU token bucket is empty: each drop is counted as suppressed).
+ * Rounds interleave the states; the XDP_PASS program is the anchor.
+ */
+static int cmd_trace_cost(const struct run_opts *o)
+{
+	static const char *const states[] = {"off", "on_other_prefix", "on_flood"};
+	static const int fcase[] = {0, 1}; /* v4_tcp443, v4_tcp25 */
+	struct stat_acc acc[2][4] = {};
+	struct pg_trace_cfg cfg = {};
+	struct loaded pass = {}, pg = {};
+	struct frame f[2];
+	struct timespec ts;
+	int ring = -1, cfg_fd, rings_fd, r, c, st, err;
+	__u32 slot = 0;
+
+	for (c = 0; c < 2; c++)
+		if (build_frame(&cases[fcase[c]].spec, &f[c]))
+			return 1;
+	err = load_target(T_PASS, &pass) ?: load_target(T_PORTGATE, &pg);
+	if (err) {
+		fprintf(stderr, "bench-xdp: loading: %s\n", strerror(-err));
+		goto out;
+	}
+	ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "bench_ring", 0, 0, PG_TRACE_RING_BYTES, NULL);
+	rings_fd = bpf_map__fd(pg.pg->maps.pg_trace_rings);
+	cfg_fd = bpf_map__fd(pg.pg->maps.pg_trace_cfg);
+	if (ring < 0 || bpf_map_update_elem(rings_fd, &slot, &ring, BPF_ANY)) {
+		err = -errno;
+		fprintf(stderr, "bench-xdp: trace ring: %s\n", strerror(errno));
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	cfg.lease_ns = (ts.tv_sec + 3600) * 1000000000ULL; /* no renewal needed here */
+	cfg.pid = getpid();
+	for (r = PG_R_FIRST_DROP; r < PG_R_COUNT; r++)
+		cfg.reasons |= 1U << r;
+	cfg.rate = PG_TRACE_RATE_DEFAULT;
+	cfg.burst = PG_TRACE_RATE_DEFAULT;
+	for (r = 0; r < o->rounds; r++)
+		for (st = 0; st < 3; st++) {
+			/* 203.0.113.0/24: the frames' addresses are elsewhere */
+			cfg.af = st == 1 ? 4 : 0;
+			cfg.plen = st == 1 ? 24 : 0;
+			memcpy(cfg.addr, (__u8[]){203, 0, 113, 0}, st == 1 ? 4 : 0);
+			memcpy(cfg.mask, (__u8[]){255, 255, 255, 0}, st == 1 ? 4 : 0);
+			if (bpf_map_update_elem(cfg_fd, &slot, &cfg, BPF_ANY)) {
+				err = -errno;
+				goto out;
+			}
+			pg.pg->data_pg_ctl->pg_ctl.trace[0] = st != 0;
+			for (c = 0; c < 2; c++) {
+				err = measure(&acc[c][st], pg.prog_fd, &f[c], o->repeat);
+				if (!err && st == 0)
+					err = measure(&acc[c][3], pass.prog_fd, &f[c], o->repeat);
+				if (err)
+					goto out;
+			}
+		}
+	pg.pg->data_pg_ctl->pg_ctl.trace[0] = 0;
+	/* trace <case> <state> <min ns> <median ns> <verdict> */
+	for (c = 0; c < 2; c++) {
+		acc_print("trace", cases[fcase[c]].name, "pass_floor", &acc[c][3]);
+		for (st = 0; st < 3; st++)
+			acc_print("trace", cases[fcase[c]].name, states[st], &acc[c][st]);
+	}
+out:
+	if (ring >= 0)
+		close(ring);
+	unload(&pass);
+	unload(&pg);
+	return err ? 1 : 0;
+}
+
+/*
  * Prints the attached program's own packet counts: portgate's pg_stats
  * (passed/dropped by reason), xdp-filter's per-action xdp_stats_map.
  */
@@ -777,13 +857,16 @@ static int cmd_stats(const char *dev)
 		if (mfd < 0 || bpf_obj_get_info_by_fd(mfd, &mi, &mlen))
 			continue;
 		if (!strcmp(mi.name, PG_STR(PG_MAP_STATS))) {
-			__u64 c[PG_R_COUNT * 2], passed = 0, dropped = 0;
+			__u64 passed = 0, dropped = 0;
 			int r;
 
-			/* value = PG_R_COUNT {packets, bytes} pairs */
-			if (sum_percpu(mfd, 0, mi.value_size, c, PG_R_COUNT) == 0) {
+			struct pg_stats total;
+
+			/* every interface slot, summed */
+			if (pg_stats_read_sum(mfd, ncpus, NULL, NULL, &total) == 0) {
 				for (r = 0; r < PG_R_COUNT; r++)
-					*(r >= PG_R_FIRST_DROP ? &dropped : &passed) += c[r];
+					*(r >= PG_R_FIRST_DROP ? &dropped : &passed) +=
+						total.reason[r].packets;
 				printf("passed\t%llu\ndropped\t%llu\nrx\t%llu\n",
 				       (unsigned long long)passed, (unsigned long long)dropped,
 				       (unsigned long long)(passed + dropped));
@@ -805,6 +888,7 @@ static int cmd_stats(const char *dev)
 
 static const char usage[] =
 	"usage: bench-xdp cost  [--repeat N] [--rounds R]\n"
+	"       bench-xdp trace-cost [--repeat N] [--rounds R]\n"
 	"       bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]\n"
 	"       bench-xdp attach IFACE portgate|drop|pass|xdp-filter\n"
 	"       bench-xdp detach IFACE\n"
@@ -867,6 +951,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	if (!strcmp(cmd, "cost") && optind == argc)
 		return cmd_cost(&o);
+	if (!strcmp(cmd, "trace-cost") && optind == argc)
+		return cmd_trace_cost(&o);
 	if (!strcmp(cmd, "scale") && optind == argc)
 		return cmd_scale(&o);
 	if (!strcmp(cmd, "attach") && argc - optind == 2)

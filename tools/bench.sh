@@ -72,6 +72,9 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- 1. cost
 log "test_run cost: repeat $repeat, $rounds rounds (CPU $cpu)"
 taskset -c $cpu "$bin/bench-xdp" cost --repeat "$repeat" --rounds "$rounds" >"$OUT/cost.tsv"
+# the tracer's cost: off (one branch), on with a filter, on under a flood (portgate trace)
+log "test_run cost with a tracer off/on/flooded"
+taskset -c $cpu "$bin/bench-xdp" trace-cost --repeat "$repeat" --rounds "$rounds" >"$OUT/trace.tsv"
 
 # ---------------------------------------------------------------- 3. scale
 log "scale: rules 1..65536, exemptions 0..1000000"
@@ -325,6 +328,23 @@ w("\nmin (median) ns/packet. xdp-filter does not parse QinQ, PPPoE or MPLS: it p
 if ("v4_tcp443", "portgate") in cost:
     r = cost[("v4_tcp443", "portgate")][0] / cost[("v4_tcp443", "xdp-filter")][0]
     target("no-rule IPv4 cost <= 0.5x xdp-filter", r <= 0.5, f"{r:.2f}x")
+
+# ---- tracer (portgate trace)
+tr = {(r[1], r[2]): (float(r[3]), float(r[4]), r[5]) for r in rows("trace.tsv") if r[0] == "trace"}
+if tr:
+    w("### The tracer's cost (`portgate trace`)\n")
+    w("Same measurement, one program, states interleaved per round: no tracer (`pg_ctl.trace` = 0: "
+      "one branch at the exit), a tracer whose `--prefix` matches nothing (each drop calls the hook, "
+      "which parses the frame again and filters), and a tracer taking every drop under a flood (its "
+      "per-CPU token bucket is empty: each drop is counted as suppressed). Packets of reasons no tracer "
+      "can ask for (no rule) never call the hook.\n")
+    w("| frame | XDP_PASS floor | no tracer | tracer, other prefix | tracer, flood (suppressed) |")
+    w("|---|---:|---:|---:|---:|")
+    for c in ("v4_tcp443", "v4_tcp25"):
+        v = [tr.get((c, s)) for s in ("pass_floor", "off", "on_other_prefix", "on_flood")]
+        if all(v):
+            w(f"| {desc.get(c, c)} | " + " | ".join(f"{x[0]:.1f} ({x[1]:.1f})" for x in v) + " |")
+    w("\nmin (median) ns/packet.\n")
 
 # ---- live
 w("## 2. Live traffic (64-byte frames through a veth pair)\n")

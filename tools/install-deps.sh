@@ -38,6 +38,8 @@ pkgs=(
 	prometheus-node-exporter python3-prometheus-client
 	# Debian 12's kernel 6.1 in a VM (make test-kernel, make verifier-budget)
 	qemu-system-x86 busybox-static kmod cpio
+	# portgate trace -w: tcpdump reads the pcap back (test_trace)
+	tcpdump
 )
 
 case ${1:-} in

@@ -258,6 +258,7 @@ need "snmpget (SNMP client)" snmp snmpget --version
 need "curl (HTTP client)" curl curl --version
 need_root "swaks opens an SMTP session over IPv6" swaks swaks_v6
 need "jq" jq sh -c 'jq -n 1 >/dev/null'
+need "tcpdump reads pcap files (test_trace)" tcpdump sh -c 'tcpdump --version >/dev/null 2>&1'
 need "gnuplot draws PNG charts (pngcairo)" gnuplot-nox gnuplot_png
 need "git" git has git
 need "scdoc builds the man page (make man)" scdoc sh -c 'printf "x(8)\n\n# NAME\n\nx\n" | scdoc >/dev/null'
