@@ -184,6 +184,7 @@ FUZZERS     := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 # static parsers) leaves that object out. check.c judges, it is not fuzzed:
 # optimised, no counters or sanitizers (it reads 4 MiB after every input).
 FUZZ_LOADER := $(patsubst loader/%.c,$(FUZZ_DIR)/loader/%.o,$(LOADER_SRCS))
+FUZZ_LIB    := $(patsubst tools/lib/%.c,$(FUZZ_DIR)/lib/%.o,$(LIB_SRCS))
 
 $(FUZZ_DIR)/loader $(FUZZ_DIR)/lib:
 	$(Q)mkdir -p $@
@@ -201,9 +202,9 @@ $(FUZZ_DIR)/fuzz_xdp: tests/fuzz/fuzz_xdp.c $(FUZZ_DIR)/lib/pkt.o $(HDRS) $(SKEL
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/lib/pkt.o -o $@ $(LDLIBS)
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LOADER) $(HDRS) $(SKELS)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LOADER) $(FUZZ_LIB) $(HDRS) $(SKELS)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< \
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) \
 		$(filter-out $(patsubst %,$(FUZZ_DIR)/loader/%.o,$(shell sed -n \
 		's|^#include "\.\./\.\./loader/\(.*\)\.c"|\1|p' $<)),$(FUZZ_LOADER)) \
 		-o $@ $(LDLIBS) -lpcap

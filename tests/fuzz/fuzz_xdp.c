@@ -126,6 +126,7 @@ struct inst {
 	struct portgate *skel;
 	int prog_fd[PG_DIR_COUNT];
 	int ports_fd, rules_fd, rstats_fd, stats_fd, ex_fd[2], kinds_fd;
+	__u32 stats_slot;		      /* pg_stats slot test runs count in */
 	struct pg_counter reason[PG_R_COUNT]; /* sums after the last run */
 	unsigned long long rule_hits[PG_MAX_RULES + 1];
 	unsigned long long runs;
@@ -199,6 +200,33 @@ static void put_exempt(struct inst *in, __u32 gen, const struct exempt_spec *x,
 	kinds->n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)]++;
 }
 
+static void read_reasons(struct inst *in, struct pg_counter *sum);
+
+/*
+ * pg_stats has one slot per interface (pg_ifslot()); test runs count in
+ * the slot of the device the kernel gives them (the loopback). Found once
+ * with one runt frame: the slot whose truncated counter moves.
+ */
+static void find_stats_slot(struct inst *in)
+{
+	static const __u8 runt[ETH_HLEN] = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x86, 0xdd};
+	struct pg_counter before[PG_R_COUNT], after[PG_R_COUNT];
+	__u8 out[64];
+
+	for (in->stats_slot = 0; in->stats_slot < PG_MAX_IFSLOTS; in->stats_slot++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = runt, .data_size_in = sizeof(runt),
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+		read_reasons(in, before);
+		if (bpf_prog_test_run_opts(in->prog_fd[PG_DIR_IN], &o))
+			die("BPF_PROG_TEST_RUN: %s", strerror(errno));
+		read_reasons(in, after);
+		if (after[PG_R_TRUNCATED].packets != before[PG_R_TRUNCATED].packets)
+			return;
+	}
+	die("no pg_stats slot counts test runs");
+}
+
 static void load(struct inst *in, bool frags)
 {
 	struct pg_exempt_kinds kinds[PG_GENS] = {0};
@@ -243,13 +271,12 @@ static void load(struct inst *in, bool frags)
 			die("pg_exempt_kinds[%u]: %s", g, strerror(errno));
 	if (in->skel->data_pg_ctl->pg_ctl.gen != 0)
 		die("a fresh load has generation %u live", in->skel->data_pg_ctl->pg_ctl.gen);
+	find_stats_slot(in);
 }
 
 static void read_reasons(struct inst *in, struct pg_counter *sum)
 {
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(in->stats_fd, &zero, stats_buf))
+	if (bpf_map_lookup_elem(in->stats_fd, &in->stats_slot, stats_buf))
 		die("pg_stats: %s", strerror(errno));
 	memset(sum, 0, sizeof(*sum) * PG_R_COUNT);
 	for (int c = 0; c < ncpu; c++)
