@@ -38,70 +38,15 @@
 #include "testlib.h"
 
 #define PORTGATE "build/portgate"
-#define OUT_MAX (512 * 1024)
 
 static char ns[64], ns_path[128], pin[128], dir[128];
 
-struct run {
-	int code;
-	char out[OUT_MAX];
-	char err[16384];
-};
-
-static struct run R;
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	lseek(fd, 0, SEEK_SET);
-	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(fd);
-}
-
-/* Run argv (with extra environment `env`, may be NULL) into r. */
-static int run_argv(struct run *r, char *const argv[], const char *env)
-{
-	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), st;
-	pid_t pid;
-
-	cr_assert(ofd >= 0 && efd >= 0);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		if (env)
-			putenv((char *)env);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
-	return r->code;
-}
+static struct tl_run R;
 
 /* portgate ARGS (split on spaces) in the test netns with the test pin path. */
-static int pgv(struct run *r, const char *env, const char *fmt, va_list ap)
+static int pgv(struct tl_run *r, const char *env, const char *fmt, va_list ap)
 {
-	char line[2048], *argv[64], *tok, *save;
-	int n = 0;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	argv[n++] = "nsenter";
-	argv[n++] = ns_path;
-	argv[n++] = PORTGATE;
-	argv[n++] = "--pin-path";
-	argv[n++] = pin;
-	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	argv[n] = NULL;
-	return run_argv(r, argv, env);
+	return tl_vpg(r, ns_path, PORTGATE, pin, NULL, env, fmt, ap);
 }
 
 __attribute__((format(printf, 1, 2))) static int pg(const char *fmt, ...)
@@ -140,7 +85,7 @@ __attribute__((format(printf, 2, 3))) static int pg_env(const char *env, const c
 
 static const char *jq(const char *json, const char *filter)
 {
-	static struct run jr;
+	static struct tl_run jr;
 	char path[256];
 	FILE *f;
 
@@ -152,8 +97,8 @@ static const char *jq(const char *json, const char *filter)
 	{
 		char *argv[] = {"jq", "-c", (char *)filter, path, NULL};
 
-		cr_assert_eq(run_argv(&jr, argv, NULL), 0, "jq '%s' failed on:\n%s\n%s", filter,
-			     json, jr.err);
+		cr_assert_eq(tl_run_argv(&jr, argv, NULL, NULL), 0, "jq '%s' failed on:\n%s\n%s",
+			     filter, json, jr.err);
 	}
 	jr.out[strcspn(jr.out, "\n")] = '\0';
 	return jr.out;

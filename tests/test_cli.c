@@ -32,81 +32,22 @@
 #include "testlib.h"
 
 #define PORTGATE PG_BUILD_DIR "/portgate"
-#define OUT_MAX (256 * 1024)
+#define OUT_MAX TL_OUT_MAX
 
 static char ns[64], ns_path[128], pin[128];
 
-struct run {
-	int code;
-	char out[OUT_MAX];
-	char err[8192];
-};
-
-static struct run R; /* the last command's result */
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-	ssize_t n;
-	size_t len = 0;
-
-	lseek(fd, 0, SEEK_SET);
-	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(fd);
-}
-
-/* Run argv with stdin from `in` (may be NULL); capture into r. */
-static int run_argv(struct run *r, char *const argv[], const char *in)
-{
-	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), ifd = memfd_create("in", 0);
-	int st;
-	pid_t pid;
-
-	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
-	if (in) {
-		cr_assert_eq(write(ifd, in, strlen(in)), (ssize_t)strlen(in));
-		lseek(ifd, 0, SEEK_SET);
-	}
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(ifd);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
-	return r->code;
-}
+static struct tl_run R; /* the last command's result */
 
 /*
  * portgate ARGS (space-separated) inside the test netns with the test pin
  * path; standard input from `in` (may be NULL).
  */
-static int pgv(struct run *r, const char *in, const char *fmt, va_list ap)
+static int pgv(struct tl_run *r, const char *in, const char *fmt, va_list ap)
 {
-	char line[1024], *argv[64], *tok, *save;
-	int n = 0;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	argv[n++] = "nsenter";
-	argv[n++] = ns_path;
-	argv[n++] = PORTGATE;
-	argv[n++] = "--pin-path";
-	argv[n++] = pin;
-	for (tok = strtok_r(line, " ", &save); tok && n < 63; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	argv[n] = NULL;
-	return run_argv(r, argv, in);
+	return tl_vpg(r, ns_path, PORTGATE, pin, in, NULL, fmt, ap);
 }
 
-__attribute__((format(printf, 2, 3))) static int pg_into(struct run *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int pg_into(struct tl_run *r, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -150,11 +91,11 @@ __attribute__((format(printf, 2, 3))) static int pg_stdin(const char *in, const 
 /* jq FILTER over json; the compact (-c) result without the newline. */
 static const char *jq(const char *json, const char *filter)
 {
-	static struct run jr;
+	static struct tl_run jr;
 	char *argv[] = {"jq", "-c", (char *)filter, NULL};
 
-	cr_assert_eq(run_argv(&jr, argv, json), 0, "jq '%s' failed on:\n%s\n%s", filter, json,
-		     jr.err);
+	cr_assert_eq(tl_run_argv(&jr, argv, json, NULL), 0, "jq '%s' failed on:\n%s\n%s", filter,
+		     json, jr.err);
 	jr.out[strcspn(jr.out, "\n")] = '\0';
 	return jr.out;
 }
@@ -214,7 +155,7 @@ static bool one_line(const char *s)
 /* Id of the XDP program on IFACE in the test netns (0 = none), via iproute2. */
 static unsigned int xdp_id(const char *ifname)
 {
-	struct run r;
+	struct tl_run r;
 	char cmd[256];
 	char *argv[] = {"sh", "-c", cmd, NULL};
 
@@ -223,7 +164,7 @@ static unsigned int xdp_id(const char *ifname)
 		 ".[0].xdp.attached[0].prog.id "
 		 "// 0'",
 		 ns, ifname);
-	cr_assert_eq(run_argv(&r, argv, NULL), 0, "%s: %s", cmd, r.err);
+	cr_assert_eq(tl_run_argv(&r, argv, NULL, NULL), 0, "%s: %s", cmd, r.err);
 	return strtoul(r.out, NULL, 10);
 }
 
@@ -664,7 +605,7 @@ Test(cli, unprivileged_says_which_privileges)
 			"tcp",
 			"8080",
 			NULL};
-	struct run r;
+	struct tl_run r;
 
 	const char *cmds[] = {"block", "status", "rules", "stats"};
 	size_t i;
@@ -674,7 +615,8 @@ Test(cli, unprivileged_says_which_privileges)
 		argv[9] = (char *)cmds[i];
 		if (i)
 			argv[10] = NULL;
-		cr_expect_eq(run_argv(&r, argv, NULL), 1, "%s: stderr: %s", cmds[i], r.err);
+		cr_expect_eq(tl_run_argv(&r, argv, NULL, NULL), 1, "%s: stderr: %s", cmds[i],
+			     r.err);
 		cr_expect(strstr(r.err, "CAP_BPF") && strstr(r.err, "CAP_NET_ADMIN") &&
 				  one_line(r.err),
 			  "%s: %s", cmds[i], r.err);
@@ -695,7 +637,7 @@ Test(cli, concurrent_writers)
 		if (!kids[k]) {
 			/* widen the rule-slot read-modify-write: without the lock, slots collide */
 			setenv("PORTGATE_RACE_DELAY_US", "2000", 1);
-			struct run r;
+			struct tl_run r;
 			int i, p, base = 10000 * (k + 1);
 
 			for (i = 0; i < ROUNDS; i++)
@@ -763,7 +705,7 @@ Test(cli, watch_prints_rates_until_interrupted)
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "watch should exit 0 on SIGINT, status %d",
 		  st);
-	slurp(fd, R.out, sizeof(R.out));
+	tl_slurp(fd, R.out, sizeof(R.out));
 	cr_assert_lt(i, 250, "no two rate lines within 5 s: '%s'", R.out);
 	R.out[strcspn(R.out, "\n") + 1] = '\0';
 	cr_expect_str_eq(

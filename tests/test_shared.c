@@ -53,57 +53,19 @@ static const char *const pg_names[] = {"pg_ports",	  "pg_rules",	  "pg_rule_stat
 				       "prog_access",	  "pg_ctl"};
 static bool host_absent[sizeof(pg_names) / sizeof(pg_names[0])];
 
-struct run {
-	int code;
-	char out[64 * 1024];
-	char err[8192];
-};
-
-static struct run R; /* the last command's result */
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-	ssize_t n;
-	size_t len = 0;
-
-	lseek(fd, 0, SEEK_SET);
-	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	close(fd);
-}
+static struct tl_run R; /* the last command's result */
 
 /* sh -c CMD with `in` on standard input (may be NULL); stdout and stderr into r. */
-static int vsh(struct run *r, const char *in, const char *fmt, va_list ap)
+static int vsh(struct tl_run *r, const char *in, const char *fmt, va_list ap)
 {
-	int ofd = memfd_create("out", 0), efd = memfd_create("err", 0), ifd = memfd_create("in", 0);
 	char cmd[4096];
-	pid_t pid;
-	int st;
+	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
 
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	cr_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
-	if (in)
-		cr_assert_eq(write(ifd, in, strlen(in)), (ssize_t)strlen(in));
-	lseek(ifd, 0, SEEK_SET);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(ifd);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
-	return r->code;
+	return tl_run_argv(r, argv, in, NULL);
 }
 
-__attribute__((format(printf, 3, 4))) static int sh_in(struct run *r, const char *in,
+__attribute__((format(printf, 3, 4))) static int sh_in(struct tl_run *r, const char *in,
 						       const char *fmt, ...)
 {
 	va_list ap;
@@ -139,7 +101,7 @@ pgx(const char *ns, const char *bin, const char *pinp, const char *in, const cha
 /* jq -c FILTER over json, without the newline. */
 static const char *jq(const char *json, const char *filter)
 {
-	static struct run jr;
+	static struct tl_run jr;
 
 	cr_assert_eq(sh_in(&jr, json, "jq -c '%s'", filter), 0, "jq '%s' failed on:\n%s\n%s",
 		     filter, json, jr.err);
@@ -168,7 +130,7 @@ static bool exists(const char *path)
 /* Id of the XDP program on IFACE in NS (0 = none), via iproute2. */
 static unsigned int xdp_id(const char *ns, const char *ifname)
 {
-	struct run r;
+	struct tl_run r;
 
 	cr_assert_eq(sh_in(&r, NULL,
 			   "ip -n %s -j -d link show %s | jq '.[0].xdp.prog.id // "
@@ -180,7 +142,7 @@ static unsigned int xdp_id(const char *ns, const char *ifname)
 
 static unsigned int ifindex_of(const char *ns, const char *ifname)
 {
-	struct run r;
+	struct tl_run r;
 
 	cr_assert_eq(sh_in(&r, NULL, "ip -n %s -j link show %s | jq '.[0].ifindex'", ns, ifname), 0,
 		     "%s", r.err);
@@ -649,7 +611,7 @@ Test(shared, upgrade_refuses_another_map_layout)
 	char p[256];
 	struct pg_meta_rec head;
 	__u32 zero = 0;
-	struct run r;
+	struct tl_run r;
 	int fd, step;
 
 	PG_OK(nsa, "attach va");
