@@ -324,6 +324,13 @@ int cmd_metrics(const struct pg_opts *o, int argc, char **argv);
 
 /* Reason counters of pg_stats: per CPU into percpu[ncpus], summed into sum[PG_R_COUNT]. */
 int pg_read_stats(int fd, int ncpus, struct pg_stats *percpu, struct pg_counter *sum);
+/* As pg_read_stats; per_slot[PG_MAX_IFSLOTS] (may be NULL) gets each interface slot's sums. */
+int pg_read_stats_slots(int fd, int ncpus, struct pg_stats *percpu, struct pg_stats *per_slot,
+			struct pg_counter *sum);
+/* A slot's interface: "eth0", "ifindex 7" (another netns), "other"; buf holds IF_NAMESIZE + 16. */
+const char *pg_slot_name(__u32 slot, char *buf);
+/* The slot counted a packet. */
+bool pg_slot_used(const struct pg_stats *st);
 
 /* One interface portgate is attached to (attach.c). */
 struct pg_attachment {

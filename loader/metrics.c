@@ -12,10 +12,13 @@
  * HELP and TYPE once per family, every sample of a family together. Only
  * the per-reason counters are exported: the totals of `stats` are sums of
  * them (sum by (verdict) in PromQL), so exporting both would count twice.
+ * The per-interface counters are a family of their own for the same
+ * reason: sum without (interface, ifindex) gives portgate_packets_total.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +100,37 @@ static void pg_rule_labels(FILE *f, const struct pg_rule *r)
 	fputc('}', f);
 }
 
+/* The per-interface family: one series per used slot and reason. */
+static void pg_emit_ifaces(FILE *f, const struct pg_stats *per_slot, bool bytes)
+{
+	const char *name =
+		bytes ? "portgate_interface_bytes_total" : "portgate_interface_packets_total";
+	char ifname[IF_NAMESIZE + 16], id[16];
+	__u32 s;
+	int i;
+
+	pg_family(
+		f, name, "counter",
+		bytes ? "Bytes by the interface that received (XDP) or sent (tc egress) them and by reason; ifindex 0 counts interfaces whose ifindex is 256 or more."
+		      : "Packets by the interface that received (XDP) or sent (tc egress) them and by reason; summed over interfaces, portgate_packets_total.");
+	for (s = 0; s < PG_MAX_IFSLOTS; s++) {
+		if (!pg_slot_used(&per_slot[s]))
+			continue;
+		pg_slot_name(s, ifname);
+		snprintf(id, sizeof(id), "%u", s);
+		for (i = 0; i < PG_R_COUNT; i++) {
+			fputs(name, f);
+			pg_label(f, "{", "interface", ifname);
+			pg_label(f, ",", "ifindex", id);
+			pg_label(f, ",", "reason", pg_reason_name(i));
+			pg_label(f, ",", "verdict", i >= PG_R_FIRST_DROP ? "drop" : "pass");
+			fprintf(f, "} %llu\n",
+				(unsigned long long)(bytes ? per_slot[s].reason[i].bytes
+							   : per_slot[s].reason[i].packets));
+		}
+	}
+}
+
 static void pg_emit_reasons(FILE *f, const struct pg_counter *sum, bool bytes)
 {
 	int i;
@@ -122,7 +156,7 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 	int ncpus = libbpf_num_possible_cpus();
 	struct pg_counter sum[PG_R_COUNT];
 	struct pg_samples s = {};
-	struct pg_stats *pc = NULL;
+	struct pg_stats *pc = NULL, *per_slot = NULL;
 	unsigned int i, n4 = 0, n6 = 0;
 	char id[16];
 	int err;
@@ -131,11 +165,12 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 		return pg_sys_err(ncpus ?: -EINVAL, "cannot count CPUs");
 	pc = calloc(ncpus, sizeof(*pc));
 	s.rules = calloc(PG_MAX_RULES, sizeof(*s.rules));
-	if (!pc || !s.rules) {
+	per_slot = calloc(PG_MAX_IFSLOTS, sizeof(*per_slot));
+	if (!pc || !s.rules || !per_slot) {
 		err = -ENOMEM;
 		goto out;
 	}
-	err = pg_read_stats(m->fd[PG_M_STATS], ncpus, pc, sum);
+	err = pg_read_stats_slots(m->fd[PG_M_STATS], ncpus, pc, per_slot, sum);
 	err = err ?: pg_rules_each(m, pg_collect_rule, &s);
 	err = err ?: pg_exempt_count(m, false, &n4);
 	err = err ?: pg_exempt_count(m, true, &n6);
@@ -145,6 +180,8 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 
 	pg_emit_reasons(f, sum, false);
 	pg_emit_reasons(f, sum, true);
+	pg_emit_ifaces(f, per_slot, false);
+	pg_emit_ifaces(f, per_slot, true);
 
 	pg_family(
 		f, "portgate_rule_packets_total", "counter",
@@ -195,6 +232,7 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 	}
 out:
 	free(pc);
+	free(per_slot);
 	free(s.rules);
 	free(s.att);
 	return err;

@@ -112,8 +112,8 @@ static void pg_text_counters(const struct pg_counter *r)
  * Per-CPU sums over the interface slots into percpu[ncpus]; sum[] gets the
  * total; per_slot[PG_MAX_IFSLOTS] (may be NULL) the per-interface ones.
  */
-static int pg_read_stats_slots(int fd, int ncpus, struct pg_stats *percpu,
-			       struct pg_stats *per_slot, struct pg_counter *sum)
+int pg_read_stats_slots(int fd, int ncpus, struct pg_stats *percpu, struct pg_stats *per_slot,
+			struct pg_counter *sum)
 {
 	struct pg_stats total;
 	int err;
@@ -169,17 +169,17 @@ out:
 }
 
 /* "eth0", "ifindex 7" (not in this network namespace), "other" (slot 0). */
-static const char *pg_slot_name(__u32 slot, char *buf)
+const char *pg_slot_name(__u32 slot, char *buf)
 {
 	if (slot == PG_IFSLOT_OTHER)
 		return "other";
 	if (if_indextoname(slot, buf))
 		return buf;
-	snprintf(buf, IF_NAMESIZE, "ifindex %u", slot);
+	snprintf(buf, IF_NAMESIZE + 16, "ifindex %u", slot);
 	return buf;
 }
 
-static bool pg_slot_used(const struct pg_stats *st)
+bool pg_slot_used(const struct pg_stats *st)
 {
 	int r;
 

@@ -85,6 +85,29 @@ def main():
             check(got == stats[key][total], "sum of %s %s = %s, stats -j .%s.%s = %s"
                   % (verdict, unit, got, key, total, stats[key][total]))
 
+    # per interface: each series equals stats -j .interfaces[], and summed
+    # over the interfaces they are the totals above (no packet counted twice)
+    ifaces = stats.get("interfaces", [])
+    check(len(ifaces) > 0, "stats -j shows no interface with traffic")
+    for unit, key in (("packets", "totals"), ("bytes", "bytes")):
+        series = samples("portgate_interface_%s_total" % unit)
+        check(len(series) == len(ifaces) * int(nreasons), "portgate_interface_%s_total: %d series, "
+              "%d interfaces x %s reasons" % (unit, len(series), len(ifaces), nreasons))
+        for i in ifaces:
+            idx = str(i["ifindex"] if i["ifindex"] is not None else 0)
+            for r, want in i[key].items():
+                got = [s.value for s in series
+                       if s.labels["ifindex"] == idx and s.labels["reason"] == r]
+                if got:
+                    check(got == [want] and all(s.labels["interface"] == i["name"] for s in series
+                                                if s.labels["ifindex"] == idx),
+                          "interface %s %s %s = %s, stats -j %s" % (i["name"], unit, r, got, want))
+        for s in samples("portgate_%s_total" % unit):
+            r = s.labels["reason"]
+            got = sum(x.value for x in series if x.labels["reason"] == r)
+            check(got == s.value, "sum over interfaces of %s %s = %s, portgate_%s_total = %s"
+                  % (unit, r, got, unit, s.value))
+
     # rules
     for unit in ("packets", "bytes"):
         check(len(samples("portgate_rule_%s_total" % unit)) == len(stats["rules"]),
