@@ -68,7 +68,7 @@ HDRS      := $(wildcard include/*.h bpf/*.h tools/lib/*.h loader/*.h tests/*.h)
 # a changed program (1) or with a changed map layout (2).
 VARIANTS  := $(BUILD)/variant1/portgate $(BUILD)/variant2/portgate
 
-.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget fuzz fuzzers
+.PHONY: all deps preflight test demo bench install uninstall clean format check-format man deb test-kernel verifier-budget fuzz fuzzers soak
 
 all: $(BUILD)/portgate $(BUILD)/portgate.8 $(TOOLS) $(TESTS) $(VARIANTS)
 
@@ -167,6 +167,14 @@ bench: deps
 	$(Q)tools/preflight.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
+
+# Soak (not in CI): SOAK_TIME seconds (default 30 minutes) of live vector
+# frames through a veth with concurrent policy churn; tools/soak.sh checks
+# every frame is accounted for and the CLI's memory stays flat.
+SOAK_TIME ?= 1800
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all $(FUZZ_DIR)/fuzz_xdp
+	$(Q)BUILD=$(BUILD) tools/soak.sh $(SOAK_TIME) $(BUILD)/soak
 
 # Fuzzing (clang libFuzzer + ASan + UBSan; needs root for BPF): `make fuzz
 # FUZZ_TIME=N` runs every fuzzer N seconds one after the other, corpora in

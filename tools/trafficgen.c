@@ -28,14 +28,18 @@
 #include "pkt.h"
 #include "trafficgen.skel.h"
 
+/* The largest frame a veth of MTU 1500 passes on. */
+#define ETH_FRAME_MAX 1514
+
 /* One syscall per chunk keeps each call short enough to stay signal-safe. */
 #define CHUNK 1000000ULL
 
 static const char usage[] =
 	"usage: trafficgen --dev IFACE [--frames N] [--port P] [--udp] [--ipv6]\n"
-	"                  [--size BYTES] [--batch N] [-v]\n"
+	"                  [--size BYTES] [--frame FILE] [--batch N] [-v]\n"
 	"  Sends N (default 1000000) frames to IFACE's veth peer: TCP (or UDP)\n"
-	"  to destination port P (default 25), BYTES long (default 64).\n";
+	"  to destination port P (default 25), BYTES long (default 64), or the\n"
+	"  Ethernet frame in FILE (raw bytes, 14..1514 of them).\n";
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -59,27 +63,54 @@ static int parse_u64(const char *opt, const char *s, unsigned long long max,
 	return 0;
 }
 
+/* A frame someone else built (tools/soak.sh sends the test vectors). */
+static int read_frame(const char *path, uint8_t *frame, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "trafficgen: bad --frame '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = fread(frame, 1, ETH_FRAME_MAX + 1, f);
+	fclose(f);
+	if (n < 14 || n > ETH_FRAME_MAX) {
+		fprintf(stderr, "trafficgen: bad --frame '%s': %zu bytes, expected 14..%d\n", path,
+			n, ETH_FRAME_MAX);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dev", required_argument, NULL, 'd'},	 {"frames", required_argument, NULL, 'n'},
-		{"port", required_argument, NULL, 'p'},	 {"udp", no_argument, NULL, 'u'},
-		{"ipv6", no_argument, NULL, '6'},	 {"size", required_argument, NULL, 's'},
-		{"batch", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	 {},
+		{"dev", required_argument, NULL, 'd'},
+		{"frames", required_argument, NULL, 'n'},
+		{"port", required_argument, NULL, 'p'},
+		{"udp", no_argument, NULL, 'u'},
+		{"ipv6", no_argument, NULL, '6'},
+		{"size", required_argument, NULL, 's'},
+		{"batch", required_argument, NULL, 'b'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"frame", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{},
 	};
 	unsigned long long frames = 1000000, port = 25, size = 64, batch = 64, sent = 0;
 	unsigned long long t0, t1, c0, c1;
 	struct pkt_spec spec = {.ip = 4, .proto = IPPROTO_TCP, .sport = 40000};
 	struct trafficgen *skel = NULL;
 	uint8_t frame[PKT_MAX];
-	const char *dev = NULL;
+	const char *dev = NULL, *frame_file = NULL;
 	unsigned int ifindex;
 	bool verbose = false;
 	size_t len;
 	int c, err, ret = 1;
 
-	while ((c = getopt_long(argc, argv, "d:n:p:u6s:b:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:n:p:u6s:b:f:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			dev = optarg;
@@ -110,6 +141,9 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = true;
 			break;
+		case 'f':
+			frame_file = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -130,8 +164,13 @@ int main(int argc, char **argv)
 	}
 	spec.dport = port;
 	spec.min_len = size;
-	len = pkt_build(&spec, frame, sizeof(frame));
-	if (!len || len > size) {
+	if (frame_file) {
+		if (read_frame(frame_file, frame, &len))
+			return 2;
+	} else {
+		len = pkt_build(&spec, frame, sizeof(frame));
+	}
+	if (!frame_file && (!len || len > size)) {
 		fprintf(stderr, "trafficgen: bad --size %llu: the frame needs %zu bytes\n", size,
 			len);
 		return 2;
