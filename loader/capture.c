@@ -566,6 +566,10 @@ static const char *rf_prism(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
 }
 
 static const struct tr_link *find_link(int dlt);
+static const char *rf_ppi(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n);
+static const char *rf_pktap(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n);
 
 /* A header (length hlen) naming the link type of what follows: PPI, PKTAP. */
 static const char *inner(const uint8_t *p, uint32_t caplen, uint32_t wirelen, uint32_t hlen,
@@ -574,11 +578,11 @@ static const char *inner(const uint8_t *p, uint32_t caplen, uint32_t wirelen, ui
 	const struct tr_link *in = find_link((int)dlt);
 	const char *r;
 
-	if (hlen > caplen) {
+	if (hlen < 8 || hlen > caplen) {
 		snprintf(why, n, "bad %s header (length %u of %u bytes)", what, hlen, caplen);
 		return why;
 	}
-	if (!in || dlt == DLT_PPI || dlt == DLT_PKTAP) {
+	if (!in || in->reframe == rf_ppi || in->reframe == rf_pktap) {
 		snprintf(why, n, "%s holds link type %u, which portgate does not re-frame", what,
 			 dlt);
 		return why;
@@ -786,6 +790,35 @@ static const char *rf_nflog(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
 	return skip_why(why, n, "NFLOG message without a packet (no NFULA_PAYLOAD)");
 }
 
+/*
+ * Juniper Ethernet PIC: "MGC", flags, optional extension TLVs (a length
+ * first), then the Ethernet frame, or with NO_L2 four bytes and IP.
+ */
+static const char *rf_juniper_ether(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				    struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h = 4;
+
+	(void)wirelen;
+	if (caplen < 4)
+		return too_short(caplen, "a Juniper header", 4, why, n);
+	if (be32(p) >> 8 != 0x4d4743) {
+		snprintf(why, n, "no Juniper magic (MGC) at the start, %02x %02x %02x", p[0], p[1],
+			 p[2]);
+		return why;
+	}
+	if (p[3] & 0x80) { /* extensions */
+		if (caplen < 6)
+			return too_short(caplen, "a Juniper extension header", 6, why, n);
+		h += 2 + be16(p + 4);
+	}
+	if (p[3] & 0x02) { /* no layer 2: IP after four more bytes */
+		l2->hdr = h + 4;
+		return by_version(p, caplen, l2, why, n);
+	}
+	return ether_at(p, caplen, h, l2, why, n);
+}
+
 /* Switch tags inside Ethernet: Marvell DSA (4 bytes) and EDSA (8), Broadcom (4). */
 static const char *tagged(const uint8_t *p, uint32_t caplen, uint32_t tag, struct tr_l2 *l2,
 			  char *why, size_t n)
@@ -841,6 +874,9 @@ static const struct tr_link tr_links[] = {
 	{DLT_IEEE802_11_RADIO_AVS, "IEEE802_11_RADIO_AVS", rf_avs},
 	{DLT_PPI, "PPI", rf_ppi},
 	{DLT_PKTAP, "PKTAP", rf_pktap},
+	/* macOS writes PKTAP as USER2, its own value of DLT_PKTAP */
+	{DLT_USER2, "USER2 (PKTAP)", rf_pktap},
+	{DLT_JUNIPER_ETHER, "JUNIPER_ETHER", rf_juniper_ether},
 	{DLT_ATM_RFC1483, "ATM_RFC1483", rf_atm_llc},
 	{DLT_ATM_CLIP, "ATM_CLIP", rf_atm_llc},
 	{DLT_SUNATM, "SUNATM", rf_sunatm},

@@ -28,7 +28,7 @@ while IFS= read -r -d '' f; do
 		read -r n s < <(jq -r '.[-1].summary | "\(.frames) \(.skipped // 0)"' "$tmp/out")
 		run=$((run + n))
 		skipped=$((skipped + s))
-	elif lt=$(sed -n 's/.*: link type \([^ ]*\).* carries no frames.*/\1/p' "$tmp/err") &&
+	elif lt=$(sed -n 's/.*: link type \(number [0-9]*\|[^ ]*\).* carries no frames.*/\1/p' "$tmp/err") &&
 		[ -n "$lt" ]; then
 		refused=$((refused + 1))
 		printf '%s\t%s\n' "$lt" "${f##*/}" >>"$tmp/refused"
