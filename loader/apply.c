@@ -516,13 +516,14 @@ static int ap_read(struct ap_conf *c)
 		no++;
 		pg_err_where = ap_where(c, no);
 		if (r == -E2BIG) {
-			err = pg_usage_err(NULL,
-					   "line longer than %d bytes (expected one command per line)",
-					   PG_FILE_MAX_LINE);
+			err = pg_usage_err(
+				NULL, "line longer than %d bytes (expected one command per line)",
+				PG_FILE_MAX_LINE);
 			break;
 		}
 		if (r == -EFBIG) {
-			err = pg_usage_err(NULL, "file larger than %lu MiB (expected a configuration)",
+			err = pg_usage_err(NULL,
+					   "file larger than %lu MiB (expected a configuration)",
 					   PG_FILE_MAX_BYTES >> 20);
 			break;
 		}
