@@ -791,15 +791,15 @@ static const char *rf_nflog(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
 }
 
 /*
- * Juniper Ethernet PIC: "MGC", flags, optional extension TLVs (a length
- * first), then the Ethernet frame, or with NO_L2 four bytes and IP.
+ * Juniper PICs (as tcpdump reads them): "MGC", flags, optional extension
+ * TLVs (a length first); with NO_L2 four bytes and IP; else the PIC's
+ * cookie (cookie bytes, 2 more for an LS cookie, 8 for an AS cookie; -1:
+ * a PIC without one), then the frame. *h: where the frame starts.
  */
-static const char *rf_juniper_ether(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
-				    struct tr_l2 *l2, char *why, size_t n)
+static const char *juniper(const uint8_t *p, uint32_t caplen, int cookie, uint32_t *h,
+			   struct tr_l2 *l2, char *why, size_t n)
 {
-	uint32_t h = 4;
-
-	(void)wirelen;
+	*h = 4;
 	if (caplen < 4)
 		return too_short(caplen, "a Juniper header", 4, why, n);
 	if (be32(p) >> 8 != 0x4d4743) {
@@ -810,13 +810,100 @@ static const char *rf_juniper_ether(const uint8_t *p, uint32_t caplen, uint32_t 
 	if (p[3] & 0x80) { /* extensions */
 		if (caplen < 6)
 			return too_short(caplen, "a Juniper extension header", 6, why, n);
-		h += 2 + be16(p + 4);
+		*h += 2 + be16(p + 4);
 	}
 	if (p[3] & 0x02) { /* no layer 2: IP after four more bytes */
-		l2->hdr = h + 4;
+		l2->hdr = *h + 4;
 		return by_version(p, caplen, l2, why, n);
 	}
-	return ether_at(p, caplen, h, l2, why, n);
+	if (cookie >= 0) {
+		if (caplen <= *h)
+			return too_short(caplen, "a Juniper cookie", *h + 1, why, n);
+		cookie = p[*h] == 0x54 ? cookie + 2 : p[*h] == 0x47 ? 8 : cookie;
+		*h += cookie;
+	}
+	l2->hdr = 0;
+	return NULL;
+}
+
+/* The IP packet at off, by its version. */
+static const char *ip_at(const uint8_t *p, uint32_t caplen, uint32_t off, struct tr_l2 *l2,
+			 char *why, size_t n)
+{
+	l2->hdr = off;
+	return by_version(p, caplen, l2, why, n);
+}
+
+static const char *rf_juniper_ether(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				    struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, -1, &h, l2, why, n);
+
+	(void)wirelen;
+	return r || l2->hdr ? r : ether_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper passive monitor: the IP packet after an 8-byte cookie. */
+static const char *rf_juniper_monitor(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				      struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, 8, &h, l2, why, n);
+
+	(void)wirelen;
+	return r || l2->hdr ? r : ip_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper ATM1: OAM cells skipped; LLC/SNAP, ISO NLPID or VC-multiplexed IP. */
+static const char *rf_juniper_atm1(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				   struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h, g;
+	const char *r = juniper(p, caplen, 4, &h, l2, why, n);
+
+	(void)wirelen;
+	if (r || l2->hdr)
+		return r;
+	g = (p[3] & 0x80) ? 6 + be16(p + 4) : 4; /* the cookie's first byte */
+	if (p[g] == 0x80)
+		return skip_why(why, n, "ATM OAM cell, no IP");
+	if (caplen >= h + 4 && p[h] == 0xfe && p[h + 1] == 0xfe && p[h + 2] == 0x03) {
+		if (p[h + 3] == 0xcc || p[h + 3] == 0x8e)
+			return ip_at(p, caplen, h + 4, l2, why, n);
+		snprintf(why, n, "ATM NLPID 0x%02x (OSI), no IP", p[h + 3]);
+		return why;
+	}
+	if (caplen >= h + 3 && p[h] == 0xaa && p[h + 1] == 0xaa && p[h + 2] == 0x03)
+		return snap_at(p, caplen, h, "an ATM frame", l2, why, n);
+	if (caplen > h && p[h] == 0x03)
+		return skip_why(why, n, "Cisco NLPID frame (OSI), no IP");
+	return ip_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper encryption services: IPsec packets, some behind a 16-byte header. */
+static const char *rf_juniper_es(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				 struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, 0, &h, l2, why, n);
+
+	(void)wirelen;
+	if (r || l2->hdr)
+		return r;
+	if (caplen < h + 4)
+		return too_short(caplen, "a Juniper ES header", h + 4, why, n);
+	switch (p[h + 3]) {
+	case 1:
+	case 2:
+		return ip_at(p, caplen, h, l2, why, n);
+	case 3:
+	case 4:
+	case 5:
+		return ip_at(p, caplen, h + 16, l2, why, n);
+	}
+	snprintf(why, n, "Juniper ES type %u, no IP", p[h + 3]);
+	return why;
 }
 
 /* Switch tags inside Ethernet: Marvell DSA (4 bytes) and EDSA (8), Broadcom (4). */
@@ -877,6 +964,9 @@ static const struct tr_link tr_links[] = {
 	/* macOS writes PKTAP as USER2, its own value of DLT_PKTAP */
 	{DLT_USER2, "USER2 (PKTAP)", rf_pktap},
 	{DLT_JUNIPER_ETHER, "JUNIPER_ETHER", rf_juniper_ether},
+	{DLT_JUNIPER_MONITOR, "JUNIPER_MONITOR", rf_juniper_monitor},
+	{DLT_JUNIPER_ATM1, "JUNIPER_ATM1", rf_juniper_atm1},
+	{DLT_JUNIPER_ES, "JUNIPER_ES", rf_juniper_es},
 	{DLT_ATM_RFC1483, "ATM_RFC1483", rf_atm_llc},
 	{DLT_ATM_CLIP, "ATM_CLIP", rf_atm_llc},
 	{DLT_SUNATM, "SUNATM", rf_sunatm},

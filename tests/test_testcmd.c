@@ -377,6 +377,19 @@ static size_t to_link(int dlt, const uint8_t *eth, size_t len, size_t i, uint8_t
 		memset(out, 0x5a, 4);
 		memcpy(out + 4, eth, len);
 		return len + 4;
+	case DLT_JUNIPER_MONITOR: /* "MGC", flags (in), 8-byte cookie, IP */
+		memcpy(out, "MGC\x01\x00\x00\x00\x07\x00\x00\x00\x01", 12);
+		h = 12;
+		break;
+	case DLT_JUNIPER_ATM1: /* "MGC", flags, 4-byte cookie (not OAM), LLC/SNAP */
+		memcpy(out, "MGC\x01\x00\x00\x00\x2a", 8);
+		h = 8 + snap(out + 8, type);
+		break;
+	case DLT_JUNIPER_ES: /* "MGC", flags, IPsec header (type 3: 16 bytes), IP */
+		memcpy(out, "MGC\x01\x00\x01\x40\x03", 8);
+		memset(out + 8, 0, 12);
+		h = 20;
+		break;
 	case DLT_JUNIPER_ETHER: /* "MGC", flags (extensions, in), one extension TLV */
 		memcpy(out, "MGC\x81\x00\x04\x01\x02\x00\x07", 10);
 		memcpy(out + 10, eth, len);
@@ -982,6 +995,9 @@ static const struct {
 	{DLT_DSA_TAG_BRCM, "DSA_TAG_BRCM", 0, true},
 	{DLT_DSA_TAG_BRCM_PREPEND, "DSA_TAG_BRCM_PREPEND", 0, true},
 	{DLT_JUNIPER_ETHER, "JUNIPER_ETHER", 0, true},
+	{DLT_JUNIPER_MONITOR, "JUNIPER_MONITOR", 0, false},
+	{DLT_JUNIPER_ATM1, "JUNIPER_ATM1", 0, true},
+	{DLT_JUNIPER_ES, "JUNIPER_ES", 0, false},
 };
 
 Test(testcmd, link_types)
