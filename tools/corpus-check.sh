@@ -4,7 +4,8 @@
 #
 #   tools/corpus-check.sh DIR [PORTGATE]
 #
-# Prints, per file that portgate refuses because of its link type, the
+# Prints the files read, per link type (files, frames run, frames
+# skipped); per file that portgate refuses because of its link type, the
 # type, grouped ("LINK: N files" then the names); then the files that
 # fail for another reason (corrupt captures, which tcpdump's suite holds
 # on purpose), grouped by the first words of the error; then one summary
@@ -19,15 +20,18 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 files=0 ok=0 refused=0 other=0 run=0 skipped=0
+: >"$tmp/read"
 : >"$tmp/refused"
 : >"$tmp/other"
 while IFS= read -r -d '' f; do
 	files=$((files + 1))
 	if "$pg" --pin-path "$pin" test -j --pcap "$f" >"$tmp/out" 2>"$tmp/err"; then
 		ok=$((ok + 1))
-		read -r n s < <(jq -r '.[-1].summary | "\(.frames) \(.skipped // 0)"' "$tmp/out")
+		IFS=$'\t' read -r n s lt < <(jq -r '.[-1].summary |
+			"\(.frames)\t\(.skipped // 0)\t\(.link_type)"' "$tmp/out")
 		run=$((run + n))
 		skipped=$((skipped + s))
+		printf '%s\t%s\t%s\n' "$lt" "$n" "$s" >>"$tmp/read"
 	elif lt=$(sed -n 's/.*: link type \(number [0-9]*\|[^ ]*\).* carries no frames.*/\1/p' "$tmp/err") &&
 		[ -n "$lt" ]; then
 		refused=$((refused + 1))
@@ -47,6 +51,14 @@ group() {
 		{ n++; l = l (n > 1 ? " " : "") $2 }
 		END { if (k != "") printf "%s: %d file%s\n  %s\n", k, n, (n > 1 ? "s" : ""), l }'
 }
+if [ -s "$tmp/read" ]; then
+	echo "read by link type (files, frames run, frames skipped):"
+	sort "$tmp/read" | awk -F'\t' '
+		$1 != k { if (k != "") printf "  %-24s %4d %6d %6d\n", k, f, r, s
+			  k = $1; f = r = s = 0 }
+		{ f++; r += $2; s += $3 }
+		END { if (k != "") printf "  %-24s %4d %6d %6d\n", k, f, r, s }'
+fi
 if [ -s "$tmp/refused" ]; then
 	echo "refused by link type:"
 	group "$tmp/refused"
