@@ -1083,7 +1083,7 @@ static void refuse_link(const char *name, int dlt)
 {
 	const char *lt = pcap_datalink_val_to_name(dlt);
 	const char *desc = pcap_datalink_val_to_description(dlt);
-	char num[24], known[512] = "";
+	char num[24], known[1024] = "";
 	size_t i, len = 0;
 
 	for (i = 0; i < TR_NLINKS && len < sizeof(known); i++)
