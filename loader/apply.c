@@ -568,7 +568,8 @@ static int ap_check_rules(struct ap_conf *c)
 	unsigned int i, n = 0;
 	char a[64], b[64];
 
-	qsort(c->rules, c->nrules, sizeof(*c->rules), ap_rule_line_cmp);
+	if (c->nrules) /* no rules: c->rules is NULL, which qsort may not take */
+		qsort(c->rules, c->nrules, sizeof(*c->rules), ap_rule_line_cmp);
 	for (i = 0; i < c->nrules; i++) {
 		struct ap_rule *p = n ? &c->rules[n - 1] : NULL, *r = &c->rules[i];
 
