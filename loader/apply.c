@@ -965,6 +965,21 @@ static int ap_write_gen(struct pg_maps *m, const struct ap_conf *c, const struct
 	return err;
 }
 
+/* The live generation's keys (static and dynamic), to clean it once it is old. */
+static int ap_live_keys(const struct pg_live *lv, struct pg_cxv *old)
+{
+	old->e = malloc((lv->stat.n + lv->dyn.n + 1) * sizeof(*old->e));
+	if (!old->e)
+		return pg_sys_err(-ENOMEM, "cannot clean the old policy");
+	/* either may be empty, its pointer NULL: memcpy may not take that */
+	if (lv->stat.n)
+		memcpy(old->e, lv->stat.e, lv->stat.n * sizeof(*old->e));
+	if (lv->dyn.n)
+		memcpy(old->e + lv->stat.n, lv->dyn.e, lv->dyn.n * sizeof(*old->e));
+	old->n = old->cap = lv->stat.n + lv->dyn.n;
+	return 0;
+}
+
 struct ap_undo {
 	int idx; /* file attachment */
 	enum ap_att_op op;
@@ -1093,14 +1108,9 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	/* 6: the old generation, once no packet reads it */
 	ap_grace();
 	ap_phase("6 grace period");
-	old.e = malloc((lv->stat.n + lv->dyn.n + 1) * sizeof(*old.e));
-	if (!old.e) {
-		err = pg_sys_err(-ENOMEM, "cannot clean the old policy");
+	err = ap_live_keys(lv, &old);
+	if (err)
 		goto out;
-	}
-	memcpy(old.e, lv->stat.e, lv->stat.n * sizeof(*old.e));
-	memcpy(old.e + lv->stat.n, lv->dyn.e, lv->dyn.n * sizeof(*old.e));
-	old.n = old.cap = lv->stat.n + lv->dyn.n;
 	if (ap_clean(m, live, &old))
 		err = -EIO; /* the new policy is live; the next apply cleans up */
 	ap_phase("6 clean the old generation");
@@ -1135,16 +1145,7 @@ int pg_conf_load(struct pg_maps *m, const struct ap_conf *c)
 		      ?: ap_mapped_flip(m, next);
 	if (!err) {
 		m->gen = next;
-		old.cap = lv.stat.n + lv.dyn.n + 1;
-		old.e = malloc(old.cap * sizeof(*old.e));
-		if (!old.e) {
-			err = pg_sys_err(-ENOMEM, "cannot clean the old policy");
-		} else {
-			memcpy(old.e, lv.stat.e, lv.stat.n * sizeof(*old.e));
-			memcpy(old.e + lv.stat.n, lv.dyn.e, lv.dyn.n * sizeof(*old.e));
-			old.n = lv.stat.n + lv.dyn.n;
-			err = ap_clean(m, !next, &old);
-		}
+		err = ap_live_keys(&lv, &old) ?: ap_clean(m, !next, &old);
 	}
 	pg_cxv_free(&old);
 	pg_live_free(&lv);
