@@ -403,37 +403,6 @@ void pg_live_free(struct pg_live *lv)
 
 /* ---- the configuration file ---- */
 
-struct ap_rule {
-	struct pg_rule r;
-	unsigned int line;
-};
-
-struct ap_att {
-	struct pg_attach_req req;
-	char ifname[IF_NAMESIZE];
-	int ifindex;
-	unsigned int line;
-};
-
-/* An allow line, resolved once every rule of the file is known. */
-struct ap_allow {
-	struct pg_exempt x;
-	char *file;
-	unsigned int line;
-};
-
-struct ap_conf {
-	const char *path;
-	struct ap_rule *rules;
-	unsigned int nrules, rcap;
-	struct ap_att *att;
-	unsigned int natt, acap;
-	struct ap_allow *al;
-	unsigned int nal, alcap;
-	struct pg_cxv ex; /* static exemptions, sorted, generation bit clear */
-	char where[PATH_MAX + 16];
-};
-
 static void *ap_grow(void *p, unsigned int n, unsigned int *cap, size_t size)
 {
 	void *q;
@@ -533,22 +502,37 @@ static int ap_line(struct ap_conf *c, int argc, char **argv, unsigned int line)
 
 static int ap_read(struct ap_conf *c)
 {
-	FILE *f = fopen(c->path, "r");
-	char *line = NULL, *s, *argv[AP_MAX_ARGS + 1];
+	char line[PG_FILE_MAX_LINE + 1], *s, *argv[AP_MAX_ARGS + 1];
+	struct pg_lines *rd;
 	unsigned int no = 0;
-	size_t cap = 0;
-	ssize_t len;
-	int argc, err = 0;
+	size_t len;
+	bool nul;
+	int argc, r, err;
 
-	if (!f) {
-		err = -errno;
-		pg_err("cannot open '%s': %s", c->path, strerror(-err));
+	err = pg_lines_open(c->path, &rd);
+	if (err)
 		return err;
-	}
-	while (!err && (len = getline(&line, &cap, f)) >= 0) {
+	while (!err && (r = pg_lines_next(rd, line, &len, &nul)) != 0) {
 		no++;
 		pg_err_where = ap_where(c, no);
-		if (strlen(line) != (size_t)len) {
+		if (r == -E2BIG) {
+			err = pg_usage_err(
+				NULL, "line longer than %d bytes (expected one command per line)",
+				PG_FILE_MAX_LINE);
+			break;
+		}
+		if (r == -EFBIG) {
+			err = pg_usage_err(NULL,
+					   "file larger than %lu MiB (expected a configuration)",
+					   PG_FILE_MAX_BYTES >> 20);
+			break;
+		}
+		if (r < 0) {
+			err = r;
+			pg_err("cannot read '%s': %s", c->path, strerror(-err));
+			break;
+		}
+		if (nul) {
 			err = pg_usage_err(NULL, "bad line: a NUL byte (expected a command)");
 			break;
 		}
@@ -566,13 +550,8 @@ static int ap_read(struct ap_conf *c)
 		if (!err && argc)
 			err = ap_line(c, argc, argv, no);
 	}
-	if (!err && ferror(f)) {
-		err = -errno;
-		pg_err("cannot read '%s': %s", c->path, strerror(-err));
-	}
 	pg_err_where = NULL;
-	free(line);
-	fclose(f);
+	pg_lines_close(rd);
 	return err;
 }
 
@@ -589,7 +568,8 @@ static int ap_check_rules(struct ap_conf *c)
 	unsigned int i, n = 0;
 	char a[64], b[64];
 
-	qsort(c->rules, c->nrules, sizeof(*c->rules), ap_rule_line_cmp);
+	if (c->nrules) /* no rules: c->rules is NULL, which qsort may not take */
+		qsort(c->rules, c->nrules, sizeof(*c->rules), ap_rule_line_cmp);
 	for (i = 0; i < c->nrules; i++) {
 		struct ap_rule *p = n ? &c->rules[n - 1] : NULL, *r = &c->rules[i];
 
@@ -716,6 +696,11 @@ static int ap_check_attach(struct ap_conf *c)
 	return 0;
 }
 
+int pg_conf_read(struct ap_conf *c)
+{
+	return ap_read(c) ?: ap_check_rules(c) ?: ap_check_attach(c) ?: ap_resolve_allows(c);
+}
+
 /* Interfaces exist now: a missing one fails the apply before any change. */
 static int ap_resolve_ifaces(struct ap_conf *c)
 {
@@ -737,7 +722,7 @@ static int ap_resolve_ifaces(struct ap_conf *c)
 	return 0;
 }
 
-static void ap_conf_free(struct ap_conf *c)
+void pg_conf_free(struct ap_conf *c)
 {
 	unsigned int i;
 
@@ -945,6 +930,56 @@ static int ap_merge_exempts(const struct pg_cxv *stat, const struct pg_cxv *dyn,
 	return err;
 }
 
+/* The file's rules and the exemptions all into generation gen (empty). */
+static int ap_write_gen(struct pg_maps *m, const struct ap_conf *c, const struct pg_cxv *all,
+			__u32 gen)
+{
+	struct pg_exempt_kinds kinds = {};
+	struct pg_rule *rules;
+	unsigned int i, reused;
+	size_t fam[2] = {};
+	int err;
+
+	for (i = 0; i < all->n; i++)
+		fam[all->e[i].v6]++;
+	if (fam[0] > PG_MAX_EXEMPT || fam[1] > PG_MAX_EXEMPT) {
+		pg_err("exemption table full: %zu IPv4 and %zu IPv6 exemptions (file and dynamic), at most %u per family",
+		       fam[0], fam[1], PG_MAX_EXEMPT);
+		return -ENOSPC;
+	}
+	rules = calloc(c->nrules + 1, sizeof(*rules));
+	if (!rules)
+		return pg_sys_err(-ENOMEM, "cannot write the rules");
+	for (i = 0; i < c->nrules; i++)
+		rules[i] = c->rules[i].r;
+	err = pg_gen_rules_write(m, gen, rules, c->nrules, &reused);
+	free(rules);
+	pg_crash_point();
+	if (!err)
+		err = pg_trie_write(m, all, false, gen, true)
+			      ?: pg_trie_write(m, all, true, gen, true);
+	pg_kinds_count(all, &kinds);
+	if (!err)
+		err = pg_kinds_write(m, gen, &kinds);
+	pg_crash_point();
+	return err;
+}
+
+/* The live generation's keys (static and dynamic), to clean it once it is old. */
+static int ap_live_keys(const struct pg_live *lv, struct pg_cxv *old)
+{
+	old->e = malloc((lv->stat.n + lv->dyn.n + 1) * sizeof(*old->e));
+	if (!old->e)
+		return pg_sys_err(-ENOMEM, "cannot clean the old policy");
+	/* either may be empty, its pointer NULL: memcpy may not take that */
+	if (lv->stat.n)
+		memcpy(old->e, lv->stat.e, lv->stat.n * sizeof(*old->e));
+	if (lv->dyn.n)
+		memcpy(old->e + lv->stat.n, lv->dyn.e, lv->dyn.n * sizeof(*old->e));
+	old->n = old->cap = lv->stat.n + lv->dyn.n;
+	return 0;
+}
+
 struct ap_undo {
 	int idx; /* file attachment */
 	enum ap_att_op op;
@@ -1026,11 +1061,8 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 		     struct pg_live *lv, const struct ap_diff *d)
 {
 	__u32 live = lv->gen, next = !live;
-	struct pg_exempt_kinds kinds = {};
 	struct pg_cxv all = {}, old = {};
-	struct pg_rule *rules = NULL;
-	unsigned int i, reused;
-	size_t fam[2] = {};
+	unsigned int i;
 	int err;
 
 	/* 1: leftovers of a killed apply; nothing reads them, but a packet might still */
@@ -1045,30 +1077,7 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	err = ap_merge_exempts(&c->ex, &lv->dyn, &all);
 	if (err)
 		goto fail;
-	for (i = 0; i < all.n; i++)
-		fam[all.e[i].v6]++;
-	if (fam[0] > PG_MAX_EXEMPT || fam[1] > PG_MAX_EXEMPT) {
-		pg_err("exemption table full: %zu IPv4 and %zu IPv6 exemptions (file and dynamic), at most %u per family",
-		       fam[0], fam[1], PG_MAX_EXEMPT);
-		err = -ENOSPC;
-		goto fail;
-	}
-	rules = calloc(c->nrules + 1, sizeof(*rules));
-	if (!rules) {
-		err = pg_sys_err(-ENOMEM, "cannot write the rules");
-		goto fail;
-	}
-	for (i = 0; i < c->nrules; i++)
-		rules[i] = c->rules[i].r;
-	err = pg_gen_rules_write(m, next, rules, c->nrules, &reused);
-	pg_crash_point();
-	if (!err)
-		err = pg_trie_write(m, &all, false, next, true)
-			      ?: pg_trie_write(m, &all, true, next, true);
-	pg_kinds_count(&all, &kinds);
-	if (!err)
-		err = pg_kinds_write(m, next, &kinds);
-	pg_crash_point();
+	err = ap_write_gen(m, c, &all, next);
 	ap_phase("2 write the new generation");
 	if (err)
 		goto fail_clean;
@@ -1099,14 +1108,9 @@ static int ap_commit(const struct pg_opts *o, struct pg_maps *m, const struct ap
 	/* 6: the old generation, once no packet reads it */
 	ap_grace();
 	ap_phase("6 grace period");
-	old.e = malloc((lv->stat.n + lv->dyn.n + 1) * sizeof(*old.e));
-	if (!old.e) {
-		err = pg_sys_err(-ENOMEM, "cannot clean the old policy");
+	err = ap_live_keys(lv, &old);
+	if (err)
 		goto out;
-	}
-	memcpy(old.e, lv->stat.e, lv->stat.n * sizeof(*old.e));
-	memcpy(old.e + lv->stat.n, lv->dyn.e, lv->dyn.n * sizeof(*old.e));
-	old.n = old.cap = lv->stat.n + lv->dyn.n;
 	if (ap_clean(m, live, &old))
 		err = -EIO; /* the new policy is live; the next apply cleans up */
 	ap_phase("6 clean the old generation");
@@ -1118,9 +1122,33 @@ fail_clean:
 fail:
 	pg_err("%s: nothing changed (the live policy is the old one)", c->path);
 out:
-	free(rules);
 	pg_cxv_free(&all);
 	pg_cxv_free(&old);
+	return err;
+}
+
+/*
+ * The file's policy as the live generation of maps private to the caller
+ * (test --config, the fuzzer): written into the other generation, which
+ * then becomes live, and the old one emptied. No interface is touched.
+ */
+int pg_conf_load(struct pg_maps *m, const struct ap_conf *c)
+{
+	struct pg_live lv = {.gen = m->gen};
+	struct pg_cxv old = {};
+	__u32 next = !m->gen;
+	int err;
+
+	err = pg_trie_read(m->fd[PG_M_EXEMPT_V4], false, &lv)
+		      ?: pg_trie_read(m->fd[PG_M_EXEMPT_V6], true, &lv)
+		      ?: ap_clean(m, next, &lv.other) ?: ap_write_gen(m, c, &c->ex, next)
+		      ?: ap_mapped_flip(m, next);
+	if (!err) {
+		m->gen = next;
+		err = ap_live_keys(&lv, &old) ?: ap_clean(m, !next, &old);
+	}
+	pg_cxv_free(&old);
+	pg_live_free(&lv);
 	return err;
 }
 
@@ -1201,7 +1229,7 @@ int cmd_apply(const struct pg_opts *o, int argc, char **argv)
 		pg_crash_left = strtol(s, NULL, 10);
 
 	/* read and check everything before taking the lock */
-	err = ap_read(&c) ?: ap_check_rules(&c) ?: ap_check_attach(&c) ?: ap_resolve_allows(&c);
+	err = pg_conf_read(&c);
 	if (err) {
 		rc = pg_exit_code(err);
 		goto out;
@@ -1290,6 +1318,6 @@ out:
 		pg_err("apply: %ld crash points", pg_crash_passed);
 	ap_diff_free(&d);
 	pg_live_free(&lv);
-	ap_conf_free(&c);
+	pg_conf_free(&c);
 	return rc;
 }

@@ -165,6 +165,12 @@ struct tr_l2 {
 typedef const char *(*tr_reframe_fn)(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
 				     struct tr_l2 *l2, char *why, size_t n);
 
+struct tr_link {
+	int dlt;
+	const char *what;      /* for the refusal's list of link types */
+	tr_reframe_fn reframe; /* NULL: Ethernet already */
+};
+
 static uint16_t be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -380,11 +386,559 @@ static const char *rf_ipnet(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
 	return why;
 }
 
-struct tr_link {
-	int dlt;
-	const char *what;      /* for the refusal's list of link types */
-	tr_reframe_fn reframe; /* NULL: Ethernet already */
-};
+/* ---- link types that carry Ethernet, LLC/SNAP or 802.11 inside ---- */
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[1] << 8 | p[0]);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static const char *skip_why(char *why, size_t n, const char *what)
+{
+	snprintf(why, n, "%s", what);
+	return why;
+}
+
+/* An Ethernet frame at off: its ethertype and source stay, the rest is ours. */
+static const char *ether_at(const uint8_t *p, uint32_t caplen, uint32_t off, struct tr_l2 *l2,
+			    char *why, size_t n)
+{
+	if (caplen < off + TR_MIN_FRAME)
+		return too_short(caplen, "an Ethernet header after the capture's own", off + 14,
+				 why, n);
+	memcpy(l2->src, p + off + 6, 6);
+	l2->type = be16(p + off + 12);
+	l2->hdr = off + TR_MIN_FRAME;
+	return NULL;
+}
+
+/*
+ * An LLC/SNAP header at off (802.11, ATM RFC 1483, Frame Relay): aa aa 03,
+ * an encapsulation OUI (RFC 1042 or 802.1H bridge tunnel), the ethertype.
+ */
+static const char *snap_at(const uint8_t *p, uint32_t caplen, uint32_t off, const char *what,
+			   struct tr_l2 *l2, char *why, size_t n)
+{
+	if (caplen < off + 8) {
+		snprintf(why, n, "%u bytes, shorter than %s with an LLC/SNAP header (%u bytes)",
+			 caplen, what, off + 8);
+		return why;
+	}
+	if (p[off] != 0xaa || p[off + 1] != 0xaa || p[off + 2] != 0x03 || p[off + 3] ||
+	    p[off + 4] || (p[off + 5] && p[off + 5] != 0xf8)) {
+		snprintf(why, n, "%s without an LLC/SNAP header (LLC %02x %02x %02x), no IP", what,
+			 p[off], p[off + 1], p[off + 2]);
+		return why;
+	}
+	l2->type = be16(p + off + 6);
+	l2->hdr = off + 8;
+	return NULL;
+}
+
+/*
+ * An 802.11 frame at off: data frames become the Ethernet frame of their
+ * LLC/SNAP payload (QoS, four addresses, HT control, the first A-MSDU
+ * subframe); every other frame is skipped, saying which (management,
+ * control, null data, encrypted, a later fragment). pad: the radiotap
+ * "data pad" flag, the 802.11 header padded to 4 bytes.
+ */
+static const char *wifi_at(const uint8_t *p, uint32_t caplen, uint32_t off, bool pad,
+			   struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t hl = 24, body;
+	uint8_t fc0, fc1, sub;
+	const uint8_t *sa;
+
+	if (caplen < off + 2)
+		return too_short(caplen, "an 802.11 header", off + 24, why, n);
+	fc0 = p[off];
+	fc1 = p[off + 1];
+	sub = fc0 >> 4;
+	if (fc0 & 3) {
+		snprintf(why, n, "802.11 protocol version %u, not 0", fc0 & 3);
+		return why;
+	}
+	switch ((fc0 >> 2) & 3) {
+	case 0:
+		return skip_why(why, n, "802.11 management frame, no IP");
+	case 1:
+		return skip_why(why, n, "802.11 control frame, no IP");
+	case 3:
+		return skip_why(why, n, "802.11 extension frame, no IP");
+	}
+	if (sub & 4)
+		return skip_why(why, n, "802.11 null data frame, no IP");
+	if (fc1 & 0x40)
+		return skip_why(why, n, "802.11 protected frame (encrypted), no readable IP");
+	if ((fc1 & 3) == 3)
+		hl += 6; /* fourth address: wireless distribution system, mesh */
+	if (sub & 8)
+		hl += 2 + (fc1 & 0x80 ? 4 : 0); /* QoS control, HT control */
+	if (caplen < off + hl)
+		return too_short(caplen, "an 802.11 data header", off + hl, why, n);
+	if (le16(p + off + 22) & 0xf)
+		return skip_why(why, n, "later 802.11 fragment, no IP header");
+	/* the source: address 2, 3 (from the DS) or 4 (WDS) */
+	sa = p + off + ((fc1 & 3) == 3 ? 24 : fc1 & 2 ? 16 : 10);
+	memcpy(l2->src, sa, 6);
+	body = off + (pad ? (hl + 3) & ~3U : hl);
+	if ((sub & 8) && (p[off + hl - (fc1 & 0x80 ? 6 : 2)] & 0x80)) {
+		/* A-MSDU: the first subframe (destination, source, length, payload) */
+		if (caplen < body + 14)
+			return too_short(caplen, "an 802.11 A-MSDU subframe header", body + 14, why,
+					 n);
+		memcpy(l2->src, p + body + 6, 6);
+		body += 14;
+	}
+	return snap_at(p, caplen, body, "802.11 data", l2, why, n);
+}
+
+static const char *rf_wifi(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			   char *why, size_t n)
+{
+	(void)wirelen;
+	return wifi_at(p, caplen, 0, false, l2, why, n);
+}
+
+/*
+ * Radiotap: version 0, its length (little-endian), present words; the
+ * Flags field (after TSFT if present) says whether the 802.11 header is
+ * padded. The FCS some drivers keep at the end changes no header.
+ */
+static const char *rf_radiotap(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+			       struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t len, off = 8, present;
+	bool pad = false;
+
+	(void)wirelen;
+	if (caplen < 8)
+		return too_short(caplen, "a radiotap header", 8, why, n);
+	len = le16(p + 2);
+	if (p[0] || len < 8 || len > caplen) {
+		snprintf(why, n, "bad radiotap header (version %u, length %u of %u bytes)", p[0],
+			 len, caplen);
+		return why;
+	}
+	present = le32(p + 4);
+	/* more present words: bounded by the header's own length */
+	for (uint32_t w = present; (w & 0x80000000U) && off + 4 <= len; off += 4)
+		w = le32(p + off);
+	if (present & 1)
+		off = ((off + 7) & ~7U) + 8; /* TSFT, 8-byte aligned */
+	if ((present & 2) && off < len)
+		pad = p[off] & 0x20; /* Flags: data pad */
+	return wifi_at(p, caplen, len, pad, l2, why, n);
+}
+
+/* AVS: a magic cookie, then the header's length (big-endian). */
+static const char *rf_avs(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n)
+{
+	uint32_t len;
+
+	(void)wirelen;
+	if (caplen < 8)
+		return too_short(caplen, "an AVS header", 8, why, n);
+	len = be32(p + 4);
+	if ((be32(p) & 0xfffffff0U) != 0x80211000U || len < 8 || len > caplen) {
+		snprintf(why, n, "bad AVS header (cookie %08x, length %u of %u bytes)", be32(p),
+			 len, caplen);
+		return why;
+	}
+	return wifi_at(p, caplen, len, false, l2, why, n);
+}
+
+/* Prism: a fixed 144-byte header, or an AVS header (drivers write either). */
+static const char *rf_prism(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n)
+{
+	if (caplen >= 4 && (be32(p) & 0xfffffff0U) == 0x80211000U)
+		return rf_avs(p, caplen, wirelen, l2, why, n);
+	if (caplen < 144)
+		return too_short(caplen, "a Prism header", 144, why, n);
+	return wifi_at(p, caplen, 144, false, l2, why, n);
+}
+
+static const struct tr_link *find_link(int dlt);
+static const char *rf_ppi(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n);
+static const char *rf_pktap(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n);
+
+/* A header (length hlen) naming the link type of what follows: PPI, PKTAP. */
+static const char *inner(const uint8_t *p, uint32_t caplen, uint32_t wirelen, uint32_t hlen,
+			 uint32_t dlt, const char *what, struct tr_l2 *l2, char *why, size_t n)
+{
+	const struct tr_link *in = find_link((int)dlt);
+	const char *r;
+
+	if (hlen < 8 || hlen > caplen) {
+		snprintf(why, n, "bad %s header (length %u of %u bytes)", what, hlen, caplen);
+		return why;
+	}
+	if (!in || in->reframe == rf_ppi || in->reframe == rf_pktap) {
+		snprintf(why, n, "%s holds link type %u, which portgate does not re-frame", what,
+			 dlt);
+		return why;
+	}
+	if (!in->reframe)
+		return ether_at(p, caplen, hlen, l2, why, n);
+	r = in->reframe(p + hlen, caplen - hlen, wirelen - hlen, l2, why, n);
+	l2->hdr += hlen;
+	return r;
+}
+
+/* PPI: version, flags, length, link type (little-endian), then its fields. */
+static const char *rf_ppi(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n)
+{
+	if (caplen < 8)
+		return too_short(caplen, "a PPI header", 8, why, n);
+	return inner(p, caplen, wirelen, le16(p + 2), le32(p + 4), "PPI", l2, why, n);
+}
+
+/* Apple PKTAP: header length and link type (host order: little-endian Macs). */
+static const char *rf_pktap(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n)
+{
+	if (caplen < 8)
+		return too_short(caplen, "a PKTAP header", 8, why, n);
+	return inner(p, caplen, wirelen, le32(p), le32(p + 4), "PKTAP", l2, why, n);
+}
+
+/* ATM with LLC/SNAP encapsulation (RFC 1483 / 2684, Linux CLIP). */
+static const char *rf_atm_llc(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			      char *why, size_t n)
+{
+	(void)wirelen;
+	return snap_at(p, caplen, 0, "an ATM frame", l2, why, n);
+}
+
+/* SunATM: flags (traffic type), VPI, VCI, then LLC/SNAP or LANE (LEC id, Ethernet). */
+static const char *rf_sunatm(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			     char *why, size_t n)
+{
+	(void)wirelen;
+	if (caplen < 4)
+		return too_short(caplen, "a SunATM header", 4, why, n);
+	switch (p[0] & 0x0f) {
+	case 1: /* LANE */
+		return ether_at(p, caplen, 6, l2, why, n);
+	case 2: /* LLC */
+		return snap_at(p, caplen, 4, "an ATM frame", l2, why, n);
+	}
+	snprintf(why, n, "SunATM traffic type %u (signalling, ILMI or raw cells), no IP",
+		 p[0] & 0x0f);
+	return why;
+}
+
+/*
+ * Frame Relay: a Q.922 address (2 to 4 bytes, the last with EA set), then
+ * RFC 2427 (UI control, optional pad, NLPID: IP, IPv6 or SNAP) or Cisco's
+ * encapsulation (an ethertype).
+ */
+static const char *fr_at(const uint8_t *p, uint32_t caplen, uint32_t off, struct tr_l2 *l2,
+			 char *why, size_t n)
+{
+	uint32_t a = off;
+
+	while (a < caplen && a < off + 4 && !(p[a] & 1))
+		a++;
+	if (a >= caplen || a == off || !(p[a] & 1)) {
+		snprintf(why, n, "%u bytes, no complete Frame Relay address", caplen);
+		return why;
+	}
+	a++;
+	if (caplen < a + 2)
+		return too_short(caplen, "a Frame Relay header", a + 2, why, n);
+	if (p[a] != 0x03) { /* Cisco: the ethertype follows the address */
+		l2->type = be16(p + a);
+		l2->hdr = a + 2;
+		return NULL;
+	}
+	a++;
+	if (!p[a] && a + 1 < caplen)
+		a++; /* pad before an odd-length NLPID */
+	switch (p[a]) {
+	case 0xcc:
+		l2->type = TR_ETH_P_IP;
+		l2->hdr = a + 1;
+		return NULL;
+	case 0x8e:
+		l2->type = TR_ETH_P_IPV6;
+		l2->hdr = a + 1;
+		return NULL;
+	case 0x80: /* SNAP without the aa aa 03: OUI, ethertype */
+		if (caplen < a + 6)
+			return too_short(caplen, "a Frame Relay SNAP header", a + 6, why, n);
+		l2->type = be16(p + a + 4);
+		l2->hdr = a + 6;
+		return NULL;
+	}
+	snprintf(why, n, "Frame Relay NLPID 0x%02x (signalling or another protocol), no IP", p[a]);
+	return why;
+}
+
+static const char *rf_frelay(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			     char *why, size_t n)
+{
+	(void)wirelen;
+	return fr_at(p, caplen, 0, l2, why, n);
+}
+
+/* FRF.16 multilink: control frames and later fragments hold no IP header. */
+static const char *rf_mfr(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n)
+{
+	(void)wirelen;
+	if (caplen < 2)
+		return too_short(caplen, "an FRF.16 header", 2, why, n);
+	if ((p[0] & 0xe0) == 0xe0 && !p[1])
+		return skip_why(why, n, "FRF.16 control message, no IP");
+	if (!(p[0] & 0x80))
+		return skip_why(why, n, "later FRF.16 fragment, no IP header");
+	return fr_at(p, caplen, 2, l2, why, n);
+}
+
+/* Linux ARCNET: source, destination, offset, protocol; RFC 1201 adds split flag and sequence. */
+static const char *rf_arcnet(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			     char *why, size_t n)
+{
+	(void)wirelen;
+	if (caplen < 5)
+		return too_short(caplen, "an ARCNET header", 5, why, n);
+	switch (p[4]) {
+	case 240: /* RFC 1051 IP */
+		l2->type = TR_ETH_P_IP;
+		l2->hdr = 5;
+		return NULL;
+	case 241: /* RFC 1051 ARP */
+		l2->type = 0x0806;
+		l2->hdr = 5;
+		return NULL;
+	case 212: /* RFC 1201 IP, ARP, RARP, IPv6 */
+	case 213:
+	case 214:
+	case 0xc4:
+		break;
+	default:
+		snprintf(why, n, "ARCNET protocol %u, no IP", p[4]);
+		return why;
+	}
+	if (caplen < 8)
+		return too_short(caplen, "an RFC 1201 ARCNET header", 8, why, n);
+	if (p[5] && !(p[5] & 1))
+		return skip_why(why, n, "later ARCNET fragment, no IP header");
+	l2->type = p[4] == 212	  ? TR_ETH_P_IP
+		   : p[4] == 0xc4 ? TR_ETH_P_IPV6
+		   : p[4] == 213  ? 0x0806 /* ARP */
+				  : 0x8035; /* RARP */
+	l2->hdr = 8;
+	return NULL;
+}
+
+/* IP over InfiniBand: an ethertype and two reserved bytes. */
+static const char *rf_ipoib(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n)
+{
+	(void)wirelen;
+	l2->hdr = 4;
+	if (caplen < 4)
+		return too_short(caplen, "an IPoIB header", 4, why, n);
+	l2->type = be16(p);
+	return NULL;
+}
+
+/*
+ * Linux NFLOG: family, version, resource id, then TLVs (length and type in
+ * the writer's order, libpcap gives them in ours, 4-byte aligned); the
+ * packet is the value of NFULA_PAYLOAD (9).
+ */
+static const char *rf_nflog(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			    char *why, size_t n)
+{
+	uint32_t off = 4;
+	uint16_t tlen, ttype;
+
+	(void)wirelen;
+	if (caplen < 4)
+		return too_short(caplen, "an NFLOG header", 4, why, n);
+	if (p[0] != 2 && p[0] != 10) {
+		snprintf(why, n, "NFLOG family %u, neither IPv4 nor IPv6", p[0]);
+		return why;
+	}
+	while (off + 4 <= caplen) {
+		memcpy(&tlen, p + off, 2);
+		memcpy(&ttype, p + off + 2, 2);
+		if (tlen < 4)
+			break;
+		if (ttype == 9) {
+			l2->hdr = off + 4;
+			l2->type = p[0] == 2 ? TR_ETH_P_IP : TR_ETH_P_IPV6;
+			return caplen > l2->hdr ? NULL
+						: too_short(caplen, "the NFLOG payload",
+							    l2->hdr + 1, why, n);
+		}
+		off += (tlen + 3U) & ~3U;
+	}
+	return skip_why(why, n, "NFLOG message without a packet (no NFULA_PAYLOAD)");
+}
+
+/*
+ * Juniper PICs (as tcpdump reads them): "MGC", flags, optional extension
+ * TLVs (a length first); with NO_L2 four bytes and IP; else the PIC's
+ * cookie (cookie bytes, 2 more for an LS cookie, 8 for an AS cookie; -1:
+ * a PIC without one), then the frame. *h: where the frame starts.
+ */
+static const char *juniper(const uint8_t *p, uint32_t caplen, int cookie, uint32_t *h,
+			   struct tr_l2 *l2, char *why, size_t n)
+{
+	*h = 4;
+	if (caplen < 4)
+		return too_short(caplen, "a Juniper header", 4, why, n);
+	if (be32(p) >> 8 != 0x4d4743) {
+		snprintf(why, n, "no Juniper magic (MGC) at the start, %02x %02x %02x", p[0], p[1],
+			 p[2]);
+		return why;
+	}
+	if (p[3] & 0x80) { /* extensions */
+		if (caplen < 6)
+			return too_short(caplen, "a Juniper extension header", 6, why, n);
+		*h += 2 + be16(p + 4);
+	}
+	if (p[3] & 0x02) { /* no layer 2: IP after four more bytes */
+		l2->hdr = *h + 4;
+		return by_version(p, caplen, l2, why, n);
+	}
+	if (cookie >= 0) {
+		if (caplen <= *h)
+			return too_short(caplen, "a Juniper cookie", *h + 1, why, n);
+		cookie = p[*h] == 0x54 ? cookie + 2 : p[*h] == 0x47 ? 8 : cookie;
+		*h += cookie;
+	}
+	l2->hdr = 0;
+	return NULL;
+}
+
+/* The IP packet at off, by its version. */
+static const char *ip_at(const uint8_t *p, uint32_t caplen, uint32_t off, struct tr_l2 *l2,
+			 char *why, size_t n)
+{
+	l2->hdr = off;
+	return by_version(p, caplen, l2, why, n);
+}
+
+static const char *rf_juniper_ether(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				    struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, -1, &h, l2, why, n);
+
+	(void)wirelen;
+	return r || l2->hdr ? r : ether_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper passive monitor: the IP packet after an 8-byte cookie. */
+static const char *rf_juniper_monitor(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				      struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, 8, &h, l2, why, n);
+
+	(void)wirelen;
+	return r || l2->hdr ? r : ip_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper ATM1: OAM cells skipped; LLC/SNAP, ISO NLPID or VC-multiplexed IP. */
+static const char *rf_juniper_atm1(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				   struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h, g;
+	const char *r = juniper(p, caplen, 4, &h, l2, why, n);
+
+	(void)wirelen;
+	if (r || l2->hdr)
+		return r;
+	g = (p[3] & 0x80) ? 6 + be16(p + 4) : 4; /* the cookie's first byte */
+	if (p[g] == 0x80)
+		return skip_why(why, n, "ATM OAM cell, no IP");
+	if (caplen >= h + 4 && p[h] == 0xfe && p[h + 1] == 0xfe && p[h + 2] == 0x03) {
+		if (p[h + 3] == 0xcc || p[h + 3] == 0x8e)
+			return ip_at(p, caplen, h + 4, l2, why, n);
+		snprintf(why, n, "ATM NLPID 0x%02x (OSI), no IP", p[h + 3]);
+		return why;
+	}
+	if (caplen >= h + 3 && p[h] == 0xaa && p[h + 1] == 0xaa && p[h + 2] == 0x03)
+		return snap_at(p, caplen, h, "an ATM frame", l2, why, n);
+	if (caplen > h && p[h] == 0x03)
+		return skip_why(why, n, "Cisco NLPID frame (OSI), no IP");
+	return ip_at(p, caplen, h, l2, why, n);
+}
+
+/* Juniper encryption services: IPsec packets, some behind a 16-byte header. */
+static const char *rf_juniper_es(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				 struct tr_l2 *l2, char *why, size_t n)
+{
+	uint32_t h;
+	const char *r = juniper(p, caplen, 0, &h, l2, why, n);
+
+	(void)wirelen;
+	if (r || l2->hdr)
+		return r;
+	if (caplen < h + 4)
+		return too_short(caplen, "a Juniper ES header", h + 4, why, n);
+	switch (p[h + 3]) {
+	case 1:
+	case 2:
+		return ip_at(p, caplen, h, l2, why, n);
+	case 3:
+	case 4:
+	case 5:
+		return ip_at(p, caplen, h + 16, l2, why, n);
+	}
+	snprintf(why, n, "Juniper ES type %u, no IP", p[h + 3]);
+	return why;
+}
+
+/* Switch tags inside Ethernet: Marvell DSA (4 bytes) and EDSA (8), Broadcom (4). */
+static const char *tagged(const uint8_t *p, uint32_t caplen, uint32_t tag, struct tr_l2 *l2,
+			  char *why, size_t n)
+{
+	l2->hdr = 14 + tag;
+	if (caplen < l2->hdr)
+		return too_short(caplen, "a tagged Ethernet header", l2->hdr, why, n);
+	memcpy(l2->src, p + 6, 6);
+	l2->type = be16(p + 12 + tag);
+	return NULL;
+}
+
+static const char *rf_dsa(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			  char *why, size_t n)
+{
+	(void)wirelen;
+	return tagged(p, caplen, 4, l2, why, n);
+}
+
+static const char *rf_edsa(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			   char *why, size_t n)
+{
+	(void)wirelen;
+	return tagged(p, caplen, 8, l2, why, n);
+}
+
+/* Broadcom tag before the Ethernet header. */
+static const char *rf_brcm_prepend(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				   struct tr_l2 *l2, char *why, size_t n)
+{
+	(void)wirelen;
+	return ether_at(p, caplen, 4, l2, why, n);
+}
 
 static const struct tr_link tr_links[] = {
 	{DLT_EN10MB, "EN10MB", NULL},
@@ -401,6 +955,30 @@ static const struct tr_link tr_links[] = {
 	{DLT_C_HDLC, "C_HDLC", rf_chdlc},
 	{DLT_SLIP, "SLIP", rf_slip},
 	{DLT_IPNET, "IPNET", rf_ipnet},
+	{DLT_IEEE802_11, "IEEE802_11", rf_wifi},
+	{DLT_IEEE802_11_RADIO, "IEEE802_11_RADIO", rf_radiotap},
+	{DLT_PRISM_HEADER, "PRISM_HEADER", rf_prism},
+	{DLT_IEEE802_11_RADIO_AVS, "IEEE802_11_RADIO_AVS", rf_avs},
+	{DLT_PPI, "PPI", rf_ppi},
+	{DLT_PKTAP, "PKTAP", rf_pktap},
+	/* macOS writes PKTAP as USER2, its own value of DLT_PKTAP */
+	{DLT_USER2, "USER2 (PKTAP)", rf_pktap},
+	{DLT_JUNIPER_ETHER, "JUNIPER_ETHER", rf_juniper_ether},
+	{DLT_JUNIPER_MONITOR, "JUNIPER_MONITOR", rf_juniper_monitor},
+	{DLT_JUNIPER_ATM1, "JUNIPER_ATM1", rf_juniper_atm1},
+	{DLT_JUNIPER_ES, "JUNIPER_ES", rf_juniper_es},
+	{DLT_ATM_RFC1483, "ATM_RFC1483", rf_atm_llc},
+	{DLT_ATM_CLIP, "ATM_CLIP", rf_atm_llc},
+	{DLT_SUNATM, "SUNATM", rf_sunatm},
+	{DLT_FRELAY, "FRELAY", rf_frelay},
+	{DLT_MFR, "MFR", rf_mfr},
+	{DLT_ARCNET_LINUX, "ARCNET_LINUX", rf_arcnet},
+	{DLT_IPOIB, "IPOIB", rf_ipoib},
+	{DLT_NFLOG, "NFLOG", rf_nflog},
+	{DLT_DSA_TAG_DSA, "DSA_TAG_DSA", rf_dsa},
+	{DLT_DSA_TAG_EDSA, "DSA_TAG_EDSA", rf_edsa},
+	{DLT_DSA_TAG_BRCM, "DSA_TAG_BRCM", rf_dsa},
+	{DLT_DSA_TAG_BRCM_PREPEND, "DSA_TAG_BRCM_PREPEND", rf_brcm_prepend},
 };
 
 #define TR_NLINKS (sizeof(tr_links) / sizeof(tr_links[0]))
@@ -505,11 +1083,18 @@ static void refuse_link(const char *name, int dlt)
 {
 	const char *lt = pcap_datalink_val_to_name(dlt);
 	const char *desc = pcap_datalink_val_to_description(dlt);
-	char num[24];
+	char num[24], known[1024] = "";
+	size_t i, len = 0;
 
+	for (i = 0; i < TR_NLINKS && len < sizeof(known); i++)
+		len += snprintf(known + len, sizeof(known) - len, "%s%s",
+				!i		    ? ""
+				: i + 1 < TR_NLINKS ? ", "
+						    : " or ",
+				tr_links[i].what);
 	snprintf(num, sizeof(num), "number %d", dlt);
-	pg_err("test: pcap '%s': link type %s%s%s%s carries no frames portgate can re-frame (expected EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP, PPP, PPP_SERIAL, PPP_ETHER, C_HDLC, SLIP or IPNET)",
-	       name, lt ?: num, desc ? " (" : "", desc ?: "", desc ? ")" : "");
+	pg_err("test: pcap '%s': link type %s%s%s%s carries no frames portgate can re-frame (expected one that carries IP: %s)",
+	       name, lt ?: num, desc ? " (" : "", desc ?: "", desc ? ")" : "", known);
 }
 
 /* A whole pcap or pcapng, read and checked before anything runs. */

@@ -6,6 +6,9 @@
 #ifndef PORTGATE_CONF_H
 #define PORTGATE_CONF_H
 
+#include <limits.h>
+#include <net/if.h>
+
 #include "loader.h"
 
 /*
@@ -51,5 +54,48 @@ int pg_rule_cmp_full(const void *a, const void *b);
 const char *pg_cx_args(const struct pg_cx *e, char *buf, size_t len);
 /* "eth0 --role uplink --mode native" (what follows `attach`). */
 const char *pg_link_args(const struct pg_link *l, char *buf, size_t len);
+
+/* ---- the configuration file (apply.c): apply, test --config ---- */
+
+struct ap_rule {
+	struct pg_rule r;
+	unsigned int line;
+};
+
+struct ap_att {
+	struct pg_attach_req req;
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+	unsigned int line;
+};
+
+/* An allow line, resolved once every rule of the file is known. */
+struct ap_allow {
+	struct pg_exempt x;
+	char *file;
+	unsigned int line;
+};
+
+struct ap_conf {
+	const char *path;
+	struct ap_rule *rules;
+	unsigned int nrules, rcap;
+	struct ap_att *att;
+	unsigned int natt, acap;
+	struct ap_allow *al;
+	unsigned int nal, alcap;
+	struct pg_cxv ex; /* static exemptions, sorted, generation bit clear */
+	char where[PATH_MAX + 16];
+};
+
+/*
+ * Read and check c->path completely, with the commands' own parsers:
+ * every line, the --file lists it names, overlaps, rules the allow lines
+ * refer to. Interfaces are not looked up. Errors name FILE:LINE.
+ */
+int pg_conf_read(struct ap_conf *c);
+/* The read file's rules and exemptions as the live generation of private maps m. */
+int pg_conf_load(struct pg_maps *m, const struct ap_conf *c);
+void pg_conf_free(struct ap_conf *c);
 
 #endif /* PORTGATE_CONF_H */

@@ -16,14 +16,12 @@
 
 /*
  * Shorter prefixes exempt (nearly) everyone from filtering: allow takes
- * them only with --force. --file input is bounded: a line of at most
- * PG_FILE_MAX_LINE bytes, a file of at most PG_FILE_MAX_BYTES and
- * PG_FILE_MAX_PREFIXES prefixes (both tables full).
+ * them only with --force. --file input is bounded (lines.c: a line of at
+ * most PG_FILE_MAX_LINE bytes, a file of at most PG_FILE_MAX_BYTES) and
+ * holds at most PG_FILE_MAX_PREFIXES prefixes (both tables full).
  */
 #define PG_MIN_PLEN_V4 8
 #define PG_MIN_PLEN_V6 32
-#define PG_FILE_MAX_LINE 1024
-#define PG_FILE_MAX_BYTES (128UL << 20)
 #define PG_FILE_MAX_PREFIXES (2UL * PG_MAX_EXEMPT)
 
 bool pg_exempt_broad(bool v6, unsigned int plen)
@@ -303,58 +301,6 @@ static const char *pg_exempt_ent_str(const struct pg_exempt *opt, const struct p
 	return pg_exempt_str(&x, first, buf, len);
 }
 
-/* --file, read in blocks: lines are cut by memchr, never longer than the limit. */
-struct pg_reader {
-	FILE *f;
-	size_t pos, end;
-	unsigned long total; /* bytes of the file so far */
-	char buf[65536];
-};
-
-/*
- * One line into line (NUL-terminated, without the newline), at most
- * PG_FILE_MAX_LINE bytes; *nul: it holds a NUL byte. Returns 1 for a
- * line, 0 at the end, -E2BIG (line too long), -EFBIG (file too large) or
- * -errno of a failed read: never a line cut short.
- */
-static int pg_read_line(struct pg_reader *r, char *line, size_t *len, bool *nul)
-{
-	size_t take;
-	char *p, *nl;
-
-	*len = 0;
-	*nul = false;
-	for (;;) {
-		if (r->pos == r->end) {
-			errno = 0;
-			r->end = fread(r->buf, 1, sizeof(r->buf), r->f);
-			r->pos = 0;
-			if (!r->end && ferror(r->f))
-				return errno ? -errno : -EIO;
-			if (!r->end) {
-				line[*len] = '\0';
-				return *len > 0;
-			}
-		}
-		p = r->buf + r->pos;
-		nl = memchr(p, '\n', r->end - r->pos);
-		take = nl ? (size_t)(nl - p) : r->end - r->pos;
-		r->total += take + !!nl;
-		if (r->total > PG_FILE_MAX_BYTES)
-			return -EFBIG;
-		if (*len + take > PG_FILE_MAX_LINE)
-			return -E2BIG;
-		*nul |= memchr(p, '\0', take) != NULL;
-		memcpy(line + *len, p, take);
-		*len += take;
-		r->pos += take + !!nl;
-		if (nl) {
-			line[*len] = '\0';
-			return 1;
-		}
-	}
-}
-
 /*
  * Read FILE ("-": standard input): one prefix per line, '#' starts a
  * comment, blank lines and surrounding whitespace are ignored. Every line
@@ -364,29 +310,18 @@ static int pg_read_line(struct pg_reader *r, char *line, size_t *len, bool *nul)
  */
 int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exempt_list *l)
 {
-	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
 	char line[PG_FILE_MAX_LINE + 1], *s, *end, where[PATH_MAX + 16];
-	struct pg_reader *rd;
+	struct pg_lines *rd;
 	unsigned int no = 0;
 	bool nul;
 	size_t len;
 	int err = 0, r;
 
-	l->name = f == stdin ? "<stdin>" : file;
-	/* not pg_sys_err: EACCES on a file is no missing CAP_BPF */
-	if (!f) {
-		err = -errno;
-		pg_err("cannot open '%s': %s", file, strerror(-err));
+	l->name = strcmp(file, "-") ? file : "<stdin>";
+	err = pg_lines_open(file, &rd);
+	if (err)
 		return err;
-	}
-	rd = calloc(1, sizeof(*rd));
-	if (!rd) {
-		if (f != stdin)
-			fclose(f);
-		return pg_sys_err(-ENOMEM, "cannot read '%s'", file);
-	}
-	rd->f = f;
-	while ((r = pg_read_line(rd, line, &len, &nul)) > 0 || r == -E2BIG || r == -EFBIG) {
+	while ((r = pg_lines_next(rd, line, &len, &nul)) > 0 || r == -E2BIG || r == -EFBIG) {
 		struct pg_exempt x = *opt;
 
 		no++;
@@ -435,9 +370,7 @@ int pg_exempt_read(const char *file, const struct pg_exempt *opt, struct pg_exem
 		pg_err("%s:%u: cannot read '%s': %s (nothing changed)", l->name, no + 1, file,
 		       strerror(-err));
 	}
-	free(rd);
-	if (f != stdin)
-		fclose(f);
+	pg_lines_close(rd);
 	return err;
 }
 

@@ -15,6 +15,7 @@
  *   trace.c    `portgate trace`: drop events from the ring buffer, text/JSON/pcap/syslog
  *   syslog.c   a tiny syslog sender (audit lines, trace --syslog)
  *   audit.c    the audit line of every state-changing command
+ *   lines.c    the bounded line reader of --file lists and configuration files
  * Functions return 0 or -errno; only cli.c turns them into exit codes.
  */
 #ifndef PORTGATE_LOADER_H
@@ -236,6 +237,21 @@ struct pg_exempt_list {
 	size_t n, cap;
 	const char *name; /* the file as messages name it; NULL: the PREFIX argument */
 };
+
+/*
+ * Lines of a file ("-": stdin), bounded (lines.c): line holds at most
+ * PG_FILE_MAX_LINE bytes plus the NUL, without the newline; *nul: the
+ * line held a NUL byte. pg_lines_next returns 1 for a line, 0 at the end,
+ * -E2BIG (a longer line), -EFBIG (the file passed PG_FILE_MAX_BYTES) or
+ * -errno of a failed read, never a line cut short; after an error, stop.
+ * pg_lines_open prints why it cannot open the file.
+ */
+#define PG_FILE_MAX_LINE 1024
+#define PG_FILE_MAX_BYTES (128UL << 20)
+struct pg_lines;
+int pg_lines_open(const char *file, struct pg_lines **r);
+int pg_lines_next(struct pg_lines *r, char *line, size_t *len, bool *nul);
+void pg_lines_close(struct pg_lines *r);
 
 /* (PREFIX | --file FILE) --subscriber|--peer [--rule P/PORT] [--dir D] [--dynamic] (exempt.c). */
 int pg_parse_exempt(int argc, char **argv, struct pg_exempt *x, const char **file);

@@ -74,10 +74,9 @@ struct tr_policy {
 /* The live policy under o->pin_path, or the default one if nothing is pinned. */
 int tr_policy_live(const struct pg_opts *o, struct tr_policy *p);
 /*
- * The policy of a configuration file (testconfig.c): one policy command
- * per line as it would follow `portgate` (block, unblock, allow, disallow,
- * defaults), replayed onto private maps that start as a fresh state does
- * (the default policy). The live state is never touched.
+ * The policy of a configuration file (testconfig.c): the `portgate apply`
+ * format, read by apply's own reader, its rules and exemptions written
+ * into private maps. The live state is never touched.
  */
 int tr_policy_config(const struct pg_opts *o, const char *file, struct tr_policy *p);
 void tr_policy_close(struct tr_policy *p);

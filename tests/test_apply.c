@@ -262,6 +262,10 @@ struct bad_case {
 	const char *value; /* the bad value, named in the message */
 };
 
+/* 1088 bytes without a newline: beyond the reader's 1024-byte line limit */
+#define X64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define X1088 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64 X64
+
 static const struct bad_case bad_cases[] = {
 	{"unknown command", "defaults\nunblock tcp 25\n", NULL, 2, "bad.conf:2", "unblock"},
 	{"bad port", "# c\n\nblock tcp 99999\n", NULL, 2, "bad.conf:3", "99999"},
@@ -281,7 +285,29 @@ static const struct bad_case bad_cases[] = {
 	{"bad role", "attach va --role core\n", NULL, 2, "bad.conf:1", "core"},
 	{"missing interface", "defaults\nattach nosuch0\n", NULL, 1, "bad.conf:2", "nosuch0"},
 	{"unknown option", "block tcp 25 --monitr\n", NULL, 2, "bad.conf:1", "--monitr"},
+	{"line over 1024 bytes", "defaults\nblock tcp 25 " X1088 "\n", NULL, 2, "bad.conf:2",
+	 "longer than 1024 bytes"},
+	{"last line over 1024 bytes, no newline", "defaults\n" X1088, NULL, 2, "bad.conf:2",
+	 "longer than 1024 bytes"},
 };
+
+/*
+ * The file is read by the bounded reader (loader/lines.c), not getline:
+ * an endless line without a newline fails at its first 1024 bytes instead
+ * of being read whole. /dev/zero would never end.
+ */
+Test(apply, endless_line_refused)
+{
+	int rc = pg("apply /dev/zero --check");
+
+	cr_expect_eq(rc, 2, "apply /dev/zero: exit %d: %s", rc, R.err);
+	cr_expect(strstr(R.err, "/dev/zero:1: line longer than 1024 bytes") && one_line(R.err),
+		  "apply /dev/zero: %s", R.err);
+	rc = pg("test --config /dev/zero --hex 00000000000100000000000208004500");
+	cr_expect_eq(rc, 2, "test --config /dev/zero: exit %d: %s", rc, R.err);
+	cr_expect(strstr(R.err, "/dev/zero:1: line longer than 1024 bytes") && one_line(R.err),
+		  "test --config /dev/zero: %s", R.err);
+}
 
 Test(apply, bad_lines_change_nothing)
 {

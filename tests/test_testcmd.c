@@ -147,6 +147,80 @@ static void put16(uint8_t *p, unsigned int v)
 	p[1] = v;
 }
 
+static void put16le(uint8_t *p, unsigned int v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void put32le(uint8_t *p, unsigned int v)
+{
+	put16le(p, v);
+	put16le(p + 2, v >> 16);
+}
+
+/* LLC/SNAP (RFC 1042) with the Ethernet frame's ethertype. */
+static size_t snap(uint8_t *out, unsigned int type)
+{
+	memcpy(out, "\xaa\xaa\x03\x00\x00\x00", 6);
+	put16(out + 6, type);
+	return 8;
+}
+
+/* What an 802.11 data frame looks like. */
+enum {
+	W_QOS = 1,   /* QoS data (QoS control field) */
+	W_FOUR = 2,  /* four addresses (WDS/mesh): the source in address 4 */
+	W_HTC = 4,   /* HT control field (order bit on a QoS frame) */
+	W_PAD = 8,   /* header padded to 4 bytes (radiotap "data pad") */
+	W_AMSDU = 16 /* A-MSDU: the frame in one subframe */
+};
+
+/*
+ * The 802.11 data frame (from the AP: FromDS) carrying the Ethernet frame
+ * eth: header, then LLC/SNAP and eth's payload.
+ */
+static size_t wifi_data(const uint8_t *eth, size_t len, int w, uint8_t *out)
+{
+	size_t h = 24;
+
+	memset(out, 0, 64);
+	out[0] = w & W_QOS ? 0x88 : 0x08; /* type data, subtype (QoS) data */
+	out[1] = w & W_FOUR ? 0x03 : 0x02;
+	out[1] |= w & W_HTC ? 0x80 : 0;
+	memcpy(out + 4, eth, 6);			 /* receiver: the destination */
+	memcpy(out + 10, "\x02\x00\x00\x00\x00\xaa", 6); /* the AP */
+	memcpy(out + 16, w & W_FOUR ? eth : eth + 6, 6);
+	if (w & W_FOUR) {
+		memcpy(out + h, eth + 6, 6);
+		h += 6;
+	}
+	if (w & W_QOS) {
+		out[h] = w & W_AMSDU ? 0x80 : 0x00;
+		h += 2 + (w & W_HTC ? 4 : 0);
+	}
+	if (w & W_PAD)
+		h = (h + 3) & ~3U;
+	if (w & W_AMSDU) {
+		memcpy(out + h, eth, 12);
+		put16(out + h + 12, len - 14 + 8);
+		h += 14;
+	}
+	h += snap(out + h, eth[12] << 8 | eth[13]);
+	memcpy(out + h, eth + 14, len - 14);
+	return h + len - 14;
+}
+
+/* Radiotap: TSFT and Flags present; flags 0x20 says the 802.11 header is padded. */
+static size_t radiotap(uint8_t flags, uint8_t *out)
+{
+	memset(out, 0, 18);
+	put16le(out + 2, 18);
+	put32le(out + 4, 0x3);
+	out[16] = flags;
+	return 18;
+}
+
 /*
  * The Ethernet frame eth as a capture of link type dlt would hold it
  * (what a host capturing with that link type wrote); frame i of a file.
@@ -208,6 +282,118 @@ static size_t to_link(int dlt, const uint8_t *eth, size_t len, size_t i, uint8_t
 		put16(out + 2, type);
 		h = 4;
 		break;
+	case DLT_IEEE802_11: /* plain data, three addresses */
+		return wifi_data(eth, len, 0, out);
+	case DLT_IEEE802_11_RADIO: /* QoS data, every other frame with HT control */
+		h = radiotap(0x00, out);
+		return h + wifi_data(eth, len, W_QOS | (i % 2 ? W_HTC : 0), out + h);
+	case DLT_PRISM_HEADER: /* 144 bytes: message code, length, device, items */
+		memset(out, 0, 144);
+		put32le(out, 0x44);
+		put32le(out + 4, 144);
+		return 144 + wifi_data(eth, len, W_QOS, out + 144);
+	case DLT_IEEE802_11_RADIO_AVS: /* cookie, header length; four-address QoS data */
+		memset(out, 0, 64);
+		put16(out, 0x8021);
+		put16(out + 2, 0x1001);
+		out[7] = 64;
+		return 64 + wifi_data(eth, len, W_QOS | W_FOUR, out + 64);
+	case DLT_PPI: /* version, flags, length, DLT_IEEE802_11 */
+		memset(out, 0, 8);
+		put16le(out + 2, 8);
+		put32le(out + 4, DLT_IEEE802_11);
+		return 8 + wifi_data(eth, len, W_QOS | W_HTC, out + 8);
+	case DLT_PKTAP: /* Apple: header length, then the frame's link type (Ethernet) */
+	case DLT_USER2:
+		memset(out, 0, 108);
+		put32le(out, 108);
+		put32le(out + 4, DLT_EN10MB);
+		memcpy(out + 108, eth, len);
+		return 108 + len;
+	case DLT_ATM_RFC1483:
+	case DLT_ATM_CLIP:
+		h = snap(out, type);
+		break;
+	case DLT_SUNATM: /* traffic type LLC, VPI 0, VCI 32 */
+		memcpy(out, "\x02\x00\x00\x20", 4);
+		h = 4 + snap(out + 4, type);
+		break;
+	case DLT_MFR: /* one whole fragment (begin, end), then Frame Relay */
+		out[0] = 0xc1;
+		out[1] = 0x00;
+		h = 2;
+		/* fall through */
+	case DLT_FRELAY: /* DLCI 100, UI; IP by NLPID, anything else by SNAP */
+		out[h] = 0x18;
+		out[h + 1] = 0x41;
+		out[h + 2] = 0x03;
+		if (type == 0x0800 || type == 0x86dd) {
+			out[h + 3] = v6 ? 0x8e : 0xcc;
+			h += 4;
+		} else {
+			memcpy(out + h + 3, "\x00\x80\x00\x00\x00", 5);
+			put16(out + h + 8, type);
+			h += 10;
+		}
+		break;
+	case DLT_ARCNET_LINUX: /* RFC 1201 (every other v4 frame RFC 1051) */
+		memset(out, 0, 8);
+		out[0] = 1;
+		out[1] = 2;
+		out[4] = v6 ? 0xc4 : i % 2 ? 240 : 212;
+		h = out[4] == 240 ? 5 : 8;
+		break;
+	case DLT_IPOIB: /* ethertype, reserved */
+		put16(out, type);
+		put16(out + 2, 0);
+		h = 4;
+		break;
+	case DLT_NFLOG: /* family, version, resource; a prefix TLV, then the payload TLV */
+		out[0] = v6 ? 10 : 2;
+		out[1] = 0;
+		put16(out + 2, 1);
+		{
+			uint16_t tl = 8, tt = 10;
+
+			memcpy(out + 4, &tl, 2); /* the writer's (our) byte order */
+			memcpy(out + 6, &tt, 2);
+			memcpy(out + 8, "pg\0\0", 4);
+			tl = 4 + l3len;
+			tt = 9;
+			memcpy(out + 12, &tl, 2);
+			memcpy(out + 14, &tt, 2);
+		}
+		h = 16;
+		break;
+	case DLT_DSA_TAG_DSA: /* the tag between the addresses and the ethertype */
+	case DLT_DSA_TAG_BRCM:
+	case DLT_DSA_TAG_EDSA:
+		h = dlt == DLT_DSA_TAG_EDSA ? 8 : 4;
+		memcpy(out, eth, 12);
+		memset(out + 12, 0x5a, h);
+		memcpy(out + 12 + h, eth + 12, len - 12);
+		return len + h;
+	case DLT_DSA_TAG_BRCM_PREPEND:
+		memset(out, 0x5a, 4);
+		memcpy(out + 4, eth, len);
+		return len + 4;
+	case DLT_JUNIPER_MONITOR: /* "MGC", flags (in), 8-byte cookie, IP */
+		memcpy(out, "MGC\x01\x00\x00\x00\x07\x00\x00\x00\x01", 12);
+		h = 12;
+		break;
+	case DLT_JUNIPER_ATM1: /* "MGC", flags, 4-byte cookie (not OAM), LLC/SNAP */
+		memcpy(out, "MGC\x01\x00\x00\x00\x2a", 8);
+		h = 8 + snap(out + 8, type);
+		break;
+	case DLT_JUNIPER_ES: /* "MGC", flags, IPsec header (type 3: 16 bytes), IP */
+		memcpy(out, "MGC\x01\x00\x01\x40\x03", 8);
+		memset(out + 8, 0, 12);
+		h = 20;
+		break;
+	case DLT_JUNIPER_ETHER: /* "MGC", flags (extensions, in), one extension TLV */
+		memcpy(out, "MGC\x81\x00\x04\x01\x02\x00\x07", 10);
+		memcpy(out + 10, eth, len);
+		return len + 10;
 	default:
 		cr_assert_fail("no link type %d here", dlt);
 	}
@@ -220,7 +406,7 @@ static size_t n_truncated; /* frames of the last write_pcap longer than TR_MAX_F
 /* Writes the frames of vecs into tmp/name with libpcap, as link type dlt. */
 static void write_pcap_link(const char *name, int dlt, const struct vec *v, size_t n)
 {
-	static uint8_t buf[BIG_MAX], frame[BIG_MAX + 32];
+	static uint8_t buf[BIG_MAX], frame[BIG_MAX + 256];
 	char path[128];
 	pcap_dumper_t *d;
 	pcap_t *p;
@@ -789,12 +975,36 @@ static const struct {
 	{DLT_LOOP, "LOOP", 0, false},
 	{DLT_PPP, "PPP", 0, false},
 	{DLT_C_HDLC, "C_HDLC", 0, false},
+	{DLT_IEEE802_11, "IEEE802_11", 0, true},
+	{DLT_IEEE802_11_RADIO, "IEEE802_11_RADIO", 0, true},
+	{DLT_PRISM_HEADER, "PRISM_HEADER", 0, true},
+	{DLT_IEEE802_11_RADIO_AVS, "IEEE802_11_RADIO_AVS", 0, true},
+	{DLT_PPI, "PPI", 0, true},
+	{DLT_PKTAP, "PKTAP", 0, true},
+	{DLT_USER2, "USER2 (PKTAP)", 0, true},
+	{DLT_ATM_RFC1483, "ATM_RFC1483", 0, true},
+	{DLT_ATM_CLIP, "ATM_CLIP", 0, true},
+	{DLT_SUNATM, "SUNATM", 0, true},
+	{DLT_FRELAY, "FRELAY", 0, true},
+	{DLT_MFR, "MFR", 0, true},
+	{DLT_ARCNET_LINUX, "ARCNET_LINUX", 0, false},
+	{DLT_IPOIB, "IPOIB", 0, true},
+	{DLT_NFLOG, "NFLOG", 0, false},
+	{DLT_DSA_TAG_DSA, "DSA_TAG_DSA", 0, true},
+	{DLT_DSA_TAG_EDSA, "DSA_TAG_EDSA", 0, true},
+	{DLT_DSA_TAG_BRCM, "DSA_TAG_BRCM", 0, true},
+	{DLT_DSA_TAG_BRCM_PREPEND, "DSA_TAG_BRCM_PREPEND", 0, true},
+	{DLT_JUNIPER_ETHER, "JUNIPER_ETHER", 0, true},
+	{DLT_JUNIPER_MONITOR, "JUNIPER_MONITOR", 0, false},
+	{DLT_JUNIPER_ATM1, "JUNIPER_ATM1", 0, true},
+	{DLT_JUNIPER_ES, "JUNIPER_ES", 0, false},
 };
 
 Test(testcmd, link_types)
 {
 	const size_t nd = sizeof(default_vecs) / sizeof(default_vecs[0]);
 	struct vec sub[sizeof(default_vecs) / sizeof(default_vecs[0])];
+	static char names[sizeof(default_vecs) / sizeof(default_vecs[0])][96];
 	size_t c, i, n;
 	int rc;
 
@@ -803,9 +1013,15 @@ Test(testcmd, link_types)
 			const struct pkt_spec *s = &default_vecs[i].s;
 			bool plain = !s->nvlan && !s->mpls && !s->pppoe && !s->ethertype && s->ip;
 
-			if ((link_cases[c].any || plain) &&
-			    (!link_cases[c].ip || link_cases[c].ip == s->ip))
-				sub[n++] = default_vecs[i];
+			if (!(link_cases[c].any || plain) ||
+			    (link_cases[c].ip && link_cases[c].ip != s->ip))
+				continue;
+			/* failures name the link type and the vector */
+			snprintf(names[n], sizeof(names[n]), "%s: %s", link_cases[c].name,
+				 default_vecs[i].name);
+			sub[n] = default_vecs[i];
+			sub[n].name = names[n];
+			n++;
 		}
 		cr_assert(n >= 3, "%s: only %zu vectors", link_cases[c].name, n);
 		run_vectors_link("uplink", "default", link_cases[c].dlt, link_cases[c].name, sub,
@@ -820,6 +1036,112 @@ Test(testcmd, link_types)
 			PORTGATE, pin, tmp);
 		cr_expect_eq(rc, 0, "%s: outgoing frames not marked", link_cases[c].name);
 	}
+}
+
+/*
+ * 802.11 as a monitor-mode capture holds it (radiotap): data frames run
+ * as the Ethernet frames they carry (QoS, padded header, A-MSDU); every
+ * frame that carries no readable IP is reported in its place, saying
+ * which kind, and the rest runs. --strict refuses such a capture.
+ */
+static const struct {
+	const char *name;
+	struct pkt_spec s; /* the frame carried, for data frames */
+	int w;		   /* W_* of the data frame; -1: fc below, no payload */
+	uint8_t fc0, fc1;  /* frame control of the other frames */
+	const char *want;  /* the text line's tail */
+} wifi_vecs[] = {
+	{"beacon", {}, -1, 0x80, 0x00, "skipped: 802.11 management frame, no IP"},
+	{"qos data smtp", {V4, TCP(25)}, W_QOS, 0, 0, "DROP  blocked: rule 1 tcp/25 in drop"},
+	{"ack", {}, -1, 0xd4, 0x00, "skipped: 802.11 control frame, no IP"},
+	{"protected qos data",
+	 {},
+	 -1,
+	 0x88,
+	 0x42,
+	 "skipped: 802.11 protected frame (encrypted), no readable IP"},
+	{"qos null", {}, -1, 0xc8, 0x01, "skipped: 802.11 null data frame, no IP"},
+	{"padded qos data v6 submission",
+	 {V6, TCP(587)},
+	 W_QOS | W_PAD,
+	 0,
+	 0,
+	 "DROP  blocked: rule 3 tcp/587 in drop"},
+	{"a-msdu snmp", {V4, UDP(161)}, W_QOS | W_AMSDU, 0, 0, "DROP  blocked: rule 5 udp/161"},
+	{"four-address http", {V4, TCP(80)}, W_QOS | W_FOUR, 0, 0, "PASS  no_match"},
+	{"probe request", {}, -1, 0x40, 0x00, "skipped: 802.11 management frame, no IP"},
+};
+
+Test(testcmd, wifi_frames_skipped)
+{
+	const size_t n = sizeof(wifi_vecs) / sizeof(wifi_vecs[0]);
+	static uint8_t eth[PKT_MAX], frame[PKT_MAX + 256];
+	char path[128], want[160], *out, *err;
+	pcap_dumper_t *d;
+	pcap_t *p;
+	size_t i, h;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/wifi.pcap", tmp);
+	p = pcap_open_dead(DLT_IEEE802_11_RADIO, 65535);
+	d = pcap_dump_open(p, path);
+	cr_assert(d);
+	for (i = 0; i < n; i++) {
+		struct pcap_pkthdr ph = {};
+
+		h = radiotap(wifi_vecs[i].w >= 0 && wifi_vecs[i].w & W_PAD ? 0x20 : 0, frame);
+		if (wifi_vecs[i].w >= 0) {
+			size_t len = pkt_build(&wifi_vecs[i].s, eth, sizeof(eth));
+
+			cr_assert(len, "%s: frame does not build", wifi_vecs[i].name);
+			h += wifi_data(eth, len, wifi_vecs[i].w, frame + h);
+		} else {
+			memset(frame + h, 0, 40);
+			frame[h] = wifi_vecs[i].fc0;
+			frame[h + 1] = wifi_vecs[i].fc1;
+			h += 40;
+		}
+		ph.caplen = ph.len = h;
+		pcap_dump((u_char *)d, &ph, frame);
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+
+	rc = portgate("test --pcap %s", path);
+	out = slurp("out");
+	err = slurp("err");
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	for (i = 0; i < n; i++) {
+		char *at;
+
+		snprintf(want, sizeof(want), "\n%4zu  ", i + 1);
+		at = strstr(out, want);
+		cr_expect(at && strstr(at, wifi_vecs[i].want) &&
+				  strstr(at, wifi_vecs[i].want) < strchr(at + 1, '\n'),
+			  "%s: frame %zu lacks '%s':\n%s", wifi_vecs[i].name, i + 1,
+			  wifi_vecs[i].want, out);
+	}
+	cr_expect(strstr(out, "\nframes 4, passed 1, dropped 3, skipped 5, re-framed from "
+			      "IEEE802_11_RADIO\n"),
+		  "summary:\n%s", out);
+	free(out);
+	free(err);
+
+	rc = portgate("test -j --pcap %s", path);
+	cr_assert_eq(rc, 0);
+	rc = tl_sh(NULL, 0,
+		   "jq -e '[.[:-1][] | .verdict] == [\"SKIP\", \"DROP\", \"SKIP\", \"SKIP\", "
+		   "\"SKIP\", \"DROP\", \"DROP\", \"PASS\", \"SKIP\"] and .[0].why == \"802.11 "
+		   "management frame, no IP\" and .[-1].summary.skipped == 5' %s/out >/dev/null",
+		   tmp);
+	cr_expect_eq(rc, 0, "JSON does not list the 802.11 frames");
+
+	rc = portgate("test --strict --pcap %s", path);
+	err = slurp("err");
+	cr_expect(rc == 2 && count_lines(err) == 1 &&
+			  strstr(err, "frame 1: 802.11 management frame, no IP (--strict"),
+		  "--strict: exit %d, stderr '%s'", rc, err);
+	free(err);
 }
 
 /*
@@ -1005,7 +1327,7 @@ struct mixed {
 
 static void write_mixed(int dlt, const struct mixed *m, size_t n)
 {
-	static uint8_t buf[PKT_MAX], frame[PKT_MAX + 32];
+	static uint8_t buf[PKT_MAX], frame[PKT_MAX + 256];
 	char path[128];
 	pcap_dumper_t *d;
 	pcap_t *p;
@@ -1148,8 +1470,13 @@ Test(testcmd, config_what_if)
 	struct stat sb;
 	int rc;
 
+	/* the apply format: the whole policy, the defaults without tcp 25 (the relay moved) */
 	write_file("policy.conf", "# what the NOC wants next\n"
-				  "unblock tcp 25            # the relay moved\n"
+				  "attach eth0 --role uplink   # checked, not acted on\n"
+				  "block tcp 465\n"
+				  "block tcp 587\n"
+				  "block tcp 2525\n"
+				  "block udp 161\n"
 				  "block tcp 8080\n"
 				  "block tcp 143\n"
 				  "\n"
@@ -1286,11 +1613,18 @@ static void make_long(void)
 	raw_pcap(DLT_EN10MB, lens, 3);
 }
 
-static void make_wifi(void)
+static void make_can(void)
 {
 	const unsigned int lens[] = {64};
 
-	raw_pcap(DLT_IEEE802_11, lens, 1);
+	raw_pcap(DLT_CAN_SOCKETCAN, lens, 1);
+}
+
+static void make_bluetooth(void)
+{
+	const unsigned int lens[] = {64};
+
+	raw_pcap(DLT_BLUETOOTH_HCI_H4_WITH_PHDR, lens, 1);
 }
 
 static void make_usb(void)
@@ -1319,7 +1653,17 @@ static void make_config_port(void)
 
 static void make_config_cmd(void)
 {
-	make_config("attach eth0\n");
+	make_config("block tcp 8080\nunblock tcp 25\n");
+}
+
+static void make_config_long(void)
+{
+	char line[1100];
+
+	memset(line, 'a', sizeof(line) - 2);
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	make_config(line);
 }
 
 static void make_config_overlap(void)
@@ -1347,20 +1691,23 @@ static const struct bad bad_inputs[] = {
 	{"oversize frame, --strict", "--strict --pcap @T/bad.pcap", make_long,
 	 "frame 3: 9217 bytes is longer than the largest frame (--strict: expected 14 to 9216 "
 	 "bytes)"},
-	{"802.11", "--pcap @T/bad.pcap", make_wifi,
-	 "link type IEEE802_11 (802.11) carries no frames portgate can re-frame (expected EN10MB, "
-	 "LINUX_SLL"},
+	{"can", "--pcap @T/bad.pcap", make_can,
+	 "link type CAN_SOCKETCAN (CAN-bus with SocketCAN headers) carries no frames portgate can "
+	 "re-frame (expected one that carries IP: EN10MB, LINUX_SLL"},
 	{"usb", "--pcap @T/bad.pcap", make_usb, "link type USB_LINUX_MMAPPED"},
+	{"bluetooth", "--pcap @T/bad.pcap", make_bluetooth, "link type BLUETOOTH_HCI_H4_WITH_PHDR"},
 	{"config: bad port", "--config @T/bad.conf --hex @GOOD", make_config_port,
 	 "@T/bad.conf:3: bad port '0': expected 1-65535"},
-	{"config: not a policy command", "--config @T/bad.conf --hex @GOOD", make_config_cmd,
-	 "@T/bad.conf:1: 'attach' is not a policy command"},
+	{"config: not an apply command", "--config @T/bad.conf --hex @GOOD", make_config_cmd,
+	 "@T/bad.conf:2: unknown command 'unblock' (expected attach, block, allow or defaults)"},
 	{"config: overlap", "--config @T/bad.conf --hex @GOOD", make_config_overlap,
-	 "@T/bad.conf:2: rule tcp 8085 --dir in overlaps the existing rule tcp 8080-8090"},
+	 "@T/bad.conf:2: block: rule 'tcp 8085' overlaps the rule 'tcp 8080-8090' of line 1"},
 	{"config: no such rule", "--config @T/bad.conf --hex @GOOD", make_config_norule,
-	 "@T/bad.conf:1: no rule covers tcp/99"},
+	 "@T/bad.conf:1: allow: no rule of this file covers tcp/99 --dir in"},
+	{"config: line over 1024 bytes", "--config @T/bad.conf --hex @GOOD", make_config_long,
+	 "@T/bad.conf:1: line longer than 1024 bytes"},
 	{"config: missing", "--config @T/none.conf --hex @GOOD", NULL,
-	 "cannot open config '@T/none.conf'"},
+	 "cannot open '@T/none.conf'"},
 	{"diff without config", "--diff --hex @GOOD", NULL, "--diff compares the live policy"},
 	{"empty pcap", "--pcap @T/bad.pcap", make_empty, "holds no frames"},
 	{"non-hex", "--hex @GOOD 0011zz", NULL, "hex frame 2: 'z' at offset 4"},

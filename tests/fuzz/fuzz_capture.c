@@ -12,7 +12,8 @@
  *   bit 1: --strict
  * PG_FUZZ_SEEDS=DIR writes seeds: hex frames, and captures built from the
  * hand-written vectors as Ethernet, raw IP, Linux cooked v1/v2, NULL,
- * PPP and pcapng.
+ * PPP, 802.11 (radiotap, PPI, Prism), Frame Relay, ARCNET, NFLOG, PKTAP,
+ * Juniper Ethernet and pcapng.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +201,45 @@ static int fz_write_seeds(const char *dir)
 	seed_pcap(dir, "ppp", 9, ppp4, sizeof(ppp4), ppp6, sizeof(ppp6));
 	seed_pcap(dir, "sll", 113, sll4, sizeof(sll4), sll6, sizeof(sll6));
 	seed_pcap(dir, "sll2", 276, sll2_4, sizeof(sll2_4), sll2_6, sizeof(sll2_6));
+	/* 802.11: radiotap (TSFT, Flags), QoS data, LLC/SNAP; PPI and Prism around it */
+	{
+		static uint8_t rt[18 + 26 + 8], ppi[8 + 26 + 8], prism[144 + 26 + 8];
+		static const uint8_t wifi[26 + 6] = {0x88, 0x02, [24] = 0, 0, 0xaa,
+						     0xaa, 3,	 0,	   0, 0};
+		uint8_t rt6[sizeof(rt)];
+
+		rt[2] = 18;
+		rt[4] = 3;
+		memcpy(rt + 18, wifi, 32);
+		rt[18 + 32] = 0x08;
+		memcpy(rt6, rt, sizeof(rt));
+		rt6[16] = 0x20; /* data pad: QoS header padded to 28 bytes */
+		memmove(rt6 + 18 + 28, rt6 + 18 + 26, 6);
+		rt6[18 + 32] = 0x86;
+		rt6[18 + 33] = 0xdd;
+		seed_pcap(dir, "radiotap", 127, rt, sizeof(rt), rt6, sizeof(rt6));
+		ppi[2] = 8;
+		ppi[4] = 105;
+		memcpy(ppi + 8, rt + 18, 34);
+		seed_pcap(dir, "ppi", 192, ppi, sizeof(ppi), ppi, sizeof(ppi));
+		prism[0] = 0x44;
+		prism[4] = 144;
+		memcpy(prism + 144, rt + 18, 34);
+		seed_pcap(dir, "prism", 119, prism, sizeof(prism), prism, sizeof(prism));
+	}
+	seed_pcap(dir, "frelay", 107, (const uint8_t[]){0x18, 0x41, 0x03, 0xcc}, 4,
+		  (const uint8_t[]){0x18, 0x41, 0x03, 0x8e}, 4);
+	seed_pcap(dir, "arcnet", 129, (const uint8_t[]){1, 2, 0, 0, 212, 0, 0, 0}, 8,
+		  (const uint8_t[]){1, 2, 0, 0, 0xc4, 0, 0, 0}, 8);
+	seed_pcap(dir, "nflog", 239,
+		  (const uint8_t[]){2, 0, 0, 1, 8, 0, 10, 0, 'p', 'g', 0, 0, 44, 0, 9, 0}, 16,
+		  (const uint8_t[]){10, 0, 0, 1, 64, 0, 9, 0}, 8);
+	seed_pcap(dir, "pktap", 258, (const uint8_t[]){8, 0, 0, 0, 12, 0, 0, 0}, 8,
+		  (const uint8_t[]){8, 0, 0, 0, 12, 0, 0, 0}, 8);
+	seed_pcap(
+		dir, "juniper", 178,
+		(const uint8_t[]){'M', 'G', 'C', 0x01, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0},
+		18, (const uint8_t[]){'M', 'G', 'C', 0x03, 0, 0, 0, 0}, 8);
 	/* pcapng: section header, interface (EN10MB), one enhanced packet */
 	o.n = 0;
 	put32(&o, 0x0a0d0d0a);

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Fuzzer for the policy grammar: a configuration file as `portgate test
- * --config` replays it (loader/testconfig.c, included to reach its static
- * read_config()), so every line goes through the commands' own parsers
- * (rules.c: block, unblock, defaults with ports and ranges; exempt.c:
- * allow, disallow with prefixes, --rule, --dir and --file lines) onto
+ * Fuzzer for the policy grammar: a configuration file as `portgate apply`
+ * and `portgate test --config` read it (apply.c: pg_conf_read, the one
+ * reader, with the commands' own parsers: block and defaults with ports
+ * and ranges, allow with prefixes, --rule, --dir and --file lines, attach
+ * lines checked), then loaded as `test --config` loads it (pg_conf_load:
+ * the other generation written, flipped, the old one emptied) onto
  * private maps that start as a fresh state does. Whatever the file says
- * and however a command fails (rollbacks included), the maps must stay
- * consistent: `portgate check`'s pg_check_maps() runs after every input
- * and any inconsistency aborts. ASan and UBSan watch the parsers.
+ * and however it fails, the maps must stay consistent: `portgate check`'s
+ * pg_check_maps() runs after every input and any inconsistency aborts.
+ * ASan and UBSan watch the parsers.
  *
  * Input: the configuration; if it holds a line "%%", the bytes after it
  * are the file named F (relative: the fuzzer runs in a private
@@ -21,7 +22,14 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "../../loader/testconfig.c"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "conf.h"
+#include "portgate.skel.h"
 
 #define FZ_PORTS_SIZE ((size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry))
 #define FZ_RULES_SIZE ((size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule))
@@ -77,18 +85,17 @@ static void fz_write(const char *path, const uint8_t *p, size_t n)
 
 static const char *const fz_seeds[] = {
 	"block tcp 8080 --dir in\nallow 192.0.2.0/24 --peer --rule udp/161   # the NMS\n",
-	"defaults\nblock udp 6660-6669 --monitor\nunblock udp 6660-6669\n",
-	"block tcp 1-65535 --dir out\nunblock tcp 1-65535 --dir out\nblock tcp 0 --dir in\n",
+	"defaults\nblock udp 6660-6669 --monitor\nblock udp 6660-6669 --monitor\n",
+	"block tcp 1-65535 --dir out\nblock tcp 1-65535 --dir out\nblock tcp 0 --dir in\n",
 	"block tcp 25 --dir out\nallow 100.64.0.0/10 --subscriber --dir out --rule tcp/25\n"
-	"disallow 100.64.0.0/10 --subscriber --dir out --rule tcp/25\n",
-	"allow --file F --peer\ndisallow --file F --peer\n%%\n192.0.2.0/24\n2001:db8::/32 # c\n"
+	"attach eth0 --role access --mode generic\n",
+	"allow --file F --peer\nallow --file F --peer\n%%\n192.0.2.0/24\n2001:db8::/32 # c\n"
 	"  198.51.100.7  \n\n203.0.113.0/25\n",
 	"allow --file F --subscriber --rule tcp/25\n%%\n100.64.0.0/10\n100.64.0.1/10\n",
-	"allow 2001:db8:64::/48 --subscriber --dir=out\nallow ::/0 --peer\ndisallow ::/0 --peer\n",
+	"allow 2001:db8:64::/48 --subscriber --dir=out\nallow ::/0 --peer\nallow ::/0 --peer --force\n",
 	"block udp 161\nblock tcp 25 --monitor\nblock tcp 20-30\n",
 	"allow 192.0.2.1 --peer --rule tcp/9999\nallow 300.1.1.1/8 --peer\n",
-	"unblock tcp 465\nallow 192.0.2.0/24 --peer --rule tcp/465\ndisallow 192.0.2.0/24 --peer "
-	"--rule tcp/465\n",
+	"block tcp 465\nallow 192.0.2.0/24 --peer --rule tcp/465\nblock tcp 460-470\n",
 };
 
 static int fz_write_seeds(const char *dir)
@@ -171,7 +178,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_write("config", data, conf_len);
 	fz_write("F", file ? file : (const uint8_t *)"", file ? size - (file - data) : 0);
 	fz_reset();
-	read_config("config", &fz_m);
+	{
+		struct ap_conf c = {.path = "config"};
+
+		if (!pg_conf_read(&c))
+			pg_conf_load(&fz_m, &c);
+		pg_conf_free(&c);
+	}
 	if (fchdir(fz_top))
 		fz_die("back to the fuzzer's directory");
 	err = pg_check_maps(&fz_m, PG_CHECK_IDLE, fz_report, NULL, &sum);
