@@ -94,7 +94,8 @@ static bool pg_check_slot_valid(const struct pg_rule *r)
 {
 	return (r->action == PG_ACTION_DROP || r->action == PG_ACTION_MONITOR) &&
 	       r->dir < PG_DIR_COUNT && r->proto < PG_PROTO_COUNT && r->port <= r->port_end &&
-	       r->gens && !(r->gens & ~((1U << PG_GENS) - 1));
+	       r->gens && !(r->gens & ~((1U << PG_GENS) - 1)) && !(r->flags & ~PG_RULE_F_MASK) &&
+	       (r->proto == PG_PROTO_TCP || !r->flags);
 }
 
 static int pg_check_rules(struct pg_check *c)
@@ -153,7 +154,7 @@ static const char *const pg_port_fault_str[] = {
 	[PF_FREE_SLOT] = "entries point at free rule slot %u",
 	[PF_OTHER_GEN] = "entries point at rule %u, which is not in this generation",
 	[PF_NOT_COVERED] = "entries point at rule %u, whose ports do not include them",
-	[PF_STALE] = "entries point at rule %u with a stale first port or action",
+	[PF_STALE] = "entries point at rule %u with a stale first port, action or flags",
 	[PF_MISSING] = "no entries, but rule %u covers them",
 	[PF_JUNK] = "entries without a rule hold a first port or action",
 };
@@ -171,7 +172,7 @@ static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 idx, __u
 		*id = want;
 		if (want)
 			return PF_MISSING;
-		return e->rule_port || e->action ? PF_JUNK : PF_OK;
+		return e->rule_port || e->action || e->flags ? PF_JUNK : PF_OK;
 	}
 	r = &c->rules[e->rule_id];
 	if (r->action == PG_ACTION_NONE)
@@ -180,7 +181,7 @@ static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 idx, __u
 		return PF_OTHER_GEN;
 	if (r->dir != dir || r->proto != proto || port < r->port || port > r->port_end)
 		return PF_NOT_COVERED;
-	if (e->rule_port != r->port || e->action != r->action)
+	if (e->rule_port != r->port || e->action != r->action || e->flags != r->flags)
 		return PF_STALE;
 	return PF_OK;
 }
