@@ -286,9 +286,11 @@ static const struct fault faults[] = {
 	{"value names another prefix length", BASE, f_bad_value, "value names another prefix"},
 	{"all-rules entry with a port", BASE, f_all_rules_port, "all-rules entry with a port"},
 	{"control word", BASE, f_ctl, "pg_ctl: live generation 2"},
-	{"program pin gone", "attach ca", f_prog_pin_gone, "program pin prog_access: No such file"},
-	{"link of a deleted interface", "attach ca", f_link_gone, "its interface is gone"},
-	{"link pin named for another interface", "attach ca", f_link_renamed,
+	{"program pin gone", "attach ca --role uplink", f_prog_pin_gone,
+	 "program pin prog_access: No such file"},
+	{"link of a deleted interface", "attach ca --role uplink", f_link_gone,
+	 "its interface is gone"},
+	{"link pin named for another interface", "attach ca --role uplink", f_link_renamed,
 	 "link pin link_99999"},
 };
 

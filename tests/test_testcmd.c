@@ -1319,7 +1319,7 @@ static void make_config_port(void)
 
 static void make_config_cmd(void)
 {
-	make_config("attach eth0\n");
+	make_config("attach eth0 --role uplink\n");
 }
 
 static void make_config_overlap(void)
