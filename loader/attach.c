@@ -887,13 +887,15 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_obj(&j, "programs");
 		pg_json_u64(&j, "uplink", up_id);
 		pg_json_u64(&j, "access", acc_id);
+		pg_json_u64(&j, "access_in", pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS_IN));
 		pg_json_end_obj(&j);
 		pg_json_arr(&j, "interfaces");
 		c.j = &j;
 	} else {
 		printf("pin path   %s\n", o->pin_path);
 		pg_status_build(o, NULL);
-		printf("programs   uplink id %u, access id %u\ninterfaces\n", up_id, acc_id);
+		printf("programs   uplink id %u, access id %u, access_in (tc) id %u\ninterfaces\n",
+		       up_id, acc_id, pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS_IN));
 	}
 	pg_attachments_each(o, pg_status_one, &c);
 	if (o->json) {
