@@ -401,13 +401,27 @@ Test(e2e, monitor_rule)
 	unsigned long long packets;
 	struct counters c;
 
+	/* a TCP rule matches connection attempts: one SYN per session */
 	pg("block tcp 2526 --monitor");
 	RUN("monitor tcp/2526", v);
 	read_counters(&c);
 	packets = rule_packets("in", "tcp", 2526);
 	cr_expect(c.pk[PG_R_BLOCKED] == 0, "monitor rule: %llu %s, expected 0", c.pk[PG_R_BLOCKED],
 		  pg_reason_name(PG_R_BLOCKED));
-	/* each SMTP session: at least SYN, ACK, EHLO, MAIL, RCPT, QUIT inbound */
+	cr_expect(c.pk[PG_R_MONITORED] >= 2 && c.pk[PG_R_MONITORED] <= 4 &&
+			  packets == c.pk[PG_R_MONITORED] && c.pk[PG_R_TCP_NOT_SYN] >= 2 * 5,
+		  "%s %llu, rule tcp/2526 %llu packets, %s %llu: expected the 2 SYNs monitored, "
+		  "the rest of both sessions not",
+		  pg_reason_name(PG_R_MONITORED), c.pk[PG_R_MONITORED], packets,
+		  pg_reason_name(PG_R_TCP_NOT_SYN), c.pk[PG_R_TCP_NOT_SYN]);
+
+	/* --all-segments: each SMTP session, at least SYN, ACK, EHLO, MAIL, RCPT, QUIT */
+	pg("unblock tcp 2526");
+	pg("stats --reset");
+	pg("block tcp 2526 --monitor --all-segments");
+	RUN("monitor tcp/2526 --all-segments", v);
+	read_counters(&c);
+	packets = rule_packets("in", "tcp", 2526);
 	cr_expect(c.pk[PG_R_MONITORED] >= 2 * 6 && packets == c.pk[PG_R_MONITORED],
 		  "%s %llu, rule tcp/2526 %llu packets: expected equal and >= 12",
 		  pg_reason_name(PG_R_MONITORED), c.pk[PG_R_MONITORED], packets);
