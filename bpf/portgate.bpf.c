@@ -395,7 +395,8 @@ int PG_PROG_ACCESS(struct xdp_md *ctx)
 	return pg_filter_xdp(ctx, PG_DIR_OUT);
 }
 
-#define PG_TC_ACT_OK 0
+/* Pass is "unspec": filters after ours (other tools') still run, then the packet goes. */
+#define PG_TC_ACT_UNSPEC (-1)
 #define PG_TC_ACT_SHOT 2
 
 /*
@@ -430,5 +431,5 @@ int PG_PROG_ACCESS_IN(struct __sk_buff *skb)
 	if (reason == PG_R_PORTS)
 		reason = pg_match(&pkt, PG_DIR_IN, len, &rule);
 	reason = pg_record(skb, true, reason, PG_DIR_IN, rule, skb->ifindex, len);
-	return reason >= PG_R_FIRST_DROP ? PG_TC_ACT_SHOT : PG_TC_ACT_OK;
+	return reason >= PG_R_FIRST_DROP ? PG_TC_ACT_SHOT : PG_TC_ACT_UNSPEC;
 }

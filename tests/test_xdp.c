@@ -350,13 +350,13 @@ struct outcome {
 	struct counts delta;
 };
 
-#define TC_ACT_OK 0
+#define TC_ACT_UNSPEC ((__u32)-1) /* pass, and let later filters run */
 #define TC_ACT_SHOT 2
 
 /* The tc program's verdict in XDP's words; anything else stays visible. */
 static __u32 tc_verdict(__u32 ret)
 {
-	return ret == TC_ACT_SHOT ? XDP_DROP : ret == TC_ACT_OK ? XDP_PASS : 1000 + ret;
+	return ret == TC_ACT_SHOT ? XDP_DROP : ret == TC_ACT_UNSPEC ? XDP_PASS : 1000 + ret;
 }
 
 /* An inbound frame the kernel can run as an skb (Ethernet header, one page). */
