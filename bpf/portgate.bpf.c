@@ -235,9 +235,17 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	if (!rule_id)
 		return PG_R_NO_MATCH;
 	*rule = rule_id;
-	/* TCP: connection attempts only, unless the rule says every segment */
+	/*
+	 * TCP: connection attempts only, unless the rule says every segment.
+	 * (PG_BENCH_NO_SYN_CHECK: a build for `bench-xdp syn-cost` only, the
+	 * A/B that shows what this check costs the drop path.)
+	 */
+#ifndef PG_BENCH_NO_SYN_CHECK
 	if (proto == PG_PROTO_TCP && !(flags & PG_RULE_F_ALL_SEGMENTS) && !pg_tcp_attempt(pkt))
 		return PG_R_TCP_NOT_SYN;
+#else
+	(void)flags;
+#endif
 	if (pg_is_exempt(pkt, gen, dir, proto, rule_port))
 		return PG_R_EXEMPT;
 
