@@ -338,6 +338,11 @@ static const struct bad_case bad_cases[] = {
 	{"missing interface", "defaults\nattach nosuch0 --role uplink\n", NULL, 1, "bad.conf:2",
 	 "nosuch0"},
 	{"unknown option", "block tcp 25 --monitr\n", NULL, 2, "bad.conf:1", "--monitr"},
+	{"no role", "attach va\n", NULL, 2, "bad.conf:1", "--role uplink"},
+	{"udp --all-segments", "block udp 161 --all-segments\n", NULL, 2, "bad.conf:1",
+	 "--all-segments"},
+	{"uplink --outbound-only", "attach va --role uplink --outbound-only\n", NULL, 2,
+	 "bad.conf:1", "--outbound-only"},
 };
 
 Test(apply, bad_lines_change_nothing)
@@ -542,6 +547,7 @@ Test(apply, save_then_apply_is_no_change)
 	PG_OK("attach va --role uplink --mode generic");
 	PG_OK("attach vc --role access --outbound-only --mode generic");
 	PG_OK("block tcp 6660-6669");
+	PG_OK("block tcp 6000 --all-segments");
 	PG_OK("block udp 53 --dir out --monitor");
 	PG_OK("unblock tcp 465");
 	PG_OK("allow 192.0.2.0/24 --peer --rule udp/161");
@@ -557,6 +563,7 @@ Test(apply, save_then_apply_is_no_change)
 			    "attach vc --role access --outbound-only --mode generic\n"),
 		  "%s", s);
 	cr_expect(strstr(s, "\nblock tcp 6660-6669\n") && !strstr(s, "tcp 465") &&
+			  strstr(s, "\nblock tcp 6000 --all-segments\n") &&
 			  strstr(s, "\nblock udp 53 --dir out --monitor\n") &&
 			  strstr(s, "\nallow 2001:db8::/32 --subscriber --rule tcp/6660\n") &&
 			  strstr(s, "\nallow 198.51.100.25 --peer --rule tcp/25 --dir out\n") &&

@@ -519,12 +519,23 @@ else:
 no_figure = [t for t in names if t not in mpps]
 for t in no_figure:
     w(f"**{names[t]}: no complete round, no figure.**\n")
+with open(os.path.join(out, "no-figure.txt"), "w") as f:
+    f.write("".join(names[t] + "\n" for t in no_figure))
+w("Accounting (portgate rounds): every injected frame taken in by the veth, "
+  "and portgate's counters (rx = passed + dropped) = frames taken in:\n")
+w("| round | injected | taken in | ring drops | portgate rx | accounted |")
+w("|---:|---:|---:|---:|---:|---|")
+for n, i, d, k, c in acct:
+    w(f"| {n} | {i:,} | {d:,} | {k:,} | {c:,} | {'yes' if c == i and d == i else '**NO**'} |")
+target("portgate counters account for every injected frame", ok and bool(acct), "all rounds" if ok else "mismatch")
+
+# ---- scale
 # ---- live, tc egress
 eg = {}
 for r in rows("egress.tsv"):
     eg.setdefault(r[0], {})[int(r[1])] = (float(r[7]), int(r[3]), int(r[4]), int(r[2]))
 if eg:
-    w("## 2b. Live traffic dropped at tc egress (access NIC, inbound)\n")
+    w("\n## 2b. Live traffic dropped at tc egress (access NIC, inbound)\n")
     w("`build/trafficgen --egress` sends 64-byte IPv4 TCP 25 SYNs out of a veth through a packet "
       "socket (sendmmsg, the qdisc path), so every frame passes the veth's egress hook, where the "
       "filter under test drops it: a bare TC_ACT_SHOT sched_cls program (the anchor), portgate's tc "
@@ -551,17 +562,6 @@ if eg:
             w(f"| {egn[t]} | {m:.3f} ({best:.3f}) | {1000 / m:.0f} | {vs} | {d:,.0f} / {k:,.0f} |")
     w("")
 
-with open(os.path.join(out, "no-figure.txt"), "w") as f:
-    f.write("".join(names[t] + "\n" for t in no_figure))
-w("Accounting (portgate rounds): every injected frame taken in by the veth, "
-  "and portgate's counters (rx = passed + dropped) = frames taken in:\n")
-w("| round | injected | taken in | ring drops | portgate rx | accounted |")
-w("|---:|---:|---:|---:|---:|---|")
-for n, i, d, k, c in acct:
-    w(f"| {n} | {i:,} | {d:,} | {k:,} | {c:,} | {'yes' if c == i and d == i else '**NO**'} |")
-target("portgate counters account for every injected frame", ok and bool(acct), "all rounds" if ok else "mismatch")
-
-# ---- scale
 w("\n## 3. Scale and control plane\n")
 w("Cost with more rules (port entries, IPv4 TCP 25 always one of them, TCP 443 never) and with "
   "more exemption prefixes (/31s covering half of 100.64.0.0/10, all rules, subscriber side; "
