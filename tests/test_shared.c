@@ -558,14 +558,15 @@ done:
 Test(shared, upgrade_switches_every_link_without_a_gap)
 {
 	static char rules0[sizeof(R.out)], ex0[sizeof(R.out)];
-	unsigned long long blocked0, blocked1, up0, link0;
+	unsigned long long blocked0, blocked1, up0, link0, tc0;
 	int ready[2], stop[2], result[2], fd, st;
 	struct traffic t;
 	pid_t pid;
 	char c;
 
 	PG_OK(nsa, "attach va --role uplink");
-	PG_OK(nsa, "attach gx --role access --outbound-only");
+	/* gx with its tc egress half too (--force: va judges inbound already) */
+	PG_OK(nsa, "attach gx --role access --force");
 	PG_OK(nsa, "block tcp 99");
 	PG_OK(nsa, "allow 192.0.2.0/24 --peer --rule tcp/25");
 	PG_OK(nsa, "rules -j");
@@ -583,6 +584,8 @@ Test(shared, upgrade_switches_every_link_without_a_gap)
 	cr_expect_eq(blocked0, 1);
 	PG_OK(nsa, "status -j");
 	up0 = jq_u64(R.out, ".programs.uplink");
+	tc0 = jq_u64(R.out, ".interfaces[] | select(.ifname == \"gx\") | .tc_prog_id");
+	cr_expect(tc0 && tc0 == jq_u64(R.out, ".programs.access_in"), "premise: gx runs tc");
 	link0 = jq_u64(R.out, ".interfaces[] | select(.ifname == \"va\") | .link_id");
 	cr_expect_str_eq(jq(R.out, ".build.current"), "true");
 
@@ -627,6 +630,10 @@ Test(shared, upgrade_switches_every_link_without_a_gap)
 		      "the uplink program was not replaced");
 	cr_expect_eq(xdp_id(nsa, "va"), jq_u64(R.out, ".programs.uplink"));
 	cr_expect_eq(xdp_id(nsa, "gx"), jq_u64(R.out, ".programs.access"));
+	/* the tc egress filter replaced in place, the pin follows */
+	cr_expect_neq(jq_u64(R.out, ".programs.access_in"), tc0, "the tc program was not replaced");
+	cr_expect_eq(jq_u64(R.out, ".interfaces[] | select(.ifname == \"gx\") | .tc_prog_id"),
+		     jq_u64(R.out, ".programs.access_in"), "gx's tc filter runs the old program");
 	cr_expect_eq(jq_u64(R.out, ".interfaces[] | select(.ifname == \"va\") | .link_id"), link0,
 		     "the link was replaced (a gap) instead of updated");
 	PG_OK(nsa, "rules -j");
