@@ -702,6 +702,29 @@ static int ap_check_attach(struct ap_conf *c)
 {
 	unsigned int i, j;
 
+	/*
+	 * No packet judged twice, for the file as a whole: uplinks and access
+	 * interfaces with their tc egress half do not mix unless a line says
+	 * --force. The attaches then skip attach's own check against the live
+	 * links: those the file drops go in step 5.
+	 */
+	for (i = 0; i < c->natt; i++)
+		for (j = 0; j < c->natt; j++) {
+			const struct pg_attach_req *u = &c->att[i].req, *a = &c->att[j].req;
+
+			if (u->role != PG_ROLE_UPLINK || a->role != PG_ROLE_ACCESS ||
+			    a->outbound_only || u->force || a->force)
+				continue;
+			pg_err_where = ap_where(c, c->att[i > j ? i : j].line);
+			pg_usage_err(
+				"attach",
+				"uplink '%s' (line %u) and access '%s' (line %u) would both judge inbound traffic: no packet is judged twice (expected --outbound-only on the access line, or --force)",
+				c->att[i].ifname, c->att[i].line, c->att[j].ifname, c->att[j].line);
+			pg_err_where = NULL;
+			return -EINVAL;
+		}
+	for (i = 0; i < c->natt; i++)
+		c->att[i].req.file_checked = true;
 	for (i = 0; i < c->natt; i++)
 		for (j = 0; j < i; j++)
 			if (!strcmp(c->att[i].ifname, c->att[j].ifname)) {
@@ -974,7 +997,7 @@ static void ap_link_restore(const struct pg_opts *o, const struct pg_link *l, co
 				  .role = l->role == PG_ROLE_UNKNOWN ? PG_ROLE_UPLINK : l->role,
 				  .native = l->native,
 				  .outbound_only = l->outbound_only,
-				  .force = true};
+				  .file_checked = true};
 
 	if (pg_attach_locked(o, &r, l->ifindex))
 		pg_err("could not restore '%s' as %s", ifname, pg_role_names[r.role]);

@@ -313,7 +313,7 @@ static int pg_check_double(const struct pg_attach_req *r, struct pg_meta *meta,
 	bool tc = r->role == PG_ROLE_ACCESS && !r->outbound_only;
 	unsigned int i;
 
-	if (r->force || (r->role == PG_ROLE_ACCESS && !tc))
+	if (r->force || r->file_checked || (r->role == PG_ROLE_ACCESS && !tc))
 		return 0;
 	for (i = 1; i < PG_META_SLOTS; i++) {
 		const struct pg_meta_rec *rec = &meta->recs[i];

@@ -264,6 +264,7 @@ struct pg_attach_req {
 	bool mode_given; /* without --mode any mode of an existing link is fine */
 	bool force;
 	bool outbound_only; /* access: XDP ingress only, no tc egress half */
+	bool file_checked;  /* apply checked the no-double-judging rule for its file */
 };
 
 /* Why --role is required: the one line an attach without it prints. */

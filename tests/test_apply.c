@@ -339,6 +339,8 @@ static const struct bad_case bad_cases[] = {
 	 "nosuch0"},
 	{"unknown option", "block tcp 25 --monitr\n", NULL, 2, "bad.conf:1", "--monitr"},
 	{"no role", "attach va\n", NULL, 2, "bad.conf:1", "--role uplink"},
+	{"double judging", "attach va --role uplink\nattach vc --role access\n", NULL, 2,
+	 "bad.conf:2", "judged twice"},
 	{"udp --all-segments", "block udp 161 --all-segments\n", NULL, 2, "bad.conf:1",
 	 "--all-segments"},
 	{"uplink --outbound-only", "attach va --role uplink --outbound-only\n", NULL, 2,
@@ -672,6 +674,29 @@ static void atomic_files(const char **a, const char **b)
 				"allow 198.51.100.0/24 --peer\n"
 				"allow 203.0.113.9 --peer --rule udp/160\n"
 				"allow --file subs_b.txt --subscriber\n");
+}
+
+/* From uplinks to the one-NIC deployment in one file; a mix with --force round-trips. */
+Test(apply, switch_to_the_one_nic_deployment)
+{
+	const char *f;
+	char *s;
+
+	PG_OK("attach va --role uplink --mode generic");
+	PG_OK("attach vc --role access --outbound-only --mode generic");
+	f = put_file("one.conf", "attach vc --role access --mode generic\ndefaults\n");
+	PG_OK_ERR("apply %s", f);
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .filters.in, .filters.out]]"),
+			 "[[\"vc\",\"tc egress\",\"xdp ingress\"]]");
+
+	PG_OK("attach va --role uplink --mode generic --force");
+	s = saved();
+	cr_expect(strstr(s, "attach va --role uplink --mode generic --force\n"), "%s", s);
+	f = put_file("mixed.conf", "%s", s);
+	cr_expect_eq(pg("apply %s --exit-code", f), 0, "exit %d: %s", R.code, R.err);
+	cr_expect_str_eq(R.out, "no changes\n");
+	free(s);
 }
 
 Test(apply, switch_is_atomic_for_packets)
