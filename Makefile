@@ -47,6 +47,8 @@ CFLAGS    += -DPG_BUILD_DIR='"$(BUILD)"'
 BPF_SRCS  := $(wildcard bpf/*.bpf.c tools/*.bpf.c)
 BPF_OBJS  := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(notdir $(BPF_SRCS)))
 SKELS     := $(BPF_OBJS:.bpf.o=.skel.h)
+# bench-xdp syn-cost: the program without the TCP SYN check, as an A/B.
+SKELS     += $(BUILD)/portgate_nosyn.skel.h
 
 LIB_SRCS  := $(wildcard tools/lib/*.c)
 LIB_OBJS  := $(patsubst tools/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
@@ -87,6 +89,10 @@ vpath %.bpf.c bpf tools
 $(BUILD)/%.bpf.o: %.bpf.c $(HDRS) | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_FLAGS) -c $< -o $@
+
+$(BUILD)/portgate_nosyn.bpf.o: bpf/portgate.bpf.c $(HDRS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_FLAGS) -DPG_BENCH_NO_SYN_CHECK -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)

@@ -95,9 +95,26 @@ struct pg_pkt {
 	__u8 encap;	 /* enum pg_encap bits */
 	__u8 vlans;
 	__u8 mpls;
-	__u8 ext_hdrs; /* IPv6 extension headers walked */
-	__u8 frag;     /* enum pg_frag */
+	__u8 ext_hdrs;	/* IPv6 extension headers walked */
+	__u8 frag;	/* enum pg_frag */
+	__u8 tcp_flags; /* TCP flags byte (offset 13), when tcp_seen */
+	__u8 tcp_seen;	/* the TCP header reaches the flags (per length and frame) */
 };
+
+#define PG_TCP_FIN 0x01
+#define PG_TCP_SYN 0x02
+#define PG_TCP_RST 0x04
+#define PG_TCP_ACK 0x10
+#define PG_TCP_FLAGS_OFF 13
+
+/*
+ * A TCP segment that may open a connection: SYN without ACK, or a header
+ * too short to show the flags (fail closed: it might be a SYN).
+ */
+static __always_inline int pg_tcp_attempt(const struct pg_pkt *pkt)
+{
+	return !pkt->tcp_seen || (pkt->tcp_flags & (PG_TCP_SYN | PG_TCP_ACK)) == PG_TCP_SYN;
+}
 
 struct pg_cursor {
 	void *start;
@@ -361,6 +378,14 @@ static __always_inline int pg_parse_l4(struct pg_cursor *c, struct pg_pkt *pkt, 
 		return PG_R_TRUNCATED;
 	pkt->sport = bpf_ntohs(ports[0]);
 	pkt->dport = bpf_ntohs(ports[1]);
+	if (pkt->l4proto == IPPROTO_TCP && l4_len > PG_TCP_FLAGS_OFF) {
+		__u8 *flags = (__u8 *)ports + PG_TCP_FLAGS_OFF;
+
+		if ((void *)(flags + 1) <= c->end) {
+			pkt->tcp_flags = *flags;
+			pkt->tcp_seen = 1;
+		}
+	}
 	return PG_R_PORTS;
 }
 

@@ -222,7 +222,7 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	__u32 idx = pg_port_index(gen, dir, proto, pkt->dport);
 	__u32 rule_id;
 	__u16 rule_port;
-	__u8 action;
+	__u8 action, flags;
 
 	e = bpf_map_lookup_elem(&PG_MAP_PORTS, &idx);
 	if (!e)
@@ -231,9 +231,21 @@ static __always_inline int pg_match(const struct pg_pkt *pkt, __u32 dir, __u64 l
 	rule_id = e->rule_id;
 	rule_port = e->rule_port;
 	action = e->action;
+	flags = e->flags;
 	if (!rule_id)
 		return PG_R_NO_MATCH;
 	*rule = rule_id;
+	/*
+	 * TCP: connection attempts only, unless the rule says every segment.
+	 * (PG_BENCH_NO_SYN_CHECK: a build for `bench-xdp syn-cost` only, the
+	 * A/B that shows what this check costs the drop path.)
+	 */
+#ifndef PG_BENCH_NO_SYN_CHECK
+	if (proto == PG_PROTO_TCP && !(flags & PG_RULE_F_ALL_SEGMENTS) && !pg_tcp_attempt(pkt))
+		return PG_R_TCP_NOT_SYN;
+#else
+	(void)flags;
+#endif
 	if (pg_is_exempt(pkt, gen, dir, proto, rule_port))
 		return PG_R_EXEMPT;
 
@@ -320,133 +332,30 @@ static __always_inline void pg_trace_fill(struct pg_trace_event *ev, const struc
 	}
 }
 
-/*
- * The event's headers into the per-CPU scratch event, from a parse of its
- * own: a global function, so the verifier checks the parser here once.
- */
-__attribute__((noinline)) int pg_trace_build(struct xdp_md *ctx, __u32 meta, __u32 ifindex,
-					     __u64 len, __u64 now)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct pg_trace_event *ev;
-	struct pg_pkt pkt = {};
-	__u32 zero = 0;
-
-	ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
-	if (!ev)
-		return 0;
-	pg_parse(data, data_end, &pkt);
-	pg_trace_fill(ev, &pkt, meta & 0xff, (meta >> 8) & 0xff, meta >> 16, ifindex, len, now);
-	return 0;
-}
+/* The trace hook, once per context type (bpf/trace_hook.h). */
+#define PG_TRACE_CTX struct xdp_md
+#define PG_TRACE_FN(name) name##_xdp
+#include "trace_hook.h"
+#undef PG_TRACE_CTX
+#undef PG_TRACE_FN
+#define PG_TRACE_CTX struct __sk_buff
+#define PG_TRACE_FN(name) name##_skb
+#include "trace_hook.h"
+#undef PG_TRACE_CTX
+#undef PG_TRACE_FN
 
 /*
- * The trace hook, called from the one exit when pg_ctl.trace is non-zero:
- * for each tracer on, its reasons and filters, its per-CPU token bucket,
- * then one copy of the event into its ring. The event (and the frame copy)
- * is built once, for the first tracer that takes it. A tracer whose lease
- * ran out (killed) is switched off here.
- *
- * A global function: the verifier checks it once on its own, not once per
- * state the parser leaves at the exit. It takes no parser state from the
- * caller (keeping the parse alive to the exit cost every packet 4 ns,
- * measured) and parses the frame again itself, only when a tracer takes
- * the event. meta = reason | dir << 8 | rule << 16.
+ * The core, for every entry point: classify the frame at data, count the
+ * reason (one counter, in the interface's slot) and hand it to the trace
+ * hook: the one exit. ctx is the entry's context, skb says which type.
  */
-__attribute__((noinline)) int pg_trace(struct xdp_md *ctx, __u32 on, __u32 meta, __u32 ifindex,
-				       __u64 len)
+static __always_inline __u32 pg_record(void *ctx, bool skb, __u32 reason, __u32 dir, __u32 rule,
+				       __u32 ifindex, __u64 len)
 {
-	__u32 reason = meta & 0xff, rule = meta >> 16;
-	struct pg_trace_event *ev = NULL;
-	bool copied = false;
-	__u32 zero = 0;
-	__u64 now = 0;
-	__u32 s;
-
-	if (reason >= PG_R_COUNT)
-		return 0;
-	for (s = 0; s < PG_TRACE_SLOTS; s++) {
-		struct pg_trace_cfg *cfg;
-		struct pg_trace_rl *rl;
-		void *ring;
-		__u32 slot = s;
-
-		if (!((on >> (8 * s)) & 0xff))
-			continue;
-		cfg = bpf_map_lookup_elem(&PG_MAP_TRACE_CFG, &slot);
-		if (!cfg || !((cfg->reasons >> reason) & 1))
-			continue;
-		if (!now)
-			now = bpf_ktime_get_ns();
-		if (now > cfg->lease_ns) {
-			/* its tracer is gone: byte s only, the other slots' are theirs */
-			if (s < PG_TRACE_SLOTS)
-				PG_MAP_CTL.trace[s] = 0;
-			continue;
-		}
-		if (cfg->ifindex && cfg->ifindex != ifindex)
-			continue;
-		if (cfg->rule_id && cfg->rule_id != rule)
-			continue;
-		/* the headers are built (a parse) only for --prefix or an event sent */
-		if (cfg->af && !ev) {
-			pg_trace_build(ctx, meta, ifindex, len, now);
-			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
-			if (!ev)
-				return 0;
-		}
-		if (cfg->af && ev &&
-		    (cfg->af != ev->ip_version ||
-		     !(pg_trace_in_prefix(cfg, ev->saddr) || pg_trace_in_prefix(cfg, ev->daddr))))
-			continue;
-		rl = bpf_map_lookup_elem(&PG_MAP_TRACE_RL, &slot);
-		if (!rl || !pg_trace_take(rl, cfg, now))
-			continue;
-		if (!ev) {
-			pg_trace_build(ctx, meta, ifindex, len, now);
-			ev = bpf_map_lookup_elem(&pg_trace_scratch, &zero);
-			if (!ev)
-				return 0;
-		}
-		if (!copied) {
-			__u32 n = len < PG_TRACE_SNAP ? len : PG_TRACE_SNAP;
-
-			copied = true;
-			/* 1..PG_TRACE_SNAP as the verifier sees it, n itself for such n */
-			n = ((n - 1) & (PG_TRACE_SNAP - 1)) + 1;
-			if (len && !pg_load_bytes(ctx, 0, ev->data, n))
-				ev->cap_len = n;
-		}
-		ring = bpf_map_lookup_elem(&PG_MAP_TRACE_RINGS, &slot);
-		if (ring && !bpf_ringbuf_output(ring, ev, sizeof(*ev), 0))
-			rl->emitted++;
-		else
-			rl->lost++;
-	}
-	return 0;
-}
-
-static __always_inline int pg_filter(struct xdp_md *ctx, __u32 dir)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct pg_pkt pkt = {};
 	struct pg_stats *st;
-	__u32 slot;
-	__u32 rule = 0;
-	__u32 reason;
+	__u32 slot = pg_ifslot(ifindex);
 	__u32 on;
-	__u64 len;
 
-	len = pg_frags ? bpf_xdp_get_buff_len(ctx) : (__u64)(data_end - data);
-
-	reason = pg_parse(data, data_end, &pkt);
-	if (reason == PG_R_PORTS)
-		reason = pg_match(&pkt, dir, len, &rule);
-
-	/* the one exit: count the reason (one counter, in the interface's slot) */
-	slot = pg_ifslot(ctx->ingress_ifindex);
 	st = bpf_map_lookup_elem(&PG_MAP_STATS, &slot);
 	if (st && reason < PG_R_COUNT) {
 		st->reason[reason].packets++;
@@ -454,19 +363,81 @@ static __always_inline int pg_filter(struct xdp_md *ctx, __u32 dir)
 	}
 	/* no tracer: one branch on the word beside the generation */
 	on = *(volatile __u32 *)PG_MAP_CTL.trace;
-	if (__builtin_expect(on != 0, 0) && ((PG_TRACE_REASONS >> reason) & 1) && !pg_trace_off)
-		pg_trace(ctx, on, reason | dir << 8 | rule << 16, ctx->ingress_ifindex, len);
+	if (__builtin_expect(on != 0, 0) && ((PG_TRACE_REASONS >> reason) & 1) && !pg_trace_off) {
+		if (skb)
+			pg_trace_skb(ctx, on, reason | dir << 8 | rule << 16, ifindex, len);
+		else
+			pg_trace_xdp(ctx, on, reason | dir << 8 | rule << 16, ifindex, len);
+	}
+	return reason;
+}
+
+/* XDP ingress: inbound on an uplink, outbound on an access interface. */
+static __always_inline int pg_filter_xdp(struct xdp_md *ctx, __u32 dir)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pg_pkt pkt = {};
+	__u32 rule = 0;
+	__u32 reason;
+	__u64 len;
+
+	len = pg_frags ? bpf_xdp_get_buff_len(ctx) : (__u64)(data_end - data);
+
+	reason = pg_parse(data, data_end, &pkt);
+	if (reason == PG_R_PORTS)
+		reason = pg_match(&pkt, dir, len, &rule);
+	reason = pg_record(ctx, false, reason, dir, rule, ctx->ingress_ifindex, len);
 	return reason >= PG_R_FIRST_DROP ? XDP_DROP : XDP_PASS;
 }
 
 SEC("xdp")
 int PG_PROG_UPLINK(struct xdp_md *ctx)
 {
-	return pg_filter(ctx, PG_DIR_IN);
+	return pg_filter_xdp(ctx, PG_DIR_IN);
 }
 
 SEC("xdp")
 int PG_PROG_ACCESS(struct xdp_md *ctx)
 {
-	return pg_filter(ctx, PG_DIR_OUT);
+	return pg_filter_xdp(ctx, PG_DIR_OUT);
+}
+
+/* Pass is "unspec": filters after ours (other tools') still run, then the packet goes. */
+#define PG_TC_ACT_UNSPEC (-1)
+#define PG_TC_ACT_SHOT 2
+
+/*
+ * tc egress of an access interface: inbound traffic on its last hop to the
+ * subscribers, hairpinned subscriber-to-subscriber traffic included. The
+ * differences from XDP ingress: a VLAN tag may sit in skb metadata
+ * (vlan_present/vlan_tci; the frame then starts with the inner ethertype,
+ * which the parser reads as an untagged frame), the skb may be non-linear
+ * (headers beyond the linear part are pulled in and the frame parsed again)
+ * and a GSO skb is one verdict for all its segments, judged on its headers
+ * (they are the same in every segment); len is skb->len, the whole skb.
+ */
+SEC("tc")
+int PG_PROG_ACCESS_IN(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pg_pkt pkt = {};
+	__u32 rule = 0;
+	__u32 reason;
+	__u64 len = skb->len;
+
+	reason = pg_parse(data, data_end, &pkt);
+	if (reason == PG_R_TRUNCATED && len > (__u64)(data_end - data)) {
+		/* the headers go on past the linear part: pull them in (copies) */
+		bpf_skb_pull_data(skb, len < PG_SKB_PULL ? len : PG_SKB_PULL);
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		__builtin_memset(&pkt, 0, sizeof(pkt));
+		reason = pg_parse(data, data_end, &pkt);
+	}
+	if (reason == PG_R_PORTS)
+		reason = pg_match(&pkt, PG_DIR_IN, len, &rule);
+	reason = pg_record(skb, true, reason, PG_DIR_IN, rule, skb->ifindex, len);
+	return reason >= PG_R_FIRST_DROP ? PG_TC_ACT_SHOT : PG_TC_ACT_UNSPEC;
 }

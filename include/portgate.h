@@ -28,6 +28,22 @@
 /* Program (entry point) names: one per direction, one shared core. */
 #define PG_PROG_UPLINK portgate_uplink
 #define PG_PROG_ACCESS portgate_access
+/*
+ * The third entry point: tc egress (sched_cls) of a subscriber-facing
+ * interface, judging inbound traffic (toward subscribers) on its way out.
+ * Same core, parser, maps and reasons as the XDP programs.
+ */
+#define PG_PROG_ACCESS_IN portgate_access_in
+
+/*
+ * The tc filter portgate installs on a clsact egress hook: its identity
+ * (handle and priority) is fixed, so detach, status, check and upgrade
+ * find it with bpf_tc_query() without a pin of their own.
+ */
+#define PG_TC_HANDLE 0x7067 /* "pg" */
+#define PG_TC_PRIO 0x7067
+/* Bytes the tc program pulls into the linear part of a non-linear skb. */
+#define PG_SKB_PULL 256
 
 /* Limits. */
 #define PG_MAX_VLAN 2	      /* 802.1Q/802.1ad tags, any TPID order */
@@ -101,11 +117,21 @@ static inline __u32 pg_port_index(__u32 gen, __u32 dir, __u32 proto, __u32 port)
 	return ((gen & 1) << 18) | (dir << 17) | (proto << 16) | (port & 0xffff);
 }
 
+/*
+ * Rule flags (pg_port_entry.flags, pg_rule.flags). A TCP rule matches
+ * connection attempts only (SYN without ACK, or a header too short to show
+ * the flags: fail closed) unless PG_RULE_F_ALL_SEGMENTS is set; UDP rules
+ * match every datagram.
+ */
+#define PG_RULE_F_ALL_SEGMENTS 0x1
+#define PG_RULE_F_MASK 0x1
+
 struct pg_port_entry {
 	__u16 rule_id;	 /* 0 = no rule for this port */
 	__u16 rule_port; /* first port of the rule: keys per-rule exemptions */
 	__u8 action;	 /* enum pg_action */
-	__u8 pad[3];
+	__u8 flags;	 /* PG_RULE_F_* */
+	__u8 pad[2];
 };
 
 /*
@@ -118,7 +144,9 @@ struct pg_rule {
 	__u8 dir;	/* enum pg_dir */
 	__u8 proto;	/* enum pg_proto */
 	__u8 action;	/* enum pg_action; PG_ACTION_NONE = free slot */
-	__u8 gens;	/* bit g: the rule is in generation g's port table */
+	/* user space only (one 8-byte store): a bit-field is no ABI risk here */
+	__u8 gens : 4;	/* bit g: the rule is in generation g's port table */
+	__u8 flags : 4; /* PG_RULE_F_* */
 };
 
 struct pg_counter {
@@ -139,6 +167,7 @@ struct pg_counter {
 	X(OTHER_L4, "other_l4", PASS)               \
 	X(MONITORED, "monitored", PASS)             \
 	X(EXEMPT, "exempt", PASS)                   \
+	X(TCP_NOT_SYN, "tcp_not_syn", PASS)         \
 	X(FRAG_LATER, "fragment_later", PASS)       \
 	X(NOT_IP, "not_ip", PASS)                   \
 	X(TRUNCATED, "malformed_truncated", PASS)   \
@@ -342,7 +371,8 @@ struct pg_trace_event {
  * gone. Bump PG_ABI_VERSION whenever a map's key, value, size or meaning
  * changes: no build puts its program on maps of another version.
  */
-#define PG_ABI_VERSION 2 /* 2: pg_stats per interface, pg_ctl.trace, the trace maps */
+/* 2: pg_stats per interface, pg_ctl.trace, the trace maps; 3: rule flags, tcp_not_syn */
+#define PG_ABI_VERSION 3
 #define PG_MAP_META pg_meta
 #define PG_META_MAGIC 0x70676d31 /* "pgm1" */
 #define PG_META_SLOTS 1024	 /* the head and up to 1023 links */
@@ -366,9 +396,18 @@ struct pg_meta_link {
 	__u32 link_id;	 /* the bpf_link this record describes */
 	__u8 role;	 /* 0 uplink, 1 access */
 	__u8 mode;	 /* 0 native, 1 generic */
-	__u8 pad[6];
+	__u8 hooks;	 /* PG_HOOK_*: what this interface runs */
+	__u8 pad[5];
 	char ifname[16]; /* IFNAMSIZ: the name at attach time */
 };
+
+/*
+ * Hooks of one interface. An uplink runs XDP ingress (inbound); an access
+ * interface XDP ingress (outbound) and, unless attached --outbound-only,
+ * the tc egress filter (inbound, PG_TC_HANDLE/PG_TC_PRIO on clsact).
+ */
+#define PG_HOOK_XDP 0x1
+#define PG_HOOK_TC 0x2
 
 struct pg_meta_rec {
 	__u32 kind; /* enum pg_meta_kind */

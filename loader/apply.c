@@ -160,8 +160,8 @@ const char *pg_link_args(const struct pg_link *l, char *buf, size_t len)
 
 	if (!l->ifindex || !if_indextoname(l->ifindex, ifname))
 		snprintf(ifname, sizeof(ifname), "%s", "(gone)");
-	snprintf(buf, len, "%s --role %s --mode %s", ifname, pg_role_names[l->role],
-		 l->native ? "native" : "generic");
+	snprintf(buf, len, "%s --role %s%s --mode %s", ifname, pg_role_names[l->role],
+		 l->outbound_only ? " --outbound-only" : "", l->native ? "native" : "generic");
 	return buf;
 }
 
@@ -682,6 +682,29 @@ static int ap_check_attach(struct ap_conf *c)
 {
 	unsigned int i, j;
 
+	/*
+	 * No packet judged twice, for the file as a whole: uplinks and access
+	 * interfaces with their tc egress half do not mix unless a line says
+	 * --force. The attaches then skip attach's own check against the live
+	 * links: those the file drops go in step 5.
+	 */
+	for (i = 0; i < c->natt; i++)
+		for (j = 0; j < c->natt; j++) {
+			const struct pg_attach_req *u = &c->att[i].req, *a = &c->att[j].req;
+
+			if (u->role != PG_ROLE_UPLINK || a->role != PG_ROLE_ACCESS ||
+			    a->outbound_only || u->force || a->force)
+				continue;
+			pg_err_where = ap_where(c, c->att[i > j ? i : j].line);
+			pg_usage_err(
+				"attach",
+				"uplink '%s' (line %u) and access '%s' (line %u) would both judge inbound traffic: no packet is judged twice (expected --outbound-only on the access line, or --force)",
+				c->att[i].ifname, c->att[i].line, c->att[j].ifname, c->att[j].line);
+			pg_err_where = NULL;
+			return -EINVAL;
+		}
+	for (i = 0; i < c->natt; i++)
+		c->att[i].req.file_checked = true;
 	for (i = 0; i < c->natt; i++)
 		for (j = 0; j < i; j++)
 			if (!strcmp(c->att[i].ifname, c->att[j].ifname)) {
@@ -798,7 +821,8 @@ static int ap_diff(const struct ap_conf *c, const struct pg_live *lv, struct ap_
 			d->att_op[i] = AP_ATT_NEW;
 		else if (at->req.mode_given && lv->links[d->att_link[i]].native != at->req.native)
 			d->att_op[i] = AP_ATT_MODE;
-		else if (lv->links[d->att_link[i]].role != at->req.role)
+		else if (lv->links[d->att_link[i]].role != at->req.role ||
+			 lv->links[d->att_link[i]].outbound_only != at->req.outbound_only)
 			d->att_op[i] = AP_ATT_ROLE;
 		else
 			d->att_op[i] = AP_ATT_KEEP;
@@ -819,8 +843,10 @@ static int ap_diff(const struct ap_conf *c, const struct pg_live *lv, struct ap_
 			continue;
 		if (d->att_op[i] == AP_ATT_ROLE)
 			native = lv->links[d->att_link[i]].native;
-		AP_EMIT('+', "attach %s --role %s --mode %s", at->ifname,
-			pg_role_names[at->req.role], native ? "native" : "generic");
+		AP_EMIT('+', "attach %s --role %s%s --mode %s", at->ifname,
+			pg_role_names[at->req.role],
+			at->req.outbound_only ? " --outbound-only" : "",
+			native ? "native" : "generic");
 		if (d->att_op[i] == AP_ATT_NEW)
 			d->if_add++;
 		else
@@ -1004,7 +1030,9 @@ static void ap_link_restore(const struct pg_opts *o, const struct pg_link *l, co
 {
 	struct pg_attach_req r = {.ifname = ifname,
 				  .role = l->role == PG_ROLE_UNKNOWN ? PG_ROLE_UPLINK : l->role,
-				  .native = l->native};
+				  .native = l->native,
+				  .outbound_only = l->outbound_only,
+				  .file_checked = true};
 
 	if (pg_attach_locked(o, &r, l->ifindex))
 		pg_err("could not restore '%s' as %s", ifname, pg_role_names[r.role]);
@@ -1020,7 +1048,8 @@ static int ap_attach_all(const struct pg_opts *o, const struct ap_conf *c, const
 	if (!undo)
 		return pg_sys_err(-ENOMEM, "cannot attach");
 	/* the role programs must be pinned: a state created by 'block' has them */
-	if (!pg_pinned(o, PG_PIN_PROG_UPLINK) || !pg_pinned(o, PG_PIN_PROG_ACCESS))
+	if (!pg_pinned(o, PG_PIN_PROG_UPLINK) || !pg_pinned(o, PG_PIN_PROG_ACCESS) ||
+	    !pg_pinned(o, PG_PIN_PROG_ACCESS_IN))
 		err = pg_state_create_locked(o);
 	for (i = 0; i < c->natt && !err; i++) {
 		const struct ap_att *at = &c->att[i];

@@ -202,11 +202,24 @@ restore:
 	return err;
 }
 
-/* Detach one link pin (synchronously: BPF_LINK_DETACH, then unpin) and forget it. */
+/*
+ * Detach one link pin of this network namespace (synchronously:
+ * BPF_LINK_DETACH, then unpin), the tc egress filter of its interface, and
+ * forget it. The tc filter goes first: inbound is never judged by nothing
+ * while outbound still is, and a failure leaves the pin for a retry.
+ */
 static int pg_detach_pin(const char *path, struct pg_meta *meta, __u64 netns_id, __u32 ifindex)
 {
-	int fd = bpf_obj_get(path);
+	struct pg_meta_link *l = meta ? pg_meta_link_find(meta, netns_id, ifindex) : NULL;
+	int fd, err;
 
+	if (!l || (l->hooks & PG_HOOK_TC) || l->role == PG_ROLE_ACCESS) {
+		err = pg_tc_detach(ifindex);
+		if (err)
+			return pg_sys_err(err, "cannot remove the tc egress filter of ifindex %u",
+					  ifindex);
+	}
+	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		bpf_link_detach(fd); /* fails harmlessly if already defunct */
 		close(fd);
@@ -238,7 +251,7 @@ int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r)
 	const char *opt, *val;
 
 	memset(r, 0, sizeof(*r));
-	r->role = PG_ROLE_UPLINK;
+	r->role = PG_ROLE_UNKNOWN;
 	r->native = true;
 	while (pg_args_next(&a, &opt, &val)) {
 		if (!opt) {
@@ -270,14 +283,83 @@ int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r)
 			r->mode_given = true;
 		} else if (!strcmp(opt, "--force") && !val) {
 			r->force = true;
+		} else if (!strcmp(opt, "--outbound-only") && !val) {
+			r->outbound_only = true;
 		} else {
 			return pg_usage_err(
 				a.cmd, "unknown option '%s', try 'portgate attach --help'", opt);
 		}
 	}
 	if (!r->ifname)
-		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0'");
+		return pg_usage_err(a.cmd, "expected IFACE, e.g. 'attach eth0 --role access'");
+	if (r->role == PG_ROLE_UNKNOWN)
+		return pg_usage_err(a.cmd, "%s", PG_ROLE_HELP);
+	if (r->outbound_only && r->role != PG_ROLE_ACCESS)
+		return pg_usage_err(
+			a.cmd,
+			"--outbound-only is for --role access (an uplink filters inbound only)");
 	return 0;
+}
+
+/*
+ * No packet judged twice: inbound is judged either at XDP ingress of the
+ * uplinks or at tc egress of the access interfaces, never both. Another
+ * interface of this network namespace filtering inbound the other way
+ * refuses the attach (-EEXIST) unless --force.
+ */
+static int pg_check_double(const struct pg_attach_req *r, struct pg_meta *meta,
+			   const struct pg_netns *ns, int ifindex)
+{
+	bool tc = r->role == PG_ROLE_ACCESS && !r->outbound_only;
+	unsigned int i;
+
+	if (r->force || r->file_checked || (r->role == PG_ROLE_ACCESS && !tc))
+		return 0;
+	for (i = 1; i < PG_META_SLOTS; i++) {
+		const struct pg_meta_rec *rec = &meta->recs[i];
+		const struct pg_meta_link *l = &rec->link;
+		bool other_tc = l->role == PG_ROLE_ACCESS && (l->hooks & PG_HOOK_TC);
+
+		if (rec->kind != PG_META_LINK || l->netns_id != ns->id ||
+		    l->ifindex == (__u32)ifindex)
+			continue;
+		if (!if_indextoname(l->ifindex, (char[IF_NAMESIZE]){0}))
+			continue; /* its interface is gone: it filters nothing */
+		if (tc && l->role == PG_ROLE_UPLINK) {
+			pg_err("'%s' would judge inbound traffic at tc egress, but uplink '%.16s' already judges it at XDP ingress: no packet is judged twice (expected --outbound-only here, 'portgate detach %.16s', or --force)",
+			       r->ifname, l->ifname, l->ifname);
+			return -EEXIST;
+		}
+		if (r->role == PG_ROLE_UPLINK && other_tc) {
+			pg_err("'%s' would judge inbound traffic at XDP ingress, but access interface '%.16s' already judges it at tc egress: no packet is judged twice (expected 'portgate attach %.16s --role access --outbound-only' first, or --force)",
+			       r->ifname, l->ifname, l->ifname);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/* The tc half of an access interface: attached, or removed for an uplink/--outbound-only. */
+static int pg_tc_sync(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex,
+		      struct pg_meta_link *rec)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	rec->hooks = PG_HOOK_XDP;
+	if (r->role != PG_ROLE_ACCESS || r->outbound_only)
+		return pg_tc_detach(ifindex);
+	err = pg_pin_path(o, PG_PIN_PROG_ACCESS_IN, path, sizeof(path));
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return pg_sys_err(-errno, "cannot open '%s'", path);
+	err = pg_tc_attach(r->ifname, ifindex, fd);
+	close(fd);
+	if (!err)
+		rec->hooks |= PG_HOOK_TC;
+	return err;
 }
 
 int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex)
@@ -294,6 +376,9 @@ int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int
 	__u32 prog_id;
 
 	err = pg_netns_self(&ns) ?: pg_meta_open(o, true, &meta);
+	if (err)
+		goto out;
+	err = pg_check_double(r, &meta, &ns, ifindex);
 	if (err)
 		goto out;
 	err = pg_link_pin_name(&ns, ifindex, name, sizeof(name))
@@ -317,6 +402,7 @@ int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int
 	rec.ifindex = ifindex;
 	rec.role = role;
 	rec.mode = native ? 0 : 1;
+	rec.hooks = PG_HOOK_XDP;
 	snprintf(rec.ifname, sizeof(rec.ifname), "%s", ifname);
 	if (link_fd < 0) {
 		/* the record first: no link without one (the table may be full) */
@@ -324,6 +410,12 @@ int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int
 		if (!err)
 			err = pg_attach_new(ifname, ifindex, prog_fd, native, r->force, link_path,
 					    &rec.link_id);
+		if (!err) {
+			/* a tc half that fails takes the XDP half with it: all or nothing */
+			err = pg_tc_sync(o, r, ifindex, &rec);
+			if (err)
+				pg_detach_pin(link_path, NULL, ns.id, ifindex);
+		}
 		if (err)
 			pg_meta_link_del(&meta, ns.id, ifindex);
 		else
@@ -347,13 +439,28 @@ int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int
 	if (li.prog_id == prog_id) {
 		if (pg_verbose)
 			pg_err("'%s' already attached as %s", ifname, pg_role_names[role]);
-		err = pg_meta_link_set(&meta, &rec); /* the name may have changed */
+		/* the name may have changed, and --outbound-only may have */
+		err = pg_tc_sync(o, r, ifindex, &rec) ?: pg_meta_link_set(&meta, &rec);
 		goto out;
 	}
-	if (bpf_link_update(link_fd, prog_fd, NULL))
+	/*
+	 * A role change: to access, the tc half comes first (inbound is then
+	 * judged by both for an instant, never by neither); to uplink, it
+	 * goes after the XDP program switched.
+	 */
+	if (role == PG_ROLE_ACCESS) {
+		err = pg_tc_sync(o, r, ifindex, &rec);
+		if (err)
+			goto out;
+	}
+	if (bpf_link_update(link_fd, prog_fd, NULL)) {
 		err = pg_sys_err(-errno, "cannot switch '%s' to role %s", ifname,
 				 pg_role_names[role]);
-	else
+		goto out;
+	}
+	if (role != PG_ROLE_ACCESS)
+		err = pg_tc_sync(o, r, ifindex, &rec);
+	if (!err)
 		err = pg_meta_link_set(&meta, &rec);
 out:
 	if (link_fd >= 0)
@@ -537,6 +644,29 @@ __u32 pg_map_capacity(int fd)
 }
 
 /*
+ * Which direction each hook filters: an uplink's XDP ingress judges
+ * inbound; an access interface's XDP ingress outbound and its tc egress
+ * (when present) inbound.
+ */
+static void pg_attachment_hooks(struct pg_attachment *a)
+{
+	__u32 tc_id = 0;
+
+	a->in = a->out = NULL;
+	if (a->gone)
+		return;
+	if (!pg_tc_query(a->ifindex, &tc_id) && tc_id)
+		a->tc_prog_id = tc_id;
+	if (!strcmp(a->role, "uplink")) {
+		a->in = "xdp ingress";
+	} else if (!strcmp(a->role, "access")) {
+		a->out = "xdp ingress";
+		if (a->tc_prog_id)
+			a->in = "tc egress";
+	}
+}
+
+/*
  * Every pinned link of this network namespace as an attachment (role
  * from the pinned program ids, else the record): what `status` lists and
  * `metrics` exports. A link whose interface was deleted has the name it
@@ -583,6 +713,7 @@ int pg_attachments_each(const struct pg_opts *o, pg_attachment_cb cb, void *ctx)
 				 l && l->ifname[0] ? l->ifname : "?");
 		a.mode = a.gone ? "gone" : pg_xdp_mode(li.xdp.ifindex);
 		a.prog_id = li.prog_id;
+		pg_attachment_hooks(&a);
 		a.link_id = li.id;
 		err = cb(&a, ctx);
 	}
@@ -677,11 +808,32 @@ static int pg_status_one(const struct pg_attachment *a, void *ctx)
 		pg_json_bool(c->j, "gone", a->gone);
 		pg_json_u64(c->j, "prog_id", a->prog_id);
 		pg_json_u64(c->j, "link_id", a->link_id);
+		pg_json_obj(c->j, "filters");
+		if (a->in)
+			pg_json_str(c->j, "in", a->in);
+		else
+			pg_json_null(c->j, "in");
+		if (a->out)
+			pg_json_str(c->j, "out", a->out);
+		else
+			pg_json_null(c->j, "out");
+		pg_json_end_obj(c->j);
+		if (a->tc_prog_id)
+			pg_json_u64(c->j, "tc_prog_id", a->tc_prog_id);
+		else
+			pg_json_null(c->j, "tc_prog_id");
 		pg_json_end_obj(c->j);
 	} else {
-		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u%s\n", a->ifname, a->ifindex,
-		       a->role, a->mode, a->prog_id,
+		char tc[32] = "";
+
+		if (a->tc_prog_id)
+			snprintf(tc, sizeof(tc), ", tc id %u", a->tc_prog_id);
+		printf("  %-16s ifindex %-5u %-7s %-8s prog id %u%s%s\n", a->ifname, a->ifindex,
+		       a->role, a->mode, a->prog_id, tc,
 		       a->gone ? "  (interface deleted, filters nothing)" : "");
+		if (!a->gone)
+			printf("  %-16s in: %s, out: %s\n", "", a->in ? a->in : "not filtered here",
+			       a->out ? a->out : "not filtered here");
 	}
 	return 0;
 }
@@ -735,13 +887,15 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_obj(&j, "programs");
 		pg_json_u64(&j, "uplink", up_id);
 		pg_json_u64(&j, "access", acc_id);
+		pg_json_u64(&j, "access_in", pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS_IN));
 		pg_json_end_obj(&j);
 		pg_json_arr(&j, "interfaces");
 		c.j = &j;
 	} else {
 		printf("pin path   %s\n", o->pin_path);
 		pg_status_build(o, NULL);
-		printf("programs   uplink id %u, access id %u\ninterfaces\n", up_id, acc_id);
+		printf("programs   uplink id %u, access id %u, access_in (tc) id %u\ninterfaces\n",
+		       up_id, acc_id, pg_pinned_prog_id(o, PG_PIN_PROG_ACCESS_IN));
 	}
 	pg_attachments_each(o, pg_status_one, &c);
 	if (o->json) {
@@ -835,6 +989,11 @@ int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n
 			   : li.prog_id == acc_id ? PG_ROLE_ACCESS
 						  : PG_ROLE_UNKNOWN;
 		nl->native = li.xdp.ifindex && !strcmp(pg_xdp_mode(li.xdp.ifindex), "native");
+		if (nl->role == PG_ROLE_ACCESS && li.xdp.ifindex) {
+			__u32 tc_id = 0;
+
+			nl->outbound_only = pg_tc_query(li.xdp.ifindex, &tc_id) || !tc_id;
+		}
 	}
 	pg_link_iter_done(&it);
 	*out = l;

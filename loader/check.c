@@ -94,7 +94,8 @@ static bool pg_check_slot_valid(const struct pg_rule *r)
 {
 	return (r->action == PG_ACTION_DROP || r->action == PG_ACTION_MONITOR) &&
 	       r->dir < PG_DIR_COUNT && r->proto < PG_PROTO_COUNT && r->port <= r->port_end &&
-	       r->gens && !(r->gens & ~((1U << PG_GENS) - 1));
+	       r->gens && !(r->gens & ~((1U << PG_GENS) - 1)) && !(r->flags & ~PG_RULE_F_MASK) &&
+	       (r->proto == PG_PROTO_TCP || !r->flags);
 }
 
 static int pg_check_rules(struct pg_check *c)
@@ -153,7 +154,7 @@ static const char *const pg_port_fault_str[] = {
 	[PF_FREE_SLOT] = "entries point at free rule slot %u",
 	[PF_OTHER_GEN] = "entries point at rule %u, which is not in this generation",
 	[PF_NOT_COVERED] = "entries point at rule %u, whose ports do not include them",
-	[PF_STALE] = "entries point at rule %u with a stale first port or action",
+	[PF_STALE] = "entries point at rule %u with a stale first port, action or flags",
 	[PF_MISSING] = "no entries, but rule %u covers them",
 	[PF_JUNK] = "entries without a rule hold a first port or action",
 };
@@ -171,7 +172,7 @@ static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 idx, __u
 		*id = want;
 		if (want)
 			return PF_MISSING;
-		return e->rule_port || e->action ? PF_JUNK : PF_OK;
+		return e->rule_port || e->action || e->flags ? PF_JUNK : PF_OK;
 	}
 	r = &c->rules[e->rule_id];
 	if (r->action == PG_ACTION_NONE)
@@ -180,7 +181,7 @@ static enum pg_port_fault pg_port_check(const struct pg_check *c, __u32 idx, __u
 		return PF_OTHER_GEN;
 	if (r->dir != dir || r->proto != proto || port < r->port || port > r->port_end)
 		return PF_NOT_COVERED;
-	if (e->rule_port != r->port || e->action != r->action)
+	if (e->rule_port != r->port || e->action != r->action || e->flags != r->flags)
 		return PF_STALE;
 	return PF_OK;
 }
@@ -523,8 +524,9 @@ static int pg_check_prog_maps(const struct pg_opts *o, const char *pin, const st
 /* One link pin: an XDP link of portgate's programs, on a live interface, with its record. */
 static const char *pg_check_link(const struct pg_opts *o, const char *name,
 				 const struct pg_netns *self, struct pg_meta *meta, __u32 up_id,
-				 __u32 acc_id, struct bpf_link_info *li)
+				 __u32 acc_id, __u32 tc_id, struct bpf_link_info *li)
 {
+	__u32 tc_run = 0;
 	char path[PATH_MAX], ifname[IF_NAMESIZE];
 	const struct pg_meta_link *rec;
 	__u64 netns_id;
@@ -556,6 +558,14 @@ static const char *pg_check_link(const struct pg_opts *o, const char *name,
 		return "the pin's name names another interface";
 	if (!if_indextoname(li->xdp.ifindex, ifname))
 		return "its interface does not exist";
+	/* an access interface's tc egress half: the record says it runs */
+	pg_tc_query(li->xdp.ifindex, &tc_run);
+	if ((rec->hooks & PG_HOOK_TC) && !tc_run)
+		return "its tc egress filter is missing: inbound is not filtered here ('portgate attach' again restores it)";
+	if ((rec->hooks & PG_HOOK_TC) && tc_run != tc_id)
+		return "its tc egress filter runs a program that is not portgate's pinned one";
+	if (!(rec->hooks & PG_HOOK_TC) && tc_run)
+		return "a tc egress filter with portgate's handle runs here, but the record says outbound-only";
 	return NULL;
 }
 
@@ -565,7 +575,7 @@ int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_rep
 	struct pg_meta meta, *mp;
 	struct bpf_link_info li;
 	struct pg_netns self;
-	__u32 up_id, acc_id;
+	__u32 up_id, acc_id, tc_id;
 	char line[512];
 	struct dirent *de;
 	DIR *d;
@@ -574,6 +584,7 @@ int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_rep
 	*links = 0;
 	err = pg_check_prog_maps(o, PG_PIN_PROG_UPLINK, m, report, ctx, problems, &up_id) ?:
 	      pg_check_prog_maps(o, PG_PIN_PROG_ACCESS, m, report, ctx, problems, &acc_id) ?:
+	      pg_check_prog_maps(o, PG_PIN_PROG_ACCESS_IN, m, report, ctx, problems, &tc_id) ?:
 	      pg_netns_self(&self);
 	if (err)
 		return err;
@@ -589,7 +600,7 @@ int pg_check_pins(const struct pg_opts *o, const struct pg_maps *m, pg_check_rep
 		if (strncmp(de->d_name, PG_PIN_LINK_PREFIX, strlen(PG_PIN_LINK_PREFIX)))
 			continue;
 		(*links)++;
-		why = pg_check_link(o, de->d_name, &self, mp, up_id, acc_id, &li);
+		why = pg_check_link(o, de->d_name, &self, mp, up_id, acc_id, tc_id, &li);
 		if (!why)
 			continue;
 		snprintf(line, sizeof(line), "link pin %s (link id %u, ifindex %u, prog id %u): %s",

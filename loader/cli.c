@@ -47,8 +47,10 @@ struct pg_cmd {
 };
 
 static const struct pg_cmd pg_cmds[] = {
-	{"attach", cmd_attach, "IFACE [--role uplink|access] [--mode native|generic] [--force]",
-	 "attach the filter to IFACE (uplink: inbound, access: outbound)", PG_AUDIT_ALWAYS},
+	{"attach", cmd_attach,
+	 "IFACE --role uplink|access [--outbound-only] [--mode native|generic] [--force]",
+	 "attach the filter to IFACE (uplink: inbound at XDP ingress; access: outbound at XDP ingress and inbound at tc egress)",
+	 PG_AUDIT_ALWAYS},
 	{"detach", cmd_detach, "IFACE | --all",
 	 "detach from IFACE; the last detach removes the pins", PG_AUDIT_ALWAYS},
 	{"status", cmd_status, "[-j]", "interfaces, rule and exemption counts, capacities",
@@ -56,8 +58,9 @@ static const struct pg_cmd pg_cmds[] = {
 	{"upgrade", cmd_upgrade, "[-j]",
 	 "switch every interface to this binary's program, without a gap (rules and counters stay)",
 	 PG_AUDIT_ALWAYS},
-	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor]",
-	 "drop (or only count, --monitor) a destination port or range", PG_AUDIT_ALWAYS},
+	{"block", cmd_block, "PROTO PORT[-PORT] [--dir in|out] [--monitor] [--all-segments]",
+	 "drop (or only count, --monitor) a destination port or range; TCP: connection attempts unless --all-segments",
+	 PG_AUDIT_ALWAYS},
 	{"unblock", cmd_unblock, "PROTO PORT[-PORT] [--dir in|out]", "remove a rule",
 	 PG_AUDIT_ALWAYS},
 	{"rules", cmd_rules, "[-j]", "list the rules with their counters", PG_AUDIT_NEVER},

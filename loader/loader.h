@@ -4,6 +4,7 @@
  *   cli.c      argument parsing, command table, main()
  *   state.c    pin directory, lock, skeleton load with pinned-map reuse
  *   attach.c   attach/detach/status (bpf_link per interface)
+ *   tc.c       the tc egress filter of access interfaces (clsact)
  *   rules.c    block/unblock/rules/defaults
  *   exempt.c   allow/disallow/exemptions
  *   stats.c    stats, --watch, --reset
@@ -103,6 +104,8 @@ struct bpf_map *pg_skel_map(struct bpf_object *obj, int i);
 
 #define PG_PIN_PROG_UPLINK "prog_uplink"
 #define PG_PIN_PROG_ACCESS "prog_access"
+#define PG_PIN_PROG_ACCESS_IN "prog_access_in" /* tc egress, inbound */
+#define PG_NPROGS 3			       /* uplink, access, access_in */
 #define PG_PIN_LINK_PREFIX "link_"
 
 /*
@@ -179,6 +182,8 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key);
 typedef int (*pg_rule_cb)(const struct pg_rule *r, unsigned long long packets,
 			  unsigned long long bytes, void *ctx);
 int pg_rules_each(struct pg_maps *m, pg_rule_cb cb, void *ctx);
+/* What a rule matches: "syn", "all-segments" (TCP), "all" (UDP). */
+const char *pg_rule_match_name(const struct pg_rule *r);
 /* "25" or "6660-6669". */
 void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
@@ -187,7 +192,7 @@ int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
 
 /* ---- shared with apply.c and save.c: the CLI's parsers are the file's ---- */
 
-/* PROTO PORT[-PORT] [--dir in|out] [--monitor] (rules.c). */
+/* PROTO PORT[-PORT] [--dir in|out] [--monitor] [--all-segments] (rules.c). */
 int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r);
 /* Same rule: every field but the generation bits. */
 bool pg_rule_equal(const struct pg_rule *a, const struct pg_rule *b);
@@ -274,9 +279,16 @@ struct pg_attach_req {
 	bool native;	 /* --mode native (the default) or generic */
 	bool mode_given; /* without --mode any mode of an existing link is fine */
 	bool force;
+	bool outbound_only; /* access: XDP ingress only, no tc egress half */
+	bool file_checked;  /* apply checked the no-double-judging rule for its file */
 };
 
-/* IFACE [--role uplink|access] [--mode native|generic] [--force]. */
+/* Why --role is required: the one line an attach without it prints. */
+#define PG_ROLE_HELP                                                                               \
+	"expected --role uplink (XDP ingress of a network-facing NIC: filters inbound) or --role " \
+	"access (subscriber-facing NIC: XDP ingress filters outbound, tc egress inbound)"
+
+/* IFACE --role uplink|access [--outbound-only] [--mode native|generic] [--force]. */
 int pg_parse_attach(int argc, char **argv, struct pg_attach_req *r);
 /* With the lock held and the programs pinned: attach, or switch the role. */
 int pg_attach_locked(const struct pg_opts *o, const struct pg_attach_req *r, int ifindex);
@@ -287,6 +299,7 @@ struct pg_link {
 	unsigned int ifindex; /* 0: the interface went away (defunct) */
 	enum pg_role role;
 	bool native;
+	bool outbound_only; /* access without its tc egress half */
 };
 /* Every link pin; *out is malloc'ed. */
 int pg_links_list(const struct pg_opts *o, struct pg_link **out, unsigned int *n);
@@ -356,6 +369,8 @@ struct pg_attachment {
 	const char *mode; /* native, generic, none, ... */
 	unsigned int prog_id;
 	unsigned int link_id;
+	unsigned int tc_prog_id; /* the tc egress filter's program, 0 = none */
+	const char *in, *out;	 /* the hook judging each direction here, NULL = none */
 	bool gone; /* the interface was deleted: mode "gone", the link filters nothing */
 };
 typedef int (*pg_attachment_cb)(const struct pg_attachment *a, void *ctx);
@@ -402,7 +417,7 @@ void pg_meta_link_del(struct pg_meta *m, __u64 netns_id, __u32 ifindex);
 __u64 pg_build_id(void);
 /* One warning line on stderr when the running build is not this binary's. */
 void pg_warn_build(const struct pg_opts *o, const char *what);
-/* Program fds of a loaded state: role 0 uplink, 1 access. */
+/* Program fds of a loaded state: 0 uplink, 1 access (XDP), 2 access_in (tc). */
 int pg_state_prog_fd(struct pg_state *st, int role);
 
 int cmd_upgrade(const struct pg_opts *o, int argc, char **argv);
@@ -418,6 +433,14 @@ void pg_kernel_json(struct pg_json *j, const struct pg_kernel *k);
 void pg_kernel_note_libbpf(const char *fmt, va_list ap);
 /* After a failed command: one line naming the kernel whose verifier refused. */
 void pg_kernel_verifier_summary(void);
+
+/*
+ * tc.c: the tc egress filter of an access interface (clsact, PG_TC_HANDLE
+ * and PG_TC_PRIO). pg_tc_query: -ENOENT if there is none.
+ */
+int pg_tc_attach(const char *ifname, int ifindex, int prog_fd);
+int pg_tc_detach(int ifindex);
+int pg_tc_query(int ifindex, __u32 *prog_id);
 
 /* trace.c: `portgate trace` (a tracer slot, its ring buffer, the output). */
 int cmd_trace(const struct pg_opts *o, int argc, char **argv);

@@ -93,8 +93,9 @@ bool pg_link_pin_parse(const char *name, __u64 *netns_id, __u32 *ifindex)
 bool pg_pin_is_ours(const char *name)
 {
 	static const char *const fixed[] = {
-		PG_PIN_PROG_UPLINK,	   PG_PIN_PROG_ACCESS,	      PG_PIN_META,
-		PG_PIN_PROG_UPLINK "_new", PG_PIN_PROG_ACCESS "_new",
+		PG_PIN_PROG_UPLINK,	      PG_PIN_PROG_ACCESS,	 PG_PIN_META,
+		PG_PIN_PROG_UPLINK "_new",    PG_PIN_PROG_ACCESS "_new", PG_PIN_PROG_ACCESS_IN,
+		PG_PIN_PROG_ACCESS_IN "_new",
 	};
 	__u64 id;
 	__u32 ifindex;

@@ -97,7 +97,8 @@ static void pg_set_ports(struct pg_tables *t, const struct pg_rule *r, __u16 id)
 {
 	struct pg_port_entry e = {.rule_id = id,
 				  .rule_port = id ? r->port : 0,
-				  .action = id ? r->action : PG_ACTION_NONE};
+				  .action = id ? r->action : PG_ACTION_NONE,
+				  .flags = id ? r->flags : 0};
 	__u32 p;
 
 	for (p = r->port; p <= r->port_end; p++)
@@ -178,6 +179,7 @@ static int pg_rule_add(struct pg_maps *m, struct pg_tables *t, const struct pg_r
 		/* the identical rule: its action, and every port entry (re)written */
 		nr = t->rules[id];
 		nr.action = r->action;
+		nr.flags = r->flags;
 		pg_store8(&t->rules[id], &nr);
 		pg_set_ports(t, &nr, id);
 		return 0;
@@ -339,6 +341,8 @@ int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r)
 				return -EINVAL;
 		} else if (allow_monitor && !strcmp(opt, "--monitor") && !val) {
 			r->action = PG_ACTION_MONITOR;
+		} else if (allow_monitor && !strcmp(opt, "--all-segments") && !val) {
+			r->flags |= PG_RULE_F_ALL_SEGMENTS;
 		} else {
 			return pg_usage_err(a.cmd, "unknown option '%s', try 'portgate %s --help'",
 					    opt, a.cmd);
@@ -346,6 +350,10 @@ int pg_parse_rule(int argc, char **argv, bool allow_monitor, struct pg_rule *r)
 	}
 	if (npos < 2)
 		return pg_usage_err(a.cmd, "expected PROTO PORT[-PORT], e.g. '%s tcp 25'", a.cmd);
+	if ((r->flags & PG_RULE_F_ALL_SEGMENTS) && r->proto != PG_PROTO_TCP)
+		return pg_usage_err(
+			a.cmd,
+			"--all-segments is for tcp rules (a udp rule matches every datagram)");
 	return 0;
 }
 
@@ -518,6 +526,14 @@ out:
 	return err;
 }
 
+/* What a rule matches: "syn" (TCP connection attempts), "all-segments", "all" (UDP). */
+const char *pg_rule_match_name(const struct pg_rule *r)
+{
+	if (r->proto != PG_PROTO_TCP)
+		return "all";
+	return r->flags & PG_RULE_F_ALL_SEGMENTS ? "all-segments" : "syn";
+}
+
 static int pg_rule_emit_one(const struct pg_rule *r, unsigned long long pk, unsigned long long by,
 			    void *ctx)
 {
@@ -531,14 +547,16 @@ static int pg_rule_emit_one(const struct pg_rule *r, unsigned long long pk, unsi
 		pg_json_u64(j, "port", r->port);
 		pg_json_u64(j, "port_end", r->port_end);
 		pg_json_str(j, "action", pg_action_name(r->action));
+		pg_json_str(j, "match", pg_rule_match_name(r));
 		pg_json_u64(j, "packets", pk);
 		pg_json_u64(j, "bytes", by);
 		pg_json_end_obj(j);
 		return 0;
 	}
 	pg_rule_ports(r, ports, sizeof(ports));
-	printf("%-4s %-5s %-12s %-8s %12llu %14llu\n", pg_dir_name(r->dir), pg_proto_name(r->proto),
-	       ports, pg_action_name(r->action), pk, by);
+	printf("%-4s %-5s %-12s %-8s %-12s %12llu %14llu\n", pg_dir_name(r->dir),
+	       pg_proto_name(r->proto), ports, pg_action_name(r->action), pg_rule_match_name(r), pk,
+	       by);
 	return 0;
 }
 
@@ -554,8 +572,8 @@ int pg_rules_emit(struct pg_maps *m, struct pg_json *j, const char *key)
 	if (j)
 		pg_json_arr(j, key);
 	else
-		printf("%-4s %-5s %-12s %-8s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
-		       "PACKETS", "BYTES");
+		printf("%-4s %-5s %-12s %-8s %-12s %12s %14s\n", "DIR", "PROTO", "PORTS", "ACTION",
+		       "MATCH", "PACKETS", "BYTES");
 	err = pg_rules_each(m, pg_rule_emit_one, j);
 	if (j)
 		pg_json_end_arr(j);
@@ -608,9 +626,10 @@ const char *pg_rule_args(const struct pg_rule *r, char *buf, size_t len)
 		snprintf(ports, sizeof(ports), "%u", r->port);
 	else
 		snprintf(ports, sizeof(ports), "%u-%u", r->port, r->port_end);
-	snprintf(buf, len, "%s %s%s%s", pg_proto_name(r->proto), ports,
+	snprintf(buf, len, "%s %s%s%s%s", pg_proto_name(r->proto), ports,
 		 r->dir == PG_DIR_OUT ? " --dir out" : "",
-		 r->action == PG_ACTION_MONITOR ? " --monitor" : "");
+		 r->action == PG_ACTION_MONITOR ? " --monitor" : "",
+		 r->flags & PG_RULE_F_ALL_SEGMENTS ? " --all-segments" : "");
 	return buf;
 }
 

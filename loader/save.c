@@ -36,6 +36,7 @@ int cmd_save(const struct pg_opts *o, int argc, char **argv)
 	struct pg_live lv;
 	struct pg_maps m;
 	unsigned int i, orphans = 0;
+	bool up = false, tc = false;
 	char buf[256];
 	size_t k;
 	int err;
@@ -57,10 +58,17 @@ int cmd_save(const struct pg_opts *o, int argc, char **argv)
 	printf("# portgate save: the live state of %s ('portgate apply FILE' reads it back)\n",
 	       o->pin_path);
 	qsort(lv.links, lv.nlinks, sizeof(*lv.links), pg_link_cmp);
+	/* uplinks next to access interfaces with a tc half were attached with --force */
+	for (i = 0; i < lv.nlinks; i++) {
+		up |= lv.links[i].ifindex && lv.links[i].role == PG_ROLE_UPLINK;
+		tc |= lv.links[i].ifindex && lv.links[i].role == PG_ROLE_ACCESS &&
+		      !lv.links[i].outbound_only;
+	}
 	for (i = 0; i < lv.nlinks; i++) {
 		if (!lv.links[i].ifindex)
 			continue; /* the interface went away: nothing to attach */
-		printf("attach %s\n", pg_link_args(&lv.links[i], buf, sizeof(buf)));
+		printf("attach %s%s\n", pg_link_args(&lv.links[i], buf, sizeof(buf)),
+		       up && tc && lv.links[i].role == PG_ROLE_UPLINK ? " --force" : "");
 	}
 	for (i = 0; i < lv.nrules; i++)
 		printf("block %s\n", pg_rule_args(&lv.rules[i], buf, sizeof(buf)));

@@ -79,8 +79,9 @@ __u64 pg_build_id(void)
 
 int pg_state_prog_fd(struct pg_state *st, int role)
 {
-	return bpf_program__fd(role ? st->skel->progs.PG_PROG_ACCESS
-				    : st->skel->progs.PG_PROG_UPLINK);
+	return bpf_program__fd(role == 2   ? st->skel->progs.PG_PROG_ACCESS_IN
+			       : role == 1 ? st->skel->progs.PG_PROG_ACCESS
+					   : st->skel->progs.PG_PROG_UPLINK);
 }
 
 /* Parent of pid (/proc/PID/stat), 0 if unknown. */
@@ -432,7 +433,7 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 	bool upgrade = flags & PG_OPEN_UPGRADE;
 	bool exists = false, meta_now = false;
 	int reuse[PG_M_COUNT];
-	char pinned_now[PG_M_COUNT + 2] = {};
+	char pinned_now[PG_M_COUNT + PG_NPROGS] = {};
 	char path[PATH_MAX];
 	struct pg_meta meta;
 	int i, err;
@@ -519,11 +520,13 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 		}
 		/* Programs pinned once: every interface attaches the same program id. */
 		if (!priv_stats) {
-			const char *pn[2] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS};
-			int pfd[2] = {bpf_program__fd(st->skel->progs.PG_PROG_UPLINK),
-				      bpf_program__fd(st->skel->progs.PG_PROG_ACCESS)};
+			const char *pn[PG_NPROGS] = {PG_PIN_PROG_UPLINK, PG_PIN_PROG_ACCESS,
+						     PG_PIN_PROG_ACCESS_IN};
+			int pfd[PG_NPROGS];
 
-			for (i = 0; i < 2; i++) {
+			for (i = 0; i < PG_NPROGS; i++)
+				pfd[i] = pg_state_prog_fd(st, i);
+			for (i = 0; i < PG_NPROGS; i++) {
 				if (pg_pinned(o, pn[i]))
 					continue;
 				err = pg_pin_path(o, pn[i], path, sizeof(path));
@@ -539,7 +542,8 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 			err = pg_meta_open(o, true, &meta);
 			if (err)
 				goto unpin;
-			if (pinned_now[PG_M_COUNT] || pinned_now[PG_M_COUNT + 1])
+			if (pinned_now[PG_M_COUNT] || pinned_now[PG_M_COUNT + 1] ||
+			    pinned_now[PG_M_COUNT + 2])
 				meta.recs[0].head.build_id = pg_build_id();
 			pg_meta_close(&meta);
 		}
@@ -552,10 +556,11 @@ static int pg_state_load(const struct pg_opts *o, unsigned int flags, struct pg_
 	return 0;
 
 unpin:
-	for (i = 0; i < PG_M_COUNT + 2; i++) {
-		const char *name = i < PG_M_COUNT    ? pg_map_names[i]
-				   : i == PG_M_COUNT ? PG_PIN_PROG_UPLINK
-						     : PG_PIN_PROG_ACCESS;
+	for (i = 0; i < PG_M_COUNT + PG_NPROGS; i++) {
+		const char *name = i < PG_M_COUNT	 ? pg_map_names[i]
+				   : i == PG_M_COUNT	 ? PG_PIN_PROG_UPLINK
+				   : i == PG_M_COUNT + 1 ? PG_PIN_PROG_ACCESS
+							 : PG_PIN_PROG_ACCESS_IN;
 
 		if (pinned_now[i] && !pg_pin_path(o, name, path, sizeof(path)))
 			unlink(path);

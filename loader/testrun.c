@@ -330,7 +330,7 @@ static void explain(struct portgate *skel, int dir, struct tr_result *res)
 
 	w[0] = 0;
 	if (res->reason == PG_R_BLOCKED || res->reason == PG_R_MONITORED ||
-	    res->reason == PG_R_EXEMPT) {
+	    res->reason == PG_R_EXEMPT || res->reason == PG_R_TCP_NOT_SYN) {
 		struct pg_port_entry e;
 		__u32 id, idx, gen;
 
@@ -364,6 +364,10 @@ static void explain(struct portgate *skel, int dir, struct tr_result *res)
 		break;
 	case PG_R_MONITORED:
 		cat(w, n, "%s: counted and passed", rs);
+		break;
+	case PG_R_TCP_NOT_SYN:
+		cat(w, n, "%s matches connection attempts (SYN without ACK) only: flags %#x passed",
+		    rs, pkt->tcp_flags);
 		break;
 	case PG_R_EXEMPT:
 		if (res->has_exempt)
@@ -510,8 +514,10 @@ static void print_text(unsigned int no, const struct tr_result *r, const struct 
 		       pg_reason_name(r->reason), r->why);
 }
 
+#define TR_TC_ACT_SHOT 2
+
 /* Runs one frame; the reason is the one counter this run moved. */
-static int run_frame(struct portgate *skel, int prog_fd, const struct tr_frame *f,
+static int run_frame(struct portgate *skel, int prog_fd, bool tc, const struct tr_frame *f,
 		     struct pg_stats *percpu, int ncpus, struct tr_result *res)
 {
 	int stats_fd = bpf_map__fd(skel->maps.PG_MAP_STATS);
@@ -539,23 +545,29 @@ static int run_frame(struct portgate *skel, int prog_fd, const struct tr_frame *
 	/* our counters are private: anything else means a broken invariant */
 	if (moved != 1 || after[res->reason] != before[res->reason] + 1)
 		return -EPROTO;
-	res->drop = topts.retval == XDP_DROP;
+	res->drop = topts.retval == (tc ? TR_TC_ACT_SHOT : XDP_DROP);
 	if (res->drop != (res->reason >= PG_R_FIRST_DROP))
 		return -EPROTO;
 	return 0;
 }
 
 /* Runs the frame against one policy and explains the verdict. */
-static int judge(struct tr_policy *pol, int dir, const struct tr_frame *f, struct pg_stats *percpu,
-		 int ncpus, struct tr_result *res)
+static int judge(struct tr_policy *pol, int dir, bool tc, const struct tr_frame *f,
+		 struct pg_stats *percpu, int ncpus, struct tr_result *res)
 {
 	struct portgate *skel = pol->st.skel;
-	int prog_fd = bpf_program__fd(dir == PG_DIR_IN ? skel->progs.PG_PROG_UPLINK
-						       : skel->progs.PG_PROG_ACCESS);
+	int prog_fd = bpf_program__fd(tc		 ? skel->progs.PG_PROG_ACCESS_IN
+				      : dir == PG_DIR_IN ? skel->progs.PG_PROG_UPLINK
+							 : skel->progs.PG_PROG_ACCESS);
 	int err, parsed;
 
 	memset(res, 0, sizeof(*res));
-	err = run_frame(skel, prog_fd, f, percpu, ncpus, res);
+	if (tc && f->len < 14) {
+		/* the kernel runs no skb shorter than an Ethernet header */
+		pg_err("test: frame %u: %u bytes, the tc hook needs at least 14", f->no, f->len);
+		return -EINVAL;
+	}
+	err = run_frame(skel, prog_fd, tc, f, percpu, ncpus, res);
 	if (err) {
 		pg_err("test: frame %u: test run failed: %s", f->no,
 		       err == -EPROTO ? "the reason counters did not move by one" : strerror(-err));
@@ -593,7 +605,8 @@ void tr_policy_close(struct tr_policy *p)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: portgate test [--role uplink|access] [-j] [--strict] [--config FILE [--diff]]\n"
+		"usage: portgate test [--role uplink|access] [--hook xdp|tc] [-j] [--strict]\n"
+		"                     [--config FILE [--diff]]\n"
 		"                     (--pcap FILE | --hex HEX [HEX...] | -)\n"
 		"  Runs each frame through portgate with BPF_PROG_TEST_RUN and prints the\n"
 		"  verdict and why. Live rules and exemptions if pinned, else the default\n"
@@ -606,6 +619,8 @@ static void usage(FILE *f)
 		"  --hex HEX...   one Ethernet frame per argument; spaces, ':', '-', '.' between\n"
 		"                 digits ok\n"
 		"  --role         uplink (inbound, default) or access (outbound)\n"
+		"  --hook         xdp (default) or tc: the access interface's tc egress program\n"
+		"                 (inbound toward subscribers; implies --role access)\n"
 		"  --strict       refuse the capture if any frame cannot run whole (runts,\n"
 		"                 frames over %d bytes, an unreadable tail); default: skip and\n"
 		"                 report them, run super-frames on their first %d bytes\n"
@@ -620,7 +635,7 @@ static void usage(FILE *f)
 
 struct tr_args {
 	const char *pcap_path, *role, *config;
-	bool json, hex, strict, diff;
+	bool json, hex, strict, diff, tc, role_given;
 	int dir;
 	unsigned int hexno;
 };
@@ -656,6 +671,15 @@ static int parse_args(int argc, char **argv, struct tr_args *a, struct tr_input 
 				return PG_EXIT_USAGE;
 			}
 			a->dir = strcmp(a->role, "uplink") ? PG_DIR_OUT : PG_DIR_IN;
+			a->role_given = true;
+		} else if (!strcmp(s, "--hook") || !strncmp(s, "--hook=", 7)) {
+			const char *h = s[6] == '=' ? s + 7 : i + 1 < argc ? argv[++i] : "";
+
+			if (strcmp(h, "xdp") && strcmp(h, "tc")) {
+				pg_usage_err("test", "bad hook '%s': expected xdp or tc", h);
+				return PG_EXIT_USAGE;
+			}
+			a->tc = !strcmp(h, "tc");
 		} else if (!strcmp(s, "--pcap") || !strncmp(s, "--pcap=", 7) || !strcmp(s, "-")) {
 			if (a->pcap_path || a->hex) {
 				pg_usage_err("test", TR_ONE_INPUT);
@@ -678,7 +702,7 @@ static int parse_args(int argc, char **argv, struct tr_args *a, struct tr_input 
 		} else if (s[0] == '-') {
 			pg_usage_err(
 				"test",
-				"unknown option '%s' (expected --role, -j, --strict, --config, --diff, --pcap, --hex or -)",
+				"unknown option '%s' (expected --role, --hook, -j, --strict, --config, --diff, --pcap, --hex or -)",
 				s);
 			return PG_EXIT_USAGE;
 		} else if (a->hex) {
@@ -691,6 +715,15 @@ static int parse_args(int argc, char **argv, struct tr_args *a, struct tr_input 
 				     s);
 			return PG_EXIT_USAGE;
 		}
+	}
+	if (a->tc && a->role_given && a->dir != PG_DIR_OUT) {
+		pg_usage_err("test",
+			     "--hook tc runs on access interfaces (expected --role access)");
+		return PG_EXIT_USAGE;
+	}
+	if (a->tc) {
+		a->role = "access";
+		a->dir = PG_DIR_IN; /* tc egress judges inbound */
 	}
 	if (!a->pcap_path && !a->hex) {
 		pg_usage_err("test", TR_ONE_INPUT);
@@ -796,7 +829,8 @@ int cmd_test(const struct pg_opts *o, int argc, char **argv)
 		pg_json_init(&j, stdout);
 		pg_json_arr(&j, NULL);
 	} else {
-		printf("policy: %s, role %s (%s)\n", pol.label, a.role,
+		printf("policy: %s, role %s, %s (%s)\n", pol.label, a.role,
+		       a.tc ? "tc egress" : "xdp ingress",
 		       a.dir == PG_DIR_IN ? "inbound" : "outbound");
 		if (a.diff)
 			printf("compared with: %s; only frames whose verdict differs\n",
@@ -817,10 +851,10 @@ int cmd_test(const struct pg_opts *o, int argc, char **argv)
 				printf("%4u  skipped: %s\n", f->no, f->skip);
 			continue;
 		}
-		if (judge(&pol, a.dir, f, percpu, ncpus, &res))
+		if (judge(&pol, a.dir, a.tc, f, percpu, ncpus, &res))
 			break;
 		if (a.diff) {
-			if (judge(&live, a.dir, f, percpu, ncpus, &lres))
+			if (judge(&live, a.dir, a.tc, f, percpu, ncpus, &lres))
 				break;
 			differ = lres.drop != res.drop || lres.reason != res.reason;
 			sum.differ += differ;

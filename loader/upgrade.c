@@ -205,6 +205,36 @@ int cmd_upgrade(const struct pg_opts *o, int argc, char **argv)
 		}
 		goto out;
 	}
+	/*
+	 * The tc egress filters of this network namespace (a tc filter is
+	 * reached by netlink, in its own namespace only): replaced in place,
+	 * then the pin. Other namespaces' keep the old program until
+	 * 'portgate upgrade' runs there (status shows the tc program id).
+	 */
+	if (!err) {
+		int tc_fd = pg_state_prog_fd(&st, 2);
+		struct pg_netns ns;
+		unsigned int k;
+
+		if (pg_netns_self(&ns))
+			ns.id = 0;
+		for (k = 1; k < PG_META_SLOTS && !err; k++) {
+			const struct pg_meta_link *l = &meta.recs[k].link;
+			__u32 tc_id;
+
+			if (meta.recs[k].kind != PG_META_LINK || l->netns_id != ns.id ||
+			    !(l->hooks & PG_HOOK_TC) || pg_tc_query(l->ifindex, &tc_id) || !tc_id)
+				continue;
+			err = pg_tc_attach(l->ifname, l->ifindex, tc_fd);
+		}
+		if (!err && !pg_pin_path(o, PG_PIN_PROG_ACCESS_IN, path, sizeof(path))) {
+			unlink(path);
+			if (bpf_obj_pin(tc_fd, path))
+				err = pg_sys_err(-errno, "cannot pin '%s'", path);
+		}
+	}
+	if (err)
+		goto out;
 	meta.recs[0].head.build_id = pg_build_id();
 	if (o->json)
 		pg_upgrade_json(n, now_s, was_s, new_id);

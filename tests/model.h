@@ -145,6 +145,13 @@ static inline int model_decide(const struct rule_spec *rules, int nrules,
 			hit = &rules[i];
 	if (!hit)
 		return PG_R_NO_MATCH;
+	/*
+	 * TCP rules match connection attempts: SYN (0x02) without ACK (0x10),
+	 * or a header that ends before the flags byte (fail closed).
+	 */
+	if (proto == PG_PROTO_TCP && !(hit->flags & PG_RULE_F_ALL_SEGMENTS) && pkt.tcp_seen &&
+	    (pkt.tcp_flags & 0x12) != 0x02)
+		return PG_R_TCP_NOT_SYN;
 	if (pkt.ip_version == 4) {
 		saddr = (const __u8 *)&((const pg_iphdr *)pkt.l3)->saddr;
 		daddr = (const __u8 *)&((const pg_iphdr *)pkt.l3)->daddr;

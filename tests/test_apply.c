@@ -281,14 +281,23 @@ static const struct bad_case bad_cases[] = {
 	 "100.64.0.1\nnot-an-address\n", 2, "list.txt:2", "not-an-address"},
 	{"missing list", "allow --file nosuch.txt --subscriber\n", NULL, 1, "bad.conf:1",
 	 "nosuch.txt"},
-	{"attach twice", "attach va\nattach va --role access\n", NULL, 2, "bad.conf:2", "va"},
+	{"attach twice", "attach va --role uplink\nattach va --role access --outbound-only\n", NULL,
+	 2, "bad.conf:2", "va"},
 	{"bad role", "attach va --role core\n", NULL, 2, "bad.conf:1", "core"},
-	{"missing interface", "defaults\nattach nosuch0\n", NULL, 1, "bad.conf:2", "nosuch0"},
+	{"missing interface", "defaults\nattach nosuch0 --role uplink\n", NULL, 1, "bad.conf:2",
+	 "nosuch0"},
 	{"unknown option", "block tcp 25 --monitr\n", NULL, 2, "bad.conf:1", "--monitr"},
 	{"line over 1024 bytes", "defaults\nblock tcp 25 " X1088 "\n", NULL, 2, "bad.conf:2",
 	 "longer than 1024 bytes"},
 	{"last line over 1024 bytes, no newline", "defaults\n" X1088, NULL, 2, "bad.conf:2",
 	 "longer than 1024 bytes"},
+	{"no role", "attach va\n", NULL, 2, "bad.conf:1", "--role uplink"},
+	{"double judging", "attach va --role uplink\nattach vc --role access\n", NULL, 2,
+	 "bad.conf:2", "judged twice"},
+	{"udp --all-segments", "block udp 161 --all-segments\n", NULL, 2, "bad.conf:1",
+	 "--all-segments"},
+	{"uplink --outbound-only", "attach va --role uplink --outbound-only\n", NULL, 2,
+	 "bad.conf:1", "--outbound-only"},
 };
 
 /*
@@ -311,8 +320,9 @@ Test(apply, endless_line_refused)
 
 Test(apply, bad_lines_change_nothing)
 {
-	const char *good = put_file("good.conf", "attach va\ndefaults\nblock tcp 6660-6669\n"
-						 "allow 192.0.2.0/24 --peer --rule udp/161\n");
+	const char *good =
+		put_file("good.conf", "attach va --role uplink\ndefaults\nblock tcp 6660-6669\n"
+				      "allow 192.0.2.0/24 --peer --rule udp/161\n");
 	char *before, *after;
 	size_t i;
 
@@ -345,7 +355,8 @@ Test(apply, bad_lines_change_nothing)
 
 Test(apply, check_changes_nothing)
 {
-	const char *f = put_file("a.conf", "attach va\ndefaults\nallow 192.0.2.1 --peer\n");
+	const char *f =
+		put_file("a.conf", "attach va --role uplink\ndefaults\nallow 192.0.2.1 --peer\n");
 	char *before;
 
 	PG_OK_ERR("apply %s --check", f);
@@ -365,24 +376,25 @@ Test(apply, check_changes_nothing)
 
 Test(apply, dry_run_prints_the_difference)
 {
-	const char *a = put_file("a.conf", "attach va --mode generic\n"
+	const char *a = put_file("a.conf", "attach va --role uplink --mode generic\n"
 					   "block tcp 25\nblock tcp 2525\nblock udp 161\n"
 					   "allow 192.0.2.0/24 --peer --rule udp/161\n"
 					   "allow 2001:db8::/48 --subscriber --dir out\n"
 					   "block tcp 25 --dir out\n");
-	const char *b = put_file("b.conf", "attach va --mode generic\n"
-					   "attach vc --role access --mode generic\n"
-					   "block tcp 25\nblock tcp 2525-2526\nblock udp 161\n"
-					   "allow 198.51.100.9 --peer --rule tcp/25 # new\n"
-					   "block tcp 25 --dir out\n"
-					   "allow 2001:db8::/48 --subscriber --dir out\n");
+	const char *b =
+		put_file("b.conf", "attach va --role uplink --mode generic\n"
+				   "attach vc --role access --outbound-only --mode generic\n"
+				   "block tcp 25\nblock tcp 2525-2526\nblock udp 161\n"
+				   "allow 198.51.100.9 --peer --rule tcp/25 # new\n"
+				   "block tcp 25 --dir out\n"
+				   "allow 2001:db8::/48 --subscriber --dir out\n");
 	char *before;
 
 	PG_OK_ERR("apply %s", a);
 	before = saved();
 	cr_assert_eq(pg("apply %s --dry-run", b), 0, "%s", R.err);
 	cr_expect_str_eq(R.out,
-			 "+ attach vc --role access --mode generic\n"
+			 "+ attach vc --role access --outbound-only --mode generic\n"
 			 "- block tcp 2525\n"
 			 "+ block tcp 2525-2526\n"
 			 "+ allow 198.51.100.9 --peer --rule tcp/25\n"
@@ -393,7 +405,8 @@ Test(apply, dry_run_prints_the_difference)
 	cr_expect_str_eq(jq(R.out, "[.changed, .dry_run, (.changes | length), .rules.added, "
 				   ".exemptions.removed, .interfaces.added]"),
 			 "[true,true,5,1,1,1]");
-	cr_expect_str_eq(jq(R.out, ".changes[0]"), "\"+ attach vc --role access --mode generic\"");
+	cr_expect_str_eq(jq(R.out, ".changes[0]"),
+			 "\"+ attach vc --role access --outbound-only --mode generic\"");
 	cr_expect_str_eq(saved(), before, "--dry-run changed the live state");
 
 	/* the same file: nothing to print, exit 0 even with --exit-code */
@@ -402,10 +415,10 @@ Test(apply, dry_run_prints_the_difference)
 	PG_OK("-j apply %s --dry-run", a);
 	cr_expect_str_eq(jq(R.out, "[.changed, .changes]"), "[false,[]]");
 	/* role and mode changes are a removal and an addition */
-	b = put_file("c.conf", "attach va --role access --mode generic\n");
+	b = put_file("c.conf", "attach va --role access --outbound-only --mode generic\n");
 	cr_assert_eq(pg("apply %s --dry-run", b), 0);
 	cr_expect(strstr(R.out, "- attach va --role uplink --mode generic\n"
-				"+ attach va --role access --mode generic\n"),
+				"+ attach va --role access --outbound-only --mode generic\n"),
 		  "%s", R.out);
 	free(before);
 }
@@ -436,13 +449,15 @@ static const char *verdict_name(__u32 v)
 
 Test(apply, second_apply_changes_nothing)
 {
-	const char *a = put_file("a.conf", "attach va --mode generic\n"
-					   "attach vc --role access --mode generic\n"
-					   "defaults\nblock tcp 6660-6669\n"
-					   "allow --file subs.txt --subscriber --rule tcp/25\n");
-	const char *b = put_file("b.conf", "attach va --mode generic\n"
-					   "attach vc --role access --mode generic\n"
-					   "defaults\nblock tcp 6660-6670\n");
+	const char *a =
+		put_file("a.conf", "attach va --role uplink --mode generic\n"
+				   "attach vc --role access --outbound-only --mode generic\n"
+				   "defaults\nblock tcp 6660-6669\n"
+				   "allow --file subs.txt --subscriber --rule tcp/25\n");
+	const char *b =
+		put_file("b.conf", "attach va --role uplink --mode generic\n"
+				   "attach vc --role access --outbound-only --mode generic\n"
+				   "defaults\nblock tcp 6660-6670\n");
 	struct pkt_spec smtp = {.ip = 4, .proto = IPPROTO_TCP, .dport = 25, .dst = "100.64.9.9"};
 	char links[4096], rules[8192], path[256];
 	int fd, i;
@@ -502,9 +517,10 @@ Test(apply, save_then_apply_is_no_change)
 	char *s, *dyn;
 	const char *f;
 
-	PG_OK("attach va --mode generic");
-	PG_OK("attach vc --role access --mode generic");
+	PG_OK("attach va --role uplink --mode generic");
+	PG_OK("attach vc --role access --outbound-only --mode generic");
 	PG_OK("block tcp 6660-6669");
+	PG_OK("block tcp 6000 --all-segments");
 	PG_OK("block udp 53 --dir out --monitor");
 	PG_OK("unblock tcp 465");
 	PG_OK("allow 192.0.2.0/24 --peer --rule udp/161");
@@ -517,9 +533,10 @@ Test(apply, save_then_apply_is_no_change)
 	s = saved();
 	cr_expect(strstr(s, "\nallow 10.0.0.0/7 --subscriber --force\n"), "%s", s);
 	cr_expect(strstr(s, "attach va --role uplink --mode generic\n"
-			    "attach vc --role access --mode generic\n"),
+			    "attach vc --role access --outbound-only --mode generic\n"),
 		  "%s", s);
 	cr_expect(strstr(s, "\nblock tcp 6660-6669\n") && !strstr(s, "tcp 465") &&
+			  strstr(s, "\nblock tcp 6000 --all-segments\n") &&
 			  strstr(s, "\nblock udp 53 --dir out --monitor\n") &&
 			  strstr(s, "\nallow 2001:db8::/32 --subscriber --rule tcp/6660\n") &&
 			  strstr(s, "\nallow 198.51.100.25 --peer --rule tcp/25 --dir out\n") &&
@@ -535,7 +552,7 @@ Test(apply, save_then_apply_is_no_change)
 	PG_OK("-j exemptions");
 	dyn = strdup(jq(R.out, "[.[] | select(.origin == \"dynamic\") | .prefix]"));
 	cr_expect_str_eq(dyn, "[\"100.64.7.7/32\"]");
-	f = put_file("small.conf", "attach va --mode generic\ndefaults\n");
+	f = put_file("small.conf", "attach va --role uplink --mode generic\ndefaults\n");
 	PG_OK_ERR("apply %s", f);
 	PG_OK("-j exemptions");
 	cr_expect_str_eq(jq(R.out, "[.[] | [.prefix, .origin]]"),
@@ -618,16 +635,39 @@ static void atomic_files(const char **a, const char **b)
 {
 	put_hosts("subs_a.txt", 1, 2000);  /* 100.64.0.1 .. */
 	put_hosts("subs_b.txt", 40, 2000); /* 100.64.0.40 .. : both hold .50 */
-	*a = put_file("a.conf", "attach va --mode generic\n"
+	*a = put_file("a.conf", "attach va --role uplink --mode generic\n"
 				"block tcp 25\nblock udp 161\nblock tcp 587\n"
 				"allow 198.51.100.0/24 --peer --rule tcp/25\n"
 				"allow 203.0.113.0/24 --peer --rule udp/161\n"
 				"allow --file subs_a.txt --subscriber\n");
-	*b = put_file("b.conf", "attach va --mode generic\n"
+	*b = put_file("b.conf", "attach va --role uplink --mode generic\n"
 				"block tcp 25-26\nblock udp 160-162\nblock tcp 587 --monitor\n"
 				"allow 198.51.100.0/24 --peer\n"
 				"allow 203.0.113.9 --peer --rule udp/160\n"
 				"allow --file subs_b.txt --subscriber\n");
+}
+
+/* From uplinks to the one-NIC deployment in one file; a mix with --force round-trips. */
+Test(apply, switch_to_the_one_nic_deployment)
+{
+	const char *f;
+	char *s;
+
+	PG_OK("attach va --role uplink --mode generic");
+	PG_OK("attach vc --role access --outbound-only --mode generic");
+	f = put_file("one.conf", "attach vc --role access --mode generic\ndefaults\n");
+	PG_OK_ERR("apply %s", f);
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .filters.in, .filters.out]]"),
+			 "[[\"vc\",\"tc egress\",\"xdp ingress\"]]");
+
+	PG_OK("attach va --role uplink --mode generic --force");
+	s = saved();
+	cr_expect(strstr(s, "attach va --role uplink --mode generic --force\n"), "%s", s);
+	f = put_file("mixed.conf", "%s", s);
+	cr_expect_eq(pg("apply %s --exit-code", f), 0, "exit %d: %s", R.code, R.err);
+	cr_expect_str_eq(R.out, "no changes\n");
+	free(s);
 }
 
 Test(apply, switch_is_atomic_for_packets)
@@ -679,12 +719,13 @@ Test(apply, switch_is_atomic_for_packets)
 
 Test(apply, refused_attach_rolls_back)
 {
-	const char *a = put_file("a.conf", "attach va --mode generic\ndefaults\n"
+	const char *a = put_file("a.conf", "attach va --role uplink --mode generic\ndefaults\n"
 					   "allow 192.0.2.0/24 --peer\n");
 	/* vb attaches fine, then vc is refused: vb must be detached again */
-	const char *b = put_file("b.conf", "attach va --mode generic\n"
-					   "attach vb --role access --mode generic\n"
-					   "attach vc --mode generic\nblock tcp 9999\n");
+	const char *b =
+		put_file("b.conf", "attach va --role uplink --mode generic\n"
+				   "attach vb --role access --outbound-only --mode generic\n"
+				   "attach vc --role uplink --mode generic\nblock tcp 9999\n");
 	char *before, links[4096];
 
 	PG_OK_ERR("apply %s", a);
@@ -818,16 +859,17 @@ Test(apply, service_unit)
 			   dir, cwd, dir, dir),
 		     0, "systemd-analyze verify: %s", cmd);
 
-	conf = put_file("portgate.conf", "attach va --mode generic\ndefaults\n");
+	conf = put_file("portgate.conf", "attach va --role uplink --mode generic\ndefaults\n");
 	unit_exec(unit, "\nExecStart=", conf, cmd, sizeof(cmd));
 	PG_OK_ERR("%s", cmd);
 	PG_OK("-j status");
 	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .role]]"), "[[\"va\",\"uplink\"]]");
 	cr_expect_str_eq(jq(R.out, ".rules"), "5");
 
-	put_file("portgate.conf",
-		 "attach va --mode generic\nattach vc --role access --mode generic\n"
-		 "defaults\nblock tcp 25 --dir out\n");
+	put_file(
+		"portgate.conf",
+		"attach va --role uplink --mode generic\nattach vc --role access --outbound-only --mode generic\n"
+		"defaults\nblock tcp 25 --dir out\n");
 	unit_exec(unit, "\nExecReload=", conf, cmd, sizeof(cmd));
 	PG_OK_ERR("%s", cmd);
 	PG_OK("-j status");

@@ -251,6 +251,17 @@ static void f_link_renamed(void)
 	cr_assert_eq(tl_sh(NULL, 0, "cd %s && for l in link_*; do mv $l link_99999; done", pin), 0);
 }
 
+static void f_tc_gone(void)
+{
+	cr_assert_eq(tl_sh(NULL, 0, "tc -n %s filter del dev ca egress", ns), 0);
+}
+
+/* the rule says every segment (--all-segments), its port entry does not */
+static void f_flags_stale(void)
+{
+	put_port(0, PG_DIR_IN, PG_PROTO_TCP, 6000, rule_of(6000), 6000, PG_ACTION_DROP);
+}
+
 struct fault {
 	const char *name;
 	const char *setup; /* CLI commands ("P" = portgate again) */
@@ -286,10 +297,16 @@ static const struct fault faults[] = {
 	{"value names another prefix length", BASE, f_bad_value, "value names another prefix"},
 	{"all-rules entry with a port", BASE, f_all_rules_port, "all-rules entry with a port"},
 	{"control word", BASE, f_ctl, "pg_ctl: live generation 2"},
-	{"program pin gone", "attach ca", f_prog_pin_gone, "program pin prog_access: No such file"},
-	{"link of a deleted interface", "attach ca", f_link_gone, "its interface is gone"},
-	{"link pin named for another interface", "attach ca", f_link_renamed,
+	{"program pin gone", "attach ca --role uplink", f_prog_pin_gone,
+	 "program pin prog_access: No such file"},
+	{"link of a deleted interface", "attach ca --role uplink", f_link_gone,
+	 "its interface is gone"},
+	{"link pin named for another interface", "attach ca --role uplink", f_link_renamed,
 	 "link pin link_99999"},
+	{"tc egress half gone", "attach ca --role access", f_tc_gone,
+	 "its tc egress filter is missing"},
+	{"port entry flags stale", "block tcp 6000 --all-segments", f_flags_stale,
+	 "port 6000: entries point at rule"},
 };
 
 Test(check, finds_each_fault)

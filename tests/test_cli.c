@@ -173,7 +173,7 @@ Test(cli, attach_detach_reattach)
 	unsigned int id;
 	char link0[32];
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .role, .mode]]"),
 			 "[[\"va\",\"uplink\",\"native\"]]");
@@ -182,14 +182,14 @@ Test(cli, attach_detach_reattach)
 
 	/* same role again: nothing changes, same link */
 	snprintf(link0, sizeof(link0), "%s", jq(R.out, ".interfaces[0].link_id"));
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].link_id"), link0,
 			 "same-role attach changed the link");
 	cr_expect_eq(jq_u64(R.out, ".interfaces[0].prog_id"), id);
 
 	/* a second interface shares the program (and so the maps) */
-	PG_OK("attach vc");
+	PG_OK("attach vc --role uplink");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, "[.interfaces[].prog_id] | unique | length"), "1");
 
@@ -200,7 +200,7 @@ Test(cli, attach_detach_reattach)
 	cr_expect_eq(xdp_id("vc"), 0);
 	cr_expect(!pin_exists(NULL), "the last detach must remove %s", pin);
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	cr_expect_neq(xdp_id("va"), 0, "re-attach after the last detach");
 	PG_OK("detach --all");
 	cr_expect(!pin_exists(NULL));
@@ -211,12 +211,16 @@ Test(cli, role_change_is_atomic)
 	const char *link;
 	char link0[32];
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("status -j");
 	snprintf(link0, sizeof(link0), "%s", jq(R.out, ".interfaces[0].link_id"));
 	PG_OK("attach va --role access");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].role"), "\"access\"");
+	/* one command, both directions: XDP ingress outbound, tc egress inbound */
+	cr_expect_str_eq(jq(R.out, "[.interfaces[0].filters.in, .interfaces[0].filters.out]"),
+			 "[\"tc egress\",\"xdp ingress\"]");
+	cr_expect_neq(jq_u64(R.out, ".interfaces[0].tc_prog_id"), 0);
 	cr_expect_eq(jq_u64(R.out, ".interfaces[0].prog_id"), jq_u64(R.out, ".programs.access"));
 	/* the same link, its program replaced by bpf_link_update: no unfiltered gap */
 	link = jq(R.out, ".interfaces[0].link_id");
@@ -225,6 +229,61 @@ Test(cli, role_change_is_atomic)
 	PG_OK("attach va --role uplink");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].role"), "\"uplink\"");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[0].filters.in, .interfaces[0].tc_prog_id]"),
+			 "[\"xdp ingress\",null]", "back to uplink: the tc egress half must go");
+	PG_OK("status");
+	cr_expect(strstr(R.out, "in: xdp ingress, out: not filtered here"), "status text: %s",
+		  R.out);
+}
+
+/* attach without --role: refused (exit 2) with one line naming both roles */
+Test(cli, attach_needs_a_role)
+{
+	cr_expect_eq(pg("attach va"), 2, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "--role uplink") && strstr(R.err, "--role access") &&
+			  strstr(R.err, "inbound") && strstr(R.err, "outbound"),
+		  "the refusal must explain both roles: %s", R.err);
+	cr_expect_eq(strchr(R.err, '\n'), R.err + strlen(R.err) - 1, "one line: %s", R.err);
+	cr_expect_eq(xdp_id("va"), 0, "a refused attach attached");
+	cr_expect(!pin_exists(NULL), "a refused attach left pins behind");
+	cr_expect_eq(pg("attach va --role uplink --outbound-only"), 2, "stderr: %s", R.err);
+}
+
+/* No packet judged twice: inbound at uplinks' XDP or at access tc egress, not both. */
+Test(cli, no_double_judging)
+{
+	PG_OK("attach va --role uplink");
+	cr_expect_eq(pg("attach vb --role access"), 1, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "judged twice") && strstr(R.err, "'va'"), "stderr: %s", R.err);
+	cr_expect_eq(xdp_id("vb"), 0, "a refused access attach attached");
+	PG_OK("attach vb --role access --outbound-only");
+	PG_OK("status -j");
+	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .filters.in, .filters.out]] | sort"),
+			 "[[\"va\",\"xdp ingress\",null],[\"vb\",null,\"xdp ingress\"]]");
+	PG_OK("detach va");
+	PG_OK("attach vb --role access");
+	cr_expect_eq(pg("attach va --role uplink"), 1, "stderr: %s", R.err);
+	cr_expect(strstr(R.err, "judged twice") && strstr(R.err, "'vb'"), "stderr: %s", R.err);
+	PG_OK("attach va --role uplink --force");
+	PG_OK("detach --all");
+	cr_expect_eq(tl_sh(NULL, 0, "tc -n %s filter show dev vb egress | grep -q bpf", ns), 1,
+		     "detach left the tc egress filter on vb");
+}
+
+/* --all-segments: per rule, listed, round-trips through save; tcp only */
+Test(cli, all_segments_rule)
+{
+	PG_OK("block tcp 6000 --all-segments");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, "[.[] | select(.port == 6000 or .port == 25) | .match]"),
+			 "[\"syn\",\"all-segments\"]");
+	PG_OK("save");
+	cr_expect(strstr(R.out, "block tcp 6000 --all-segments\n"), "save: %s", R.out);
+	cr_expect_eq(pg("block udp 53 --all-segments"), 2, "stderr: %s", R.err);
+	/* the identical rule takes the new flag */
+	PG_OK("block tcp 6000");
+	PG_OK("rules -j");
+	cr_expect_str_eq(jq(R.out, "[.[] | select(.port == 6000) | .match]"), "[\"syn\"]");
 }
 
 /* Load a one-instruction XDP_PASS program and attach it (legacy netlink) in the netns. */
@@ -271,14 +330,14 @@ Test(cli, foreign_program_needs_force)
 	char idstr[32];
 
 	cr_assert_neq(foreign, 0);
-	cr_expect_eq(pg("attach va"), 1, "stderr: %s", R.err);
+	cr_expect_eq(pg("attach va --role uplink"), 1, "stderr: %s", R.err);
 	snprintf(idstr, sizeof(idstr), "%u", foreign);
 	cr_expect(strstr(R.err, idstr) && strstr(R.err, "--force") && one_line(R.err),
 		  "message should name prog id %u and --force: %s", foreign, R.err);
 	cr_expect_eq(xdp_id("va"), foreign, "refused attach changed the interface");
 	cr_expect(!pin_exists(NULL), "a refused first attach left pins behind");
 
-	PG_OK("attach va --force");
+	PG_OK("attach va --role uplink --force");
 	PG_OK("status -j");
 	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.uplink"));
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].ifname"), "\"va\"");
@@ -292,7 +351,7 @@ Test(cli, native_never_falls_back_and_failed_attach_changes_nothing)
 {
 	unsigned int foreign;
 
-	cr_expect_eq(pg("attach lo"), 1, "stderr: %s", R.err);
+	cr_expect_eq(pg("attach lo --role uplink"), 1, "stderr: %s", R.err);
 	cr_expect(strstr(R.err, "native") && strstr(R.err, "--mode generic") && one_line(R.err),
 		  "%s", R.err);
 	cr_expect_eq(xdp_id("lo"), 0, "failed native attach left a program on lo");
@@ -300,10 +359,10 @@ Test(cli, native_never_falls_back_and_failed_attach_changes_nothing)
 
 	foreign = attach_foreign("lo", XDP_FLAGS_SKB_MODE);
 	cr_assert_neq(foreign, 0);
-	cr_expect_eq(pg("attach lo --force"), 1, "stderr: %s", R.err);
+	cr_expect_eq(pg("attach lo --role uplink --force"), 1, "stderr: %s", R.err);
 	cr_expect_eq(xdp_id("lo"), foreign, "failed --force attach must restore the program");
 
-	PG_OK("attach lo --mode generic --force");
+	PG_OK("attach lo --role uplink --mode generic --force");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, "[.interfaces[] | [.ifname, .mode]]"), "[[\"lo\",\"generic\"]]");
 	cr_expect_eq(xdp_id("lo"), jq_u64(R.out, ".programs.uplink"));
@@ -315,12 +374,12 @@ Test(cli, jumbo_mtu)
 			   "ip -n %s link set va mtu 9000 && ip -n %s link set vb mtu 9000", ns,
 			   ns),
 		     0);
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("status -j");
 	cr_expect_str_eq(jq(R.out, ".interfaces[0].mode"), "\"native\"");
 	cr_expect_eq(xdp_id("va"), jq_u64(R.out, ".programs.uplink"));
-	PG_OK("attach va --role access");
-	PG_OK("attach vb");
+	PG_OK("attach va --role access --outbound-only");
+	PG_OK("attach vb --role uplink");
 	cr_expect_neq(xdp_id("vb"), 0);
 }
 
@@ -341,7 +400,7 @@ Test(cli, status_names_the_kernel)
 
 	snprintf(want, sizeof(want), "kernel     Linux %s: XDP frags yes, bpf_link XDP yes",
 		 u.release);
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("status");
 	cr_expect(strstr(R.out, want), "status lacks '%s':\n%s", want, R.out);
 	PG_OK("--version -v");
@@ -402,7 +461,7 @@ Test(cli, rules_round_trip)
 
 Test(cli, exemptions_round_trip)
 {
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("allow 100.64.1.7 --subscriber");
 	PG_OK("allow 192.0.2.77/24 --peer --rule tcp/25");
 	PG_OK("allow 2001:db8:64::1 --subscriber --dir out");
@@ -468,7 +527,7 @@ Test(cli, stats_equal_traffic_summed_over_cpus)
 	size_t lb, lp, le, lm;
 	char path[256];
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("allow 192.0.2.0/24 --peer --rule tcp/587");
 	PG_OK("block udp 5000 --monitor");
 	PG_OK("stats --reset");
@@ -547,11 +606,11 @@ static const struct bad_input bad_inputs[] = {
 	{"IPv4 prefix too long", "allow 192.0.2.0/33 --subscriber", 2, "'33'"},
 	{"no side", "allow 192.0.2.0/24", 2, "--subscriber"},
 	{"bad --rule", "allow 192.0.2.0/24 --peer --rule tcp25", 2, "'tcp25'"},
-	{"unknown interface", "attach nosuch0", 1, "'nosuch0'"},
+	{"unknown interface", "attach nosuch0 --role uplink", 1, "'nosuch0'"},
 	{"detach not attached", "detach vb", 1, "'vb'"},
 	{"detach unknown interface", "detach nosuch0", 1, "'nosuch0'"},
 	{"role bogus", "attach va --role bogus", 2, "'bogus'"},
-	{"mode bogus", "attach va --mode turbo", 2, "'turbo'"},
+	{"mode bogus", "attach va --role uplink --mode turbo", 2, "'turbo'"},
 	{"unknown command", "frobnicate", 2, "unknown command 'frobnicate'"},
 	{"unknown option", "rules --frob", 2, "'--frob'"},
 	{"watch 0", "stats --watch 0", 2, "'0'"},
@@ -566,7 +625,7 @@ Test(cli, bad_inputs)
 	char before[OUT_MAX];
 	size_t i;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("rules -j");
 	snprintf(before, sizeof(before), "%s", R.out);
 	for (i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
@@ -610,7 +669,7 @@ Test(cli, unprivileged_says_which_privileges)
 	const char *cmds[] = {"block", "status", "rules", "stats"};
 	size_t i;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		argv[9] = (char *)cmds[i];
 		if (i)
@@ -630,7 +689,7 @@ Test(cli, concurrent_writers)
 	pid_t kids[2];
 	int k, st;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	for (k = 0; k < 2; k++) {
 		kids[k] = fork();
 		cr_assert(kids[k] >= 0);
@@ -677,7 +736,7 @@ Test(cli, watch_prints_rates_until_interrupted)
 	int fd, st, i;
 	pid_t pid;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	snprintf(out_path, sizeof(out_path), "/tmp/pgcli%d.watch", getpid());
 	snprintf(pin_arg, sizeof(pin_arg), "--pin-path=%s", pin);
 	fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -789,7 +848,7 @@ Test(cli, exemptions_from_file)
 					       "2001:db8:192:1::1\n");
 	char before[OUT_MAX];
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("allow --file %s --peer", peers);
 	cr_expect_str_eq(R.out, "added 4 exemptions (1 already present)\n");
 	/* issue 12: a prefix with host bits set is taken masked, with one warning */
@@ -902,7 +961,7 @@ Test(cli, exemption_files_all_or_nothing)
 	char before[OUT_MAX], args[512], msg[512];
 	size_t i;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	PG_OK("allow 198.51.100.0/24 --peer");
 	PG_OK("allow 2001:db8:64::/64 --subscriber --dir out");
 	PG_OK("exemptions -j");
@@ -936,7 +995,7 @@ Test(cli, exemption_file_rolls_back_when_full, .timeout = 120)
 	FILE *f;
 	long i;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	cr_expect_eq(pg_stdin("100.64.0.0/24\n100.64.9.0/24\n203.0.113.0/24\n",
 			      "allow --file - --subscriber"),
 		     0, "%s", R.err);
@@ -996,7 +1055,7 @@ Test(cli, file_exemptions_apply_to_traffic)
 	int phase, fd;
 	size_t i, len;
 
-	PG_OK("attach va");
+	PG_OK("attach va --role uplink");
 	snprintf(path, sizeof(path), "%s/prog_uplink", pin);
 	fd = bpf_obj_get(path);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));

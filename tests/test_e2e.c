@@ -99,10 +99,10 @@ static const char *const outcome_word[] = {
 };
 
 struct session {
-	const char *from; /* lab endpoints: inet nms relay isp sub biz */
+	const char *from; /* lab endpoints: inet nms relay isp sub biz sub2 */
 	const char *to;
 	int fam;
-	const char *client; /* snmp, smtp or http */
+	const char *client; /* snmp, smtp or http; "http:N": from local port N */
 	int port;
 	enum outcome want;
 };
@@ -123,8 +123,12 @@ static void run_sessions(const char *step, const struct session *s, size_t n)
 	for (i = 0; i < n; i++) {
 		char cmd[sizeof(lab_sh) + 256];
 
-		snprintf(cmd, sizeof(cmd), "%s probe %s %s %s %d %s %d 2>&1", lab_sh, lab_id,
-			 s[i].from, s[i].to, s[i].fam, s[i].client, s[i].port);
+		const char *lport = strchr(s[i].client, ':');
+		int clen = lport ? (int)(lport - s[i].client) : (int)strlen(s[i].client);
+
+		snprintf(cmd, sizeof(cmd), "PROBE_LPORT=%s %s probe %s %s %s %d %.*s %d 2>&1",
+			 lport ? lport + 1 : "", lab_sh, lab_id, s[i].from, s[i].to, s[i].fam, clen,
+			 s[i].client, s[i].port);
 		f[i] = popen(cmd, "r");
 		cr_assert(f[i], "popen %s", cmd);
 	}
@@ -397,13 +401,27 @@ Test(e2e, monitor_rule)
 	unsigned long long packets;
 	struct counters c;
 
+	/* a TCP rule matches connection attempts: one SYN per session */
 	pg("block tcp 2526 --monitor");
 	RUN("monitor tcp/2526", v);
 	read_counters(&c);
 	packets = rule_packets("in", "tcp", 2526);
 	cr_expect(c.pk[PG_R_BLOCKED] == 0, "monitor rule: %llu %s, expected 0", c.pk[PG_R_BLOCKED],
 		  pg_reason_name(PG_R_BLOCKED));
-	/* each SMTP session: at least SYN, ACK, EHLO, MAIL, RCPT, QUIT inbound */
+	cr_expect(c.pk[PG_R_MONITORED] >= 2 && c.pk[PG_R_MONITORED] <= 4 &&
+			  packets == c.pk[PG_R_MONITORED] && c.pk[PG_R_TCP_NOT_SYN] >= 2 * 5,
+		  "%s %llu, rule tcp/2526 %llu packets, %s %llu: expected the 2 SYNs monitored, "
+		  "the rest of both sessions not",
+		  pg_reason_name(PG_R_MONITORED), c.pk[PG_R_MONITORED], packets,
+		  pg_reason_name(PG_R_TCP_NOT_SYN), c.pk[PG_R_TCP_NOT_SYN]);
+
+	/* --all-segments: each SMTP session, at least SYN, ACK, EHLO, MAIL, RCPT, QUIT */
+	pg("unblock tcp 2526");
+	pg("stats --reset");
+	pg("block tcp 2526 --monitor --all-segments");
+	RUN("monitor tcp/2526 --all-segments", v);
+	read_counters(&c);
+	packets = rule_packets("in", "tcp", 2526);
 	cr_expect(c.pk[PG_R_MONITORED] >= 2 * 6 && packets == c.pk[PG_R_MONITORED],
 		  "%s %llu, rule tcp/2526 %llu packets: expected equal and >= 12",
 		  pg_reason_name(PG_R_MONITORED), c.pk[PG_R_MONITORED], packets);
@@ -658,10 +676,131 @@ Test(e2e, generic_mode)
 	rc = tl_sh(NULL, 0, "PG_LAB_MODE=generic %s reset %s", lab_sh, lab_id);
 	cr_assert(rc == 0, "lab.sh reset in generic mode: exit %d", rc);
 	rc = lab(ids, sizeof(ids), "exec", "bng ip -d link show | grep -c xdpgeneric");
-	cr_assert(rc == 0 && atoi(ids) == 3, "expected 3 links in xdpgeneric mode, got %s", ids);
+	cr_assert(rc == 0 && atoi(ids) == 4, "expected 4 links in xdpgeneric mode, got %s", ids);
 	frames_policy();
 	check_frames("generic"); /* first: no session traffic in flight */
 	RUN("generic XDP", v);
+}
+
+/* ---------------------------------------------------------------------
+ * The one-NIC deployment: portgate only on the subscriber-facing NICs
+ * (PG_LAB_TOPO=access: acc0 and acc1 --role access, nothing on the
+ * uplinks). Inbound is judged at tc egress, outbound at XDP ingress.
+ */
+static void topo_access(void)
+{
+	char out[4096];
+	int rc;
+
+	rc = tl_sh(NULL, 0, "PG_LAB_TOPO=access %s reset %s", lab_sh, lab_id);
+	cr_assert(rc == 0, "lab.sh reset with PG_LAB_TOPO=access: exit %d", rc);
+	rc = lab(out, sizeof(out), "pg",
+		 "-j status | jq -c '[.interfaces[] | [.ifname, .role, .filters.in, "
+		 ".filters.out]] | sort'");
+	cr_assert(rc == 0, "status -j: exit %d", rc);
+	cr_assert(strstr(out, "[[\"acc0\",\"access\",\"tc egress\",\"xdp ingress\"],"
+			      "[\"acc1\",\"access\",\"tc egress\",\"xdp ingress\"]]"),
+		  "portgate on the access NICs only, both directions: %s", out);
+}
+
+/* Inbound SMTP and SNMP to subscribers blocked at the access NIC's tc egress. */
+Test(e2e, one_nic_inbound)
+{
+	static const struct session v[] = {
+		{"inet", "sub", 4, "smtp", 25, TIMES_OUT},
+		{"inet", "sub", 4, "smtp", 587, TIMES_OUT},
+		{"inet", "sub", 4, "smtp", 2525, TIMES_OUT},
+		{"inet", "sub", 4, "snmp", 161, TIMES_OUT},
+		{"inet", "sub", 6, "smtp", 25, TIMES_OUT},
+		{"inet", "sub", 6, "smtp", 465, TIMES_OUT},
+		{"inet", "sub", 6, "snmp", 161, TIMES_OUT},
+		{"isp", "sub", 4, "snmp", 161, TIMES_OUT},
+		{"inet", "sub", 4, "http", 80, ANSWERS},
+		{"inet", "sub", 6, "http", 80, ANSWERS},
+		{"inet", "sub", 4, "smtp", 2526, ANSWERS}, /* not a blocked port */
+		/* sub2: the tag of VLAN 100 in skb metadata when it leaves acc1 */
+		{"inet", "sub2", 4, "snmp", 161, TIMES_OUT},
+		{"inet", "sub2", 6, "smtp", 25, TIMES_OUT},
+		{"inet", "sub2", 4, "http", 80, ANSWERS},
+		{"inet", "sub2", 6, "http", 80, ANSWERS},
+	};
+	struct counters c;
+
+	topo_access();
+	RUN("one NIC, inbound", v);
+	read_counters(&c);
+	cr_expect(c.pk[PG_R_BLOCKED] > 0, "nothing counted as blocked");
+	cr_expect(rule_packets("in", "tcp", 25) > 0 && rule_packets("in", "udp", 161) > 0,
+		  "the inbound rules' counters did not move");
+}
+
+/* Hairpin: subscriber to subscriber through the BNG, judged once, inbound. */
+Test(e2e, one_nic_hairpin)
+{
+	static const struct session v[] = {
+		{"sub2", "sub", 4, "smtp", 25, TIMES_OUT}, /* leaves acc0: tc egress */
+		{"sub2", "sub", 6, "snmp", 161, TIMES_OUT},
+		{"sub", "sub2", 4, "smtp", 25, TIMES_OUT}, /* leaves acc1, VLAN in metadata */
+		{"sub", "sub2", 6, "snmp", 161, TIMES_OUT},
+		{"sub2", "sub", 4, "http", 80, ANSWERS},
+		{"sub", "sub2", 6, "http", 80, ANSWERS},
+		{"sub2", "sub", 6, "smtp", 2526, ANSWERS},
+	};
+
+	topo_access();
+	RUN("one NIC, hairpin", v);
+}
+
+/* Outbound per policy at the access NIC's XDP ingress. */
+Test(e2e, one_nic_outbound_policy)
+{
+	static const struct session v[] = {
+		{"sub", "inet", 4, "smtp", 25, TIMES_OUT},
+		{"sub", "inet", 6, "smtp", 25, TIMES_OUT},
+		{"sub2", "inet", 4, "smtp", 25, TIMES_OUT},
+		{"sub", "relay", 4, "smtp", 25, ANSWERS},
+		{"sub", "relay", 6, "smtp", 25, ANSWERS},
+		{"sub", "inet", 4, "smtp", 587, ANSWERS},
+		{"sub", "inet", 6, "snmp", 161, ANSWERS}, /* udp/161 out: no rule */
+		{"sub2", "inet", 4, "http", 80, ANSWERS},
+	};
+
+	topo_access();
+	pg("block tcp 25 --dir out");
+	pg("allow %s --peer --rule tcp/25 --dir out", addr("relay", 4));
+	pg("allow %s --peer --rule tcp/25 --dir out", addr("relay", 6));
+	RUN("one NIC, outbound", v);
+	cr_expect(rule_packets("out", "tcp", 25) > 0, "the outbound rule's counter did not move");
+}
+
+/*
+ * A subscriber's own connection from a blocked local port: its SYN-ACK and
+ * every later segment come back inbound to that port. TCP rules match
+ * connection attempts only, so it works while inbound connections to the
+ * port are refused; with --all-segments (the old stateless matching) the
+ * same connection dies.
+ */
+Test(e2e, one_nic_own_connection_from_blocked_port)
+{
+	static const struct session v[] = {
+		{"sub2", "inet", 4, "http:2525", 80, ANSWERS},
+		{"sub2", "inet", 6, "http:587", 80, ANSWERS},
+		{"inet", "sub", 4, "smtp", 2525, TIMES_OUT},
+		{"inet", "sub", 6, "smtp", 587, TIMES_OUT},
+	};
+	static const struct session all[] = {
+		{"sub2", "inet", 4, "http:465", 80, TIMES_OUT},
+	};
+	struct counters c;
+
+	topo_access();
+	RUN("own connection from a blocked local port", v);
+	read_counters(&c);
+	cr_expect(
+		c.pk[PG_R_TCP_NOT_SYN] > 0,
+		"the SYN-ACK and later segments to port 2525/587 were not counted as tcp_not_syn");
+	pg("block tcp 465 --all-segments");
+	RUN("--all-segments drops the same kind of connection", all);
 }
 
 /* ---------------------------------------------------------------------

@@ -91,11 +91,13 @@ static void setup(void)
 	/* two whole states for apply: A adds a large range and the 100,000 prefixes */
 	f = fopen(conf_a, "w");
 	cr_assert(f);
-	fprintf(f, "attach fa\ndefaults\nblock udp 10000-60000\nallow --file %s --peer\n", list);
+	fprintf(f,
+		"attach fa --role uplink\ndefaults\nblock udp 10000-60000\nallow --file %s --peer\n",
+		list);
 	cr_assert_eq(fclose(f), 0);
 	f = fopen(conf_b, "w");
 	cr_assert(f);
-	fprintf(f, "attach fa\ndefaults\nblock tcp 6660-6669\n");
+	fprintf(f, "attach fa --role uplink\ndefaults\nblock tcp 6660-6669\n");
 	cr_assert_eq(fclose(f), 0);
 	G = mmap(NULL, sizeof(*G), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert(G != MAP_FAILED);
@@ -219,8 +221,8 @@ static const struct fault_cmd cmds[] = {
 	{"allow --file of 100,000 prefixes", NULL, "allow --file @L --peer",
 	 "disallow --file @L --peer"},
 	{"defaults", "block tcp 6660-6669", "defaults", NULL},
-	{"attach", NULL, "attach fc", "detach fc"},
-	{"detach", "attach fc", "detach fc", NULL},
+	{"attach", NULL, "attach fc --role uplink", "detach fc"},
+	{"detach", "attach fc --role uplink", "detach fc", NULL},
 	{"apply", "apply @B", "apply @A", "apply @B"},
 };
 
@@ -260,7 +262,7 @@ Test(faults, kill_every_command, .timeout = 1800)
 	rng = seed ? seed : 1;
 	cr_log_info("faults: seed %#llx (PG_FAULT_SEED replays), %d kills per command",
 		    (unsigned long long)seed, kills);
-	cr_assert_eq(pg(out, "attach fa"), 0, "%s", out);
+	cr_assert_eq(pg(out, "attach fa --role uplink"), 0, "%s", out);
 	cr_assert_eq(pg(out, "check"), 0, "fresh state: %s", out);
 	guard_start();
 

@@ -317,8 +317,8 @@ static void check_scrape(const char *scraped)
 
 static void configure(void)
 {
-	PG_OK("attach va");
-	PG_OK("attach vb --role access");
+	PG_OK("attach va --role uplink");
+	PG_OK("attach vb --role access --outbound-only");
 	PG_OK("block udp 1900 --monitor");
 	PG_OK("block tcp 6660-6669");
 	PG_OK("block tcp 25 --dir out");

@@ -224,8 +224,8 @@ struct refusal {
 };
 
 static const struct refusal refusals[] = {
-	{"another tool's pin in the directory", "/op04", "attach va"},
-	{"a bpffs root with other pins", "", "attach va"},
+	{"another tool's pin in the directory", "/op04", "attach va --role uplink"},
+	{"a bpffs root with other pins", "", "attach va --role uplink"},
 	{"staging rules at a bpffs root", "", "block tcp 99"},
 	{"staging an exemption next to another tool's pin", "/op04", "allow 192.0.2.0/24 --peer"},
 };
@@ -264,7 +264,7 @@ Test(shared, only_portgate_pins_are_touched)
 
 	/* an existing state: a pin another tool adds later survives the last detach */
 	snprintf(path, sizeof(path), "%s/st", mnt);
-	cr_assert_eq(pgx(nsa, PORTGATE, path, NULL, "attach va"), 0, "%s", R.err);
+	cr_assert_eq(pgx(nsa, PORTGATE, path, NULL, "attach va --role uplink"), 0, "%s", R.err);
 	snprintf(p, sizeof(p), "%s/late", path);
 	foreign_pin(p);
 	cr_expect_eq(pgx(nsa, PORTGATE, path, NULL, "block tcp 99"), 0,
@@ -277,7 +277,7 @@ Test(shared, only_portgate_pins_are_touched)
 	}
 	cr_expect(exists(path), "a directory holding another tool's pin was removed");
 	/* now it is another tool's directory: no new state there */
-	cr_expect_eq(pgx(nsa, PORTGATE, path, NULL, "attach va"), 1,
+	cr_expect_eq(pgx(nsa, PORTGATE, path, NULL, "attach va --role uplink"), 1,
 		     "attach next to a foreign pin: %s", R.err);
 
 	/* detach --all at a bpffs root removes nothing of others' */
@@ -310,9 +310,10 @@ Test(shared, links_are_keyed_by_network_namespace)
 	cr_assert(a == b && b == c, "premise: one ifindex in all three namespaces (%u %u %u)", a, b,
 		  c);
 
-	PG_OK(nsa, "attach va");
-	PG_OK(nsb, "attach ub");
-	cr_expect_neq(xdp_id(nsb, "ub"), 0, "attach ub in %s exited 0 but ub is unfiltered", nsb);
+	PG_OK(nsa, "attach va --role uplink");
+	PG_OK(nsb, "attach ub --role uplink");
+	cr_expect_neq(xdp_id(nsb, "ub"), 0,
+		      "attach ub --role uplink in %s exited 0 but ub is unfiltered", nsb);
 	cr_expect_neq(xdp_id(nsa, "va"), 0);
 
 	/* each namespace sees its own link, and counts the others */
@@ -338,7 +339,7 @@ Test(shared, links_are_keyed_by_network_namespace)
 		      nsa);
 	cr_expect(exists(pin), "the state went while va in %s is attached", nsa);
 	/* detach --all is per namespace too */
-	PG_OK(nsb, "attach ub");
+	PG_OK(nsb, "attach ub --role uplink");
 	PG_OK(nsc, "detach --all");
 	cr_expect_neq(xdp_id(nsa, "va"), 0);
 	cr_expect_neq(xdp_id(nsb, "ub"), 0);
@@ -350,8 +351,8 @@ Test(shared, links_are_keyed_by_network_namespace)
 
 Test(shared, deleted_interface_shows_gone_under_its_old_name)
 {
-	PG_OK(nsa, "attach va");
-	PG_OK(nsa, "attach gx --role access --mode generic");
+	PG_OK(nsa, "attach va --role uplink");
+	PG_OK(nsa, "attach gx --role access --outbound-only --mode generic");
 	cr_assert_eq(tl_sh(NULL, 0, "ip -n %s link del gx", nsa), 0);
 
 	/* a monitoring script sees it: exit 1, one line on stderr naming it */
@@ -377,7 +378,8 @@ Test(shared, deleted_interface_shows_gone_under_its_old_name)
 Test(shared, ip_netns_exec_is_refused)
 {
 	/* ip netns exec mounts a private /sys: a bpffs there vanishes on exit */
-	sh_in(&R, NULL, "ip netns exec %s %s --pin-path %s attach va", nsa, PORTGATE, pin);
+	sh_in(&R, NULL, "ip netns exec %s %s --pin-path %s attach va --role uplink", nsa, PORTGATE,
+	      pin);
 	cr_expect_eq(R.code, 1, "attach under ip netns exec exited %d (%s)", R.code, R.err);
 	cr_expect(one_line(R.err) && strstr(R.err, "nsenter --net=/run/netns/"),
 		  "expected one line pointing at nsenter, got: %s", R.err);
@@ -385,7 +387,7 @@ Test(shared, ip_netns_exec_is_refused)
 	sh_in(&R, NULL, "ip netns exec %s %s --pin-path %s block tcp 99", nsa, PORTGATE, pin);
 	cr_expect_eq(R.code, 1, "block under ip netns exec: %s", R.err);
 	/* the same through nsenter works and stays */
-	PG_OK(nsa, "attach va");
+	PG_OK(nsa, "attach va --role uplink");
 	cr_expect_neq(xdp_id(nsa, "va"), 0);
 	PG_OK(nsa, "status -j");
 	cr_expect_str_eq(jq(R.out, "[.interfaces[].ifname]"), "[\"va\"]");
@@ -518,14 +520,15 @@ done:
 Test(shared, upgrade_switches_every_link_without_a_gap)
 {
 	static char rules0[sizeof(R.out)], ex0[sizeof(R.out)];
-	unsigned long long blocked0, blocked1, up0, link0;
+	unsigned long long blocked0, blocked1, up0, link0, tc0;
 	int ready[2], stop[2], result[2], fd, st;
 	struct traffic t;
 	pid_t pid;
 	char c;
 
-	PG_OK(nsa, "attach va");
-	PG_OK(nsa, "attach gx --role access");
+	PG_OK(nsa, "attach va --role uplink");
+	/* gx with its tc egress half too (--force: va judges inbound already) */
+	PG_OK(nsa, "attach gx --role access --force");
 	PG_OK(nsa, "block tcp 99");
 	PG_OK(nsa, "allow 192.0.2.0/24 --peer --rule tcp/25");
 	PG_OK(nsa, "rules -j");
@@ -543,6 +546,8 @@ Test(shared, upgrade_switches_every_link_without_a_gap)
 	cr_expect_eq(blocked0, 1);
 	PG_OK(nsa, "status -j");
 	up0 = jq_u64(R.out, ".programs.uplink");
+	tc0 = jq_u64(R.out, ".interfaces[] | select(.ifname == \"gx\") | .tc_prog_id");
+	cr_expect(tc0 && tc0 == jq_u64(R.out, ".programs.access_in"), "premise: gx runs tc");
 	link0 = jq_u64(R.out, ".interfaces[] | select(.ifname == \"va\") | .link_id");
 	cr_expect_str_eq(jq(R.out, ".build.current"), "true");
 
@@ -587,6 +592,10 @@ Test(shared, upgrade_switches_every_link_without_a_gap)
 		      "the uplink program was not replaced");
 	cr_expect_eq(xdp_id(nsa, "va"), jq_u64(R.out, ".programs.uplink"));
 	cr_expect_eq(xdp_id(nsa, "gx"), jq_u64(R.out, ".programs.access"));
+	/* the tc egress filter replaced in place, the pin follows */
+	cr_expect_neq(jq_u64(R.out, ".programs.access_in"), tc0, "the tc program was not replaced");
+	cr_expect_eq(jq_u64(R.out, ".interfaces[] | select(.ifname == \"gx\") | .tc_prog_id"),
+		     jq_u64(R.out, ".programs.access_in"), "gx's tc filter runs the old program");
 	cr_expect_eq(jq_u64(R.out, ".interfaces[] | select(.ifname == \"va\") | .link_id"), link0,
 		     "the link was replaced (a gap) instead of updated");
 	PG_OK(nsa, "rules -j");
@@ -614,7 +623,7 @@ Test(shared, upgrade_refuses_another_map_layout)
 	struct tl_run r;
 	int fd, step;
 
-	PG_OK(nsa, "attach va");
+	PG_OK(nsa, "attach va --role uplink");
 	PG_OK(nsa, "block tcp 99");
 	PG_OK(nsa, "status -j");
 	snprintf(status0, sizeof(status0), "%s", jq(R.out, "[.programs, .interfaces]"));

@@ -866,6 +866,34 @@ Test(testcmd, hex_and_stdin)
 	free(b);
 }
 
+/* --hook tc: the access interface's tc egress program judges inbound frames. */
+Test(testcmd, hook_tc)
+{
+	const struct pkt_spec syn = {V4, TCP(25), .nvlan = 1, .vid = {100}},
+			      ack = {V4, TCP(25), .tcp_flags = PKT_TCP_FLAGS(0x10)},
+			      synack = {V4, TCP(2525), .tcp_flags = PKT_TCP_FLAGS(0x12)},
+			      snmp = {V4, .proto = IPPROTO_UDP, .sport = 40000, .dport = 161};
+	char *a = frame_hex(&syn, 0, ""), *b = frame_hex(&ack, 0, ""),
+	     *c = frame_hex(&synack, 0, ""), *d = frame_hex(&snmp, 0, ""), *out;
+	int rc;
+
+	rc = portgate("test --hook tc --hex %s %s %s %s", a, b, c, d);
+	out = slurp("out");
+	cr_assert_eq(rc, 0, "portgate test --hook tc exited %d", rc);
+	cr_expect(strstr(out, "role access, tc egress (inbound)"), "header:\n%s", out);
+	cr_expect(strstr(out, "DROP  blocked: rule 1 tcp/25 in drop"), "frame 1:\n%s", out);
+	cr_expect(strstr(out, "PASS  tcp_not_syn"), "frames 2, 3 (not SYN):\n%s", out);
+	cr_expect(strstr(out, "frames 4, passed 2, dropped 2"), "summary:\n%s", out);
+	free(out);
+	cr_expect_eq(portgate("test --hook tc --role uplink --hex %s", a), 2,
+		     "--hook tc on an uplink must be refused");
+	cr_expect_eq(portgate("test --hook bpf --hex %s", a), 2, "bad hook accepted");
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
 /* A capture cut by tcpdump -s: the headers decide, the description says so. */
 Test(testcmd, snaplen_cut_capture)
 {

@@ -203,13 +203,16 @@ static void build(const struct pkt_spec *s, struct frame *f)
 }
 
 /* One frame through the pinned uplink program (its live counters). */
+/* The pinned program run_pinned() runs: the uplink's XDP, or the access NIC's tc egress. */
+static const char *run_prog = "prog_uplink";
+
 static void run_pinned(const struct frame *f)
 {
 	char path[192];
 	int fd;
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = f->len, .repeat = 1);
 
-	snprintf(path, sizeof(path), "%s/prog_uplink", pin);
+	snprintf(path, sizeof(path), "%s/%s", pin, run_prog);
 	fd = bpf_obj_get(path);
 	cr_assert(fd >= 0, "no pinned program %s", path);
 	cr_assert_eq(bpf_prog_test_run_opts(fd, &o), 0, "test run: %s", strerror(errno));
@@ -404,6 +407,13 @@ static void vectors_through(bool live)
 
 Test(trace, test_run_frames_fields, .init = pin_setup, .fini = pin_teardown)
 {
+	vectors_through(false);
+}
+
+/* The tc egress program has its own copy of the hook (struct __sk_buff): same events. */
+Test(trace, tc_egress_frames_fields, .init = pin_setup, .fini = pin_teardown)
+{
+	run_prog = "prog_access_in";
 	vectors_through(false);
 }
 

@@ -11,7 +11,11 @@
  * every truncation length of several shapes, and seeded random frames
  * checked against a model. Each suite loads the skeleton afresh with
  * private maps; suite "xdp_frags" repeats the tables with the program
- * loaded with BPF_F_XDP_HAS_FRAGS (pg_frags = true), as on jumbo links.
+ * loaded with BPF_F_XDP_HAS_FRAGS (pg_frags = true), as on jumbo links;
+ * suite "xdp_tc" repeats them with every inbound frame run through the tc
+ * egress program (portgate_access_in, sched_cls) instead of the uplink's
+ * XDP program: same core, same expectations (frames the kernel cannot run
+ * as an skb, under 14 or over 3500 bytes, stay on XDP there).
  *
  * Random frames: PG_XDP_SEED=<n> replays a failure (the seed and frame
  * index are printed), PG_XDP_FRAMES=<n> soaks with more frames.
@@ -84,8 +88,10 @@ struct env {
 	struct portgate *skel;
 	bool frags;
 	bool no_frags; /* kernel older than 5.18: no BPF_F_XDP_HAS_FRAGS */
+	bool via_tc;   /* inbound frames through the tc egress program */
 	int ncpu;
 	int prog_fd[PG_DIR_COUNT];
+	int tc_fd; /* portgate_access_in */
 	int ports_fd, rules_fd, rstats_fd, stats_fd, ex4_fd, ex6_fd, kinds_fd;
 	struct pg_stats *stats_buf;   /* ncpu values */
 	struct pg_counter *rule_buf;  /* ncpu values */
@@ -128,6 +134,7 @@ static void env_load(bool frags)
 
 	E.prog_fd[PG_DIR_IN] = bpf_program__fd(E.skel->progs.portgate_uplink);
 	E.prog_fd[PG_DIR_OUT] = bpf_program__fd(E.skel->progs.portgate_access);
+	E.tc_fd = bpf_program__fd(E.skel->progs.portgate_access_in);
 	E.ports_fd = bpf_map__fd(E.skel->maps.pg_ports);
 	E.rules_fd = bpf_map__fd(E.skel->maps.pg_rules);
 	E.rstats_fd = bpf_map__fd(E.skel->maps.pg_rule_stats);
@@ -162,6 +169,12 @@ static void env_frags(void)
 	env_load(true);
 }
 
+static void env_tc(void)
+{
+	env_load(false);
+	E.via_tc = true;
+}
+
 static void skip_without_frags(void)
 {
 	if (E.no_frags)
@@ -188,8 +201,10 @@ static void put_rule(const struct rule_spec *r, bool remove)
 		.dir = r->dir,
 		.proto = r->proto,
 		.action = r->action,
+		.flags = r->flags,
 	};
-	struct pg_port_entry ent = {.rule_id = r->id, .rule_port = r->port, .action = r->action};
+	struct pg_port_entry ent = {
+		.rule_id = r->id, .rule_port = r->port, .action = r->action, .flags = r->flags};
 	__u32 id = r->id;
 
 	cr_assert(r->id >= 1, "rule for port %u has no id", r->port);
@@ -335,8 +350,23 @@ struct outcome {
 	struct counts delta;
 };
 
-static void run_frame(enum pg_dir dir, const __u8 *frame, size_t len, const struct rule_spec *rules,
-		      int nrules, struct outcome *o)
+#define TC_ACT_UNSPEC ((__u32)-1) /* pass, and let later filters run */
+#define TC_ACT_SHOT 2
+
+/* The tc program's verdict in XDP's words; anything else stays visible. */
+static __u32 tc_verdict(__u32 ret)
+{
+	return ret == TC_ACT_SHOT ? XDP_DROP : ret == TC_ACT_UNSPEC ? XDP_PASS : 1000 + ret;
+}
+
+/* An inbound frame the kernel can run as an skb (Ethernet header, one page). */
+static bool tc_runs(size_t len)
+{
+	return len >= 14 && len <= 3500;
+}
+
+static void run_frame_on(bool tc, enum pg_dir dir, const __u8 *frame, size_t len,
+			 const struct rule_spec *rules, int nrules, struct outcome *o)
 {
 	static __u8 out[FRAME_MAX + 256];
 	struct counts before, after;
@@ -345,11 +375,11 @@ static void run_frame(enum pg_dir dir, const __u8 *frame, size_t len, const stru
 
 	memset(o, 0, sizeof(*o));
 	read_counts(rules, nrules, &before);
-	o->err = bpf_prog_test_run_opts(E.prog_fd[dir], &opts);
+	o->err = bpf_prog_test_run_opts(tc ? E.tc_fd : E.prog_fd[dir], &opts);
 	if (o->err)
 		o->err = -errno;
 	read_counts(rules, nrules, &after);
-	o->retval = opts.retval;
+	o->retval = tc ? tc_verdict(opts.retval) : opts.retval;
 	o->unchanged = !o->err && opts.data_size_out == len && !memcmp(out, frame, len);
 	for (int r = 0; r < PG_R_COUNT; r++) {
 		o->delta.reason[r].packets = after.reason[r].packets - before.reason[r].packets;
@@ -359,6 +389,18 @@ static void run_frame(enum pg_dir dir, const __u8 *frame, size_t len, const stru
 		o->delta.rule[i].packets = after.rule[i].packets - before.rule[i].packets;
 		o->delta.rule[i].bytes = after.rule[i].bytes - before.rule[i].bytes;
 	}
+}
+
+/* dir's XDP program, or in suite xdp_tc the tc program for inbound frames it can run. */
+static void run_frame(enum pg_dir dir, const __u8 *frame, size_t len, const struct rule_spec *rules,
+		      int nrules, struct outcome *o)
+{
+	bool tc = E.via_tc && dir == PG_DIR_IN && tc_runs(len);
+
+	run_frame_on(tc, dir, frame, len, rules, nrules, o);
+	/* an skb the kernel will not build (IP header shorter than its minimum): XDP's */
+	if (tc && o->err == -EINVAL)
+		run_frame_on(false, dir, frame, len, rules, nrules, o);
 }
 
 struct msg {
@@ -477,8 +519,13 @@ static bool run_vec(const struct vec *v)
 		  "%s: table says %s with reason %s", v->name, verdict_name(v->verdict),
 		  reason_name(v->reason));
 
+	cr_assert(!v->tc || (v->dir == PG_DIR_IN && tc_runs(len)),
+		  "%s: a tc vector is inbound, 14..3500 bytes", v->name);
 	setup_apply(v, false);
-	run_frame(v->dir, frame, len, rules, nrules, &o);
+	if (v->tc)
+		run_frame_on(true, v->dir, frame, len, rules, nrules, &o); /* no fallback */
+	else
+		run_frame(v->dir, frame, len, rules, nrules, &o);
 	ok = check_outcome(&o, len, v->verdict, v->reason, rules, nrules, v->rule, &m);
 	setup_apply(v, true);
 	model_reason = model(v, v->dir, frame, len, &model_rule);
@@ -487,7 +534,10 @@ static bool run_vec(const struct vec *v)
 			model_rule);
 		ok = false;
 	}
-	cr_expect(ok, "vector \"%s\" (%s, %zu bytes):%s", v->name, dir_name(v->dir), len, m.s);
+	cr_expect(ok, "vector \"%s\" (%s, %zu bytes):%s", v->name,
+		  v->tc || (E.via_tc && v->dir == PG_DIR_IN && tc_runs(len)) ? "tc egress"
+									     : dir_name(v->dir),
+		  len, m.s);
 	return ok;
 }
 
@@ -782,7 +832,156 @@ static size_t gen_chains(struct vec *out)
 
 #include "xdp_vectors.h"
 
-/* ---- tests: each body runs in both suites (plain and frags load) */
+/* ---- TCP flags: rules match connection attempts unless --all-segments */
+
+#define R_ALLSEG 40	/* inbound TCP 6000 drop, every segment */
+#define R_OUT_ALLSEG 41 /* outbound TCP 6001 drop, every segment */
+
+enum syn_case {
+	SC_UPLINK_DEFAULT, /* inbound tcp/25 (default policy) on the uplink's XDP */
+	SC_UPLINK_ALLSEG,  /* inbound tcp/6000 --all-segments on the uplink's XDP */
+	SC_TC_DEFAULT,	   /* inbound tcp/25 on the access interface's tc egress */
+	SC_TC_ALLSEG,	   /* inbound tcp/6000 --all-segments on tc egress */
+	SC_ACCESS_DEFAULT, /* outbound tcp/25 on the access interface's XDP */
+	SC_ACCESS_ALLSEG,  /* outbound tcp/6001 --all-segments on the access XDP */
+	SC_COUNT,
+};
+
+static const char *const syn_case_names[SC_COUNT] = {
+	"uplink/default",  "uplink/all-segments", "tc/default",
+	"tc/all-segments", "access/default",	  "access/all-segments",
+};
+
+/* bit 0 FIN, 1 SYN, 2 RST, 3 ACK: the 16 combinations */
+static __u8 syn_flags(int combo)
+{
+	return (combo & 1 ? 0x01 : 0) | (combo & 2 ? 0x02 : 0) | (combo & 4 ? 0x04 : 0) |
+	       (combo & 8 ? 0x10 : 0);
+}
+
+static size_t gen_syn_matrix(struct vec *out)
+{
+	size_t n = 0;
+
+	for (int ip = 4; ip <= 6; ip += 2)
+		for (int c = 0; c < SC_COUNT; c++)
+			for (int combo = 0; combo < 16; combo++) {
+				struct vec *v = &out[n++];
+				__u8 f = syn_flags(combo);
+				bool allseg = c == SC_UPLINK_ALLSEG || c == SC_TC_ALLSEG ||
+					      c == SC_ACCESS_ALLSEG;
+				bool out_dir = c == SC_ACCESS_DEFAULT || c == SC_ACCESS_ALLSEG;
+				bool attempt = (f & 0x12) == 0x02;
+				char fl[32] = "";
+
+				memset(v, 0, sizeof(*v));
+				v->pkt.ip = ip;
+				v->pkt.proto = IPPROTO_TCP;
+				v->pkt.sport = 40000;
+				v->pkt.dport = allseg ? (out_dir ? 6001 : 6000) : 25;
+				v->pkt.tcp_flags = PKT_TCP_FLAGS(f);
+				v->pkt.payload = 10;
+				if (out_dir) {
+					v->pkt.src = ip == 4 ? SUB4 : SUB6;
+					v->pkt.dst = ip == 4 ? NET4 : NET6;
+				}
+				v->defaults = true;
+				v->rules[0] = (struct rule_spec)RULE_ALLSEG(
+					R_ALLSEG, PG_DIR_IN, 6000, 0, PG_ACTION_DROP);
+				v->rules[1] = (struct rule_spec)RULE_ALLSEG(
+					R_OUT_ALLSEG, PG_DIR_OUT, 6001, 0, PG_ACTION_DROP);
+				v->rules[2] = (struct rule_spec)RULE_OUT;
+				v->dir = out_dir ? PG_DIR_OUT : PG_DIR_IN;
+				v->tc = c == SC_TC_DEFAULT || c == SC_TC_ALLSEG;
+				if (allseg || attempt) {
+					v->verdict = XDP_DROP;
+					v->reason = PG_R_BLOCKED;
+					v->rule = allseg    ? (out_dir ? R_OUT_ALLSEG : R_ALLSEG)
+						  : out_dir ? R_OUT
+							    : R_SMTP;
+				} else {
+					v->verdict = XDP_PASS;
+					v->reason = PG_R_TCP_NOT_SYN;
+				}
+				if (!f)
+					snprintf(fl, sizeof(fl), "none");
+				snprintf(fl + strlen(fl), sizeof(fl) - strlen(fl), "%s%s%s%s",
+					 f & 0x02 ? "S" : "", f & 0x10 ? "A" : "",
+					 f & 0x01 ? "F" : "", f & 0x04 ? "R" : "");
+				snprintf(v->name, sizeof(v->name), "ipv%d/%s/flags %s", ip,
+					 syn_case_names[c], fl);
+			}
+	return n;
+}
+
+#define N_SYN_MATRIX (2 * SC_COUNT * 16)
+
+/*
+ * Frames as the tc egress hook sees them. A VLAN tag in skb metadata
+ * (vlan_present/vlan_tci, hardware-offloaded or veth's tx-vlan-offload)
+ * is not in the data: the frame starts with the inner ethertype, which
+ * BPF_PROG_TEST_RUN cannot set in metadata, so those vectors are the
+ * frame as the program gets it; tests/test_e2e.c sends real traffic
+ * through a VLAN device whose tag the veth carries in metadata.
+ */
+static const struct vec egress_vectors[] = {
+	{"tc: ipv4/tcp/25 SYN, untagged", .pkt = {TCP4(25)}, .tc = true, .defaults = true,
+	 BLOCKED_BY(R_SMTP)},
+	{"tc: ipv6/udp/161, untagged", .pkt = {UDP6(161)}, .tc = true, .defaults = true,
+	 BLOCKED_BY(R_SNMP)},
+	{"tc: in-band vlan 100/ipv4/tcp/25 SYN", .pkt = {TCP4(25), .nvlan = 1, .vid = {100}},
+	 .tc = true, .defaults = true, BLOCKED_BY(R_SMTP)},
+	{"tc: in-band qinq 802.1ad+802.1q/ipv6/udp/161",
+	 .pkt = {UDP6(161), .nvlan = 2, .tpid = {0x88a8, 0x8100}, .vid = {10, 100}}, .tc = true,
+	 .defaults = true, BLOCKED_BY(R_SNMP)},
+	{"tc: in-band vlan+pppoe/ipv4/tcp/587 SYN",
+	 .pkt = {TCP4(587), .nvlan = 1, .vid = {300}, .pppoe = PKT_PPPOE_PROTO2}, .tc = true,
+	 .defaults = true, BLOCKED_BY(R_SUBMIT)},
+	{"tc: metadata vlan 100 (data starts with ipv4 ethertype)/tcp/25 SYN", .pkt = {TCP4(25)},
+	 .tc = true, .defaults = true, BLOCKED_BY(R_SMTP)},
+	{"tc: metadata vlan 100 + in-band 802.1q 200/udp/161",
+	 .pkt = {UDP4(161), .nvlan = 1, .vid = {200}}, .tc = true, .defaults = true,
+	 BLOCKED_BY(R_SNMP)},
+	{"tc: metadata vlan (data starts with ipv6 ethertype)/tcp/465 SYN", .pkt = {TCP6(465)},
+	 .tc = true, .defaults = true, BLOCKED_BY(R_SMTPS)},
+	{"tc: in-band vlan/ipv4/tcp/25 SYN+ACK (subscriber's own port 25)",
+	 .pkt = {TCP4(25), .nvlan = 1, .vid = {100}, .tcp_flags = PKT_TCP_FLAGS(0x12)}, .tc = true,
+	 .defaults = true, PASSES(PG_R_TCP_NOT_SYN)},
+	{"tc: ipv4/tcp/2525 ACK (reply to a subscriber's connection from port 2525)",
+	 .pkt = {TCP4(2525), .tcp_flags = PKT_TCP_FLAGS(0x10), .payload = 100}, .tc = true,
+	 .defaults = true, PASSES(PG_R_TCP_NOT_SYN)},
+	{"tc: ipv4/tcp/80 SYN, no rule", .pkt = {TCP4(80)}, .tc = true, .defaults = true,
+	 PASSES(PG_R_NO_MATCH)},
+	{"tc: arp", .pkt = {.ethertype = 0x0806, .payload = 28}, .tc = true, .defaults = true,
+	 PASSES(PG_R_NOT_IP)},
+	{"tc: vlan/ipv4/udp/161 from an exempt peer", .pkt = {UDP4(161), .nvlan = 1}, .tc = true,
+	 .defaults = true, .exempt = {EX_ALL(PG_SIDE_PEER, PG_DIR_IN, "198.51.100.0/24")},
+	 PASSES(PG_R_EXEMPT)},
+	{"tc: hairpin subscriber to subscriber ipv4/tcp/25 SYN",
+	 .pkt = {TCP4(25), .src = "100.64.0.20", .dst = SUB4}, .tc = true, .defaults = true,
+	 BLOCKED_BY(R_SMTP)},
+	/* fail closed: a header that cannot show the flags is a connection attempt */
+	{"tc: ipv4/tcp/25 ACK, frame ends before the flags byte",
+	 .pkt = {TCP4(25), .tcp_flags = PKT_TCP_FLAGS(0x10)}, .len = 14 + 20 + 13, .tc = true,
+	 .defaults = true, BLOCKED_BY(R_SMTP)},
+	{"xdp: ipv4/tcp/25 ACK, frame ends before the flags byte",
+	 .pkt = {TCP4(25), .tcp_flags = PKT_TCP_FLAGS(0x10)}, .len = 14 + 20 + 13, .defaults = true,
+	 BLOCKED_BY(R_SMTP)},
+	{"xdp: ipv4/tcp/25 ACK, tot_len leaves 13 tcp bytes",
+	 .pkt = {TCP4(25), .tcp_flags = PKT_TCP_FLAGS(0x10)}, .poke = {POKE(16, 0), POKE(17, 33)},
+	 .defaults = true, BLOCKED_BY(R_SMTP)},
+	{"xdp: ipv4/tcp/25 ACK, tot_len leaves 14 tcp bytes (flags visible)",
+	 .pkt = {TCP4(25), .tcp_flags = PKT_TCP_FLAGS(0x10)}, .poke = {POKE(16, 0), POKE(17, 34)},
+	 .defaults = true, PASSES(PG_R_TCP_NOT_SYN)},
+	{"xdp: ipv6 first fragment/tcp/25 ACK, 12 tcp bytes in the fragment",
+	 .pkt = {TCP6(25), .next_ext = 1, .ext = {IPPROTO_FRAGMENT}, .more_frags = true,
+		 .l4_len = 12, .tcp_flags = PKT_TCP_FLAGS(0x10)},
+	 .defaults = true, BLOCKED_BY(R_SMTP)},
+	{"xdp: ipv4/udp/161 default rule matches every datagram", .pkt = {UDP4(161)},
+	 .defaults = true, BLOCKED_BY(R_SNMP)},
+};
+
+/* ---- tests: each body runs in three suites (plain, frags load, tc for inbound) */
 
 #define BOTH(name)                                                    \
 	static void name##_body(void);                                \
@@ -793,6 +992,10 @@ static size_t gen_chains(struct vec *out)
 	Test(xdp_frags, name, .init = env_frags, .fini = env_destroy) \
 	{                                                             \
 		skip_without_frags();                                 \
+		name##_body();                                        \
+	}                                                             \
+	Test(xdp_tc, name, .init = env_tc, .fini = env_destroy)       \
+	{                                                             \
 		name##_body();                                        \
 	}                                                             \
 	static void name##_body(void)
@@ -819,6 +1022,21 @@ BOTH(encap_matrix)
 BOTH(hand_vectors)
 {
 	run_table("hand_vectors", hand_vectors, sizeof(hand_vectors) / sizeof(hand_vectors[0]));
+}
+
+BOTH(syn_matrix)
+{
+	static struct vec vecs[N_SYN_MATRIX];
+	size_t n = gen_syn_matrix(vecs);
+
+	cr_assert(n == N_SYN_MATRIX);
+	run_table("syn_matrix", vecs, n);
+}
+
+BOTH(egress_vectors)
+{
+	run_table("egress_vectors", egress_vectors,
+		  sizeof(egress_vectors) / sizeof(egress_vectors[0]));
 }
 
 BOTH(exempt_matrix)

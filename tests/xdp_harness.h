@@ -44,6 +44,7 @@ struct rule_spec {
 	__u8 action; /* enum pg_action; PG_ACTION_NONE ends the list */
 	__u16 port;
 	__u16 port_end; /* 0 = single port */
+	__u8 flags;	/* PG_RULE_F_*: TCP rules match SYN-only unless ALL_SEGMENTS */
 };
 
 /* One exemption; cidr NULL ends the list. */
@@ -69,6 +70,12 @@ struct exempt_spec {
 		.action = (act)                                                        \
 	}
 
+#define RULE_ALLSEG(id_, d, lo, hi, act)                                                        \
+	{                                                                                       \
+		.id = (id_), .dir = (d), .proto = PG_PROTO_TCP, .port = (lo), .port_end = (hi), \
+		.action = (act), .flags = PG_RULE_F_ALL_SEGMENTS                                \
+	}
+
 /* Byte overwrite applied after building (bad versions, lengths, ...). */
 struct poke {
 	__u16 off;
@@ -90,6 +97,7 @@ struct vec {
 	struct rule_spec rules[VEC_MAX_RULES];
 	struct exempt_spec exempt[VEC_MAX_EXEMPT];
 	enum pg_dir dir; /* PG_DIR_IN runs portgate_uplink, OUT portgate_access */
+	bool tc;	 /* run portgate_access_in (tc egress, PG_DIR_IN) instead */
 	int verdict;	 /* XDP_PASS or XDP_DROP */
 	enum pg_reason reason;
 	__u16 rule; /* rule whose pg_rule_stats must move by one, 0 = none */

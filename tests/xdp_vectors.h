@@ -290,7 +290,8 @@ static const struct vec hand_vectors[] = {
 	/* hdr len 1 = 16 bytes: the ports sit 8 bytes later than in an 8-byte one */
 	{"ipv6 16-byte hop-by-hop, tcp/25 where its length says",
 	 .pkt = {TCP6(80), .next_ext = 1, .ext = {IPPROTO_HOPOPTS}, .payload = 20},
-	 .poke = {POKE(55, 1), POKE(72, 0), POKE(73, 25)}, .defaults = true, BLOCKED_BY(R_SMTP)},
+	 .poke = {POKE(55, 1), POKE(72, 0), POKE(73, 25), POKE(83, 0x02 /* SYN */)},
+	 .defaults = true, BLOCKED_BY(R_SMTP)},
 	{"ipv6 16-byte hop-by-hop, tcp/80 where its length says",
 	 .pkt = {TCP6(25), .next_ext = 1, .ext = {IPPROTO_HOPOPTS}, .payload = 20},
 	 .poke = {POKE(55, 1), POKE(72, 0), POKE(73, 80)}, .defaults = true, PASSES(PG_R_NO_MATCH)},

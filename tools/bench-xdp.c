@@ -41,6 +41,8 @@
 #include "pgstats.h"
 #include "xdp_drop.skel.h"
 #include "xdp_pass.skel.h"
+#include "tc_pass.skel.h"
+#include "portgate_nosyn.skel.h"
 
 /* The comparison policy, identical in every filter (and in bench.sh's nft). */
 static const struct {
@@ -438,6 +440,173 @@ static int cmd_cost(const struct run_opts *o)
 out:
 	for (t = 0; t < 3; t++)
 		unload(&l[t]);
+	return err ? 1 : 0;
+}
+
+/*
+ * The tc egress program (portgate_access_in) against the same frames: its
+ * cost per packet next to portgate's XDP program and the two anchors (an
+ * XDP_PASS and a TC_ACT_UNSPEC program), interleaved in one run. The
+ * skb test run builds an skb per packet, so tc's anchor is far above XDP's:
+ * the ratios that matter are each program over its own hook's anchor.
+ */
+static const struct bench_case tc_cases[] = {
+	{"v4_tcp443",
+	 "IPv4 TCP 443 SYN (no rule)",
+	 {.ip = 4, .proto = IPPROTO_TCP, .dport = 443},
+	 XDP_PASS},
+	{"v4_tcp25",
+	 "IPv4 TCP 25 SYN (drop)",
+	 {.ip = 4, .proto = IPPROTO_TCP, .dport = 25},
+	 XDP_DROP},
+	{"v4_tcp25_ack",
+	 "IPv4 TCP 25 ACK (pass: tcp_not_syn)",
+	 {.ip = 4, .proto = IPPROTO_TCP, .dport = 25, .tcp_flags = PKT_TCP_FLAGS(0x10)},
+	 XDP_PASS},
+	{"v6_udp161",
+	 "IPv6 UDP 161 (drop)",
+	 {.ip = 6, .proto = IPPROTO_UDP, .dport = 161},
+	 XDP_DROP},
+	{"vlan_v4_tcp25",
+	 "802.1Q + IPv4 TCP 25 SYN (drop)",
+	 {.nvlan = 1, .vid = {100}, .ip = 4, .proto = IPPROTO_TCP, .dport = 25},
+	 XDP_DROP},
+};
+#define N_TC_CASES (sizeof(tc_cases) / sizeof(tc_cases[0]))
+#define N_TC_PROGS 4
+
+static int cmd_tc_cost(const struct run_opts *o)
+{
+	static const char *const names[N_TC_PROGS] = {"xdp-pass", "portgate-xdp", "tc-pass",
+						      "portgate-tc"};
+	struct stat_acc acc[N_TC_CASES][N_TC_PROGS] = {};
+	struct frame f[N_TC_CASES];
+	struct loaded pass = {}, pg = {};
+	struct tc_pass *tcp = NULL;
+	int fd[N_TC_PROGS], r, err;
+	size_t c, p;
+
+	for (c = 0; c < N_TC_CASES; c++)
+		if (build_frame(&tc_cases[c].spec, &f[c])) {
+			fprintf(stderr, "bench-xdp: cannot build frame '%s'\n", tc_cases[c].name);
+			return 1;
+		}
+	err = load_target(T_PASS, &pass) ?: load_target(T_PORTGATE, &pg);
+	tcp = err ? NULL : tc_pass__open_and_load();
+	if (err || !tcp) {
+		fprintf(stderr, "bench-xdp: loading the programs: %s\n",
+			strerror(err ? -err : errno));
+		err = -EINVAL;
+		goto out;
+	}
+	fd[0] = pass.prog_fd;
+	fd[1] = pg.prog_fd;
+	fd[2] = bpf_program__fd(tcp->progs.tc_pass);
+	fd[3] = bpf_program__fd(pg.pg->progs.portgate_access_in);
+	for (r = 0; r < o->rounds; r++)
+		for (c = 0; c < N_TC_CASES; c++)
+			for (p = 0; p < N_TC_PROGS; p++) {
+				err = measure(&acc[c][p], fd[p], &f[c], o->repeat);
+				if (err)
+					goto out;
+			}
+	/* tccost <case> <program> <min ns> <median ns> <verdict> */
+	for (c = 0; c < N_TC_CASES; c++) {
+		for (p = 0; p < N_TC_PROGS; p++) {
+			struct stat_acc *s = &acc[c][p];
+			__u32 v = s->retval;
+
+			if (p >= 2) /* tc: SHOT 2 is a drop, UNSPEC/OK a pass */
+				s->retval = v == 2		       ? XDP_DROP
+					    : v == (__u32)-1 || v == 0 ? XDP_PASS
+								       : 99;
+			acc_print("tccost", tc_cases[c].name, names[p], s);
+		}
+		if (acc[c][1].retval != tc_cases[c].expect ||
+		    acc[c][3].retval != tc_cases[c].expect) {
+			fprintf(stderr,
+				"bench-xdp: %s: portgate said %s (xdp) / %s (tc), expected %s\n",
+				tc_cases[c].name, verdict_name(acc[c][1].retval),
+				verdict_name(acc[c][3].retval), verdict_name(tc_cases[c].expect));
+			err = -EPROTO;
+		}
+		printf("tccase\t%s\t%s\n", tc_cases[c].name, tc_cases[c].desc);
+	}
+out:
+	tc_pass__destroy(tcp);
+	unload(&pass);
+	unload(&pg);
+	return err ? 1 : 0;
+}
+
+/*
+ * A/B of the TCP SYN check on the XDP drop path: portgate as built, and
+ * the same program built with -DPG_BENCH_NO_SYN_CHECK (no flags test: a
+ * TCP rule matches every segment), same maps and frames, interleaved.
+ */
+static int cmd_syn_cost(const struct run_opts *o)
+{
+	static const char *const names[3] = {"pass", "portgate", "portgate-no-syn-check"};
+	static const int cs[] = {0, 1, 3}; /* tc_cases: tcp443, tcp25 SYN, udp161 */
+	struct stat_acc acc[3][3] = {};
+	struct frame f[3];
+	struct loaded pass = {}, pg = {}, ns = {};
+	struct portgate_nosyn *nosyn = NULL;
+	int fd[3], r, err;
+	size_t c, p;
+
+	for (c = 0; c < 3; c++)
+		if (build_frame(&tc_cases[cs[c]].spec, &f[c]))
+			return 1;
+	err = load_target(T_PASS, &pass) ?: load_target(T_PORTGATE, &pg);
+	if (!err) {
+		nosyn = portgate_nosyn__open();
+		if (!nosyn) {
+			err = -errno;
+		} else {
+			/* as load_target loads portgate: with frags support */
+			bpf_program__set_flags(nosyn->progs.portgate_uplink, BPF_F_XDP_HAS_FRAGS);
+			bpf_program__set_flags(nosyn->progs.portgate_access, BPF_F_XDP_HAS_FRAGS);
+			nosyn->rodata->pg_frags = true;
+			err = portgate_nosyn__load(nosyn);
+		}
+	}
+	if (!err) {
+		ns.ports = map_mmap(nosyn->maps.pg_ports);
+		ns.rules = map_mmap(nosyn->maps.pg_rules);
+		if (!ns.ports || !ns.rules)
+			err = -errno;
+		else
+			pg_set_defaults(&ns);
+	}
+	if (err) {
+		fprintf(stderr, "bench-xdp: loading the programs: %s\n", strerror(-err));
+		goto out;
+	}
+	fd[0] = pass.prog_fd;
+	fd[1] = pg.prog_fd;
+	fd[2] = bpf_program__fd(nosyn->progs.portgate_uplink);
+	for (r = 0; r < o->rounds; r++)
+		for (c = 0; c < 3; c++)
+			for (p = 0; p < 3; p++) {
+				err = measure(&acc[c][p], fd[p], &f[c], o->repeat);
+				if (err)
+					goto out;
+			}
+	/* syncost <case> <program> <min ns> <median ns> <verdict> */
+	for (c = 0; c < 3; c++) {
+		for (p = 0; p < 3; p++)
+			acc_print("syncost", tc_cases[cs[c]].name, names[p], &acc[c][p]);
+		printf("syncase\t%s\t%s\n", tc_cases[cs[c]].name, tc_cases[cs[c]].desc);
+	}
+out:
+	if (ns.ports)
+		munmap(ns.ports, sizeof(*ns.ports) * PG_PORTS_ENTRIES);
+	if (ns.rules)
+		munmap(ns.rules, sizeof(*ns.rules) * (PG_MAX_RULES + 1));
+	portgate_nosyn__destroy(nosyn);
+	unload(&pass);
+	unload(&pg);
 	return err ? 1 : 0;
 }
 
@@ -889,6 +1058,8 @@ static int cmd_stats(const char *dev)
 static const char usage[] =
 	"usage: bench-xdp cost  [--repeat N] [--rounds R]\n"
 	"       bench-xdp trace-cost [--repeat N] [--rounds R]\n"
+	"       bench-xdp tc-cost [--repeat N] [--rounds R]\n"
+	"       bench-xdp syn-cost [--repeat N] [--rounds R]\n"
 	"       bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]\n"
 	"       bench-xdp attach IFACE portgate|drop|pass|xdp-filter\n"
 	"       bench-xdp detach IFACE\n"
@@ -953,6 +1124,10 @@ int main(int argc, char **argv)
 		return cmd_cost(&o);
 	if (!strcmp(cmd, "trace-cost") && optind == argc)
 		return cmd_trace_cost(&o);
+	if (!strcmp(cmd, "tc-cost") && optind == argc)
+		return cmd_tc_cost(&o);
+	if (!strcmp(cmd, "syn-cost") && optind == argc)
+		return cmd_syn_cost(&o);
 	if (!strcmp(cmd, "scale") && optind == argc)
 		return cmd_scale(&o);
 	if (!strcmp(cmd, "attach") && argc - optind == 2)

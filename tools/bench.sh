@@ -6,6 +6,8 @@
 #   1. cost/packet via BPF_PROG_TEST_RUN          (build/bench-xdp cost)
 #   2. live 64-byte frames through a veth pair     (build/trafficgen)
 #   3. rule/exemption scale and control plane      (build/bench-xdp scale)
+#   1b. tc egress cost/packet, SYN check A/B       (bench-xdp tc-cost, syn-cost)
+#   2b. live forwarded frames dropped at tc egress (portgate, nftables egress)
 #
 # A live round counts only if the receiver took in every injected frame;
 # discarded rounds are listed in the report, and a receiver left with no
@@ -75,6 +77,12 @@ taskset -c $cpu "$bin/bench-xdp" cost --repeat "$repeat" --rounds "$rounds" >"$O
 # the tracer's cost: off (one branch), on with a filter, on under a flood (portgate trace)
 log "test_run cost with a tracer off/on/flooded"
 taskset -c $cpu "$bin/bench-xdp" trace-cost --repeat "$repeat" --rounds "$rounds" >"$OUT/trace.tsv"
+
+# the tc egress program (access NICs, inbound) next to XDP, and the SYN check's cost
+log "test_run cost of the tc egress program"
+taskset -c $cpu "$bin/bench-xdp" tc-cost --repeat "$repeat" --rounds "$rounds" >"$OUT/tc.tsv"
+log "test_run cost of the TCP SYN check (A/B build)"
+taskset -c $cpu "$bin/bench-xdp" syn-cost --repeat "$repeat" --rounds "$rounds" >"$OUT/syn.tsv"
 
 # ---------------------------------------------------------------- 3. scale
 log "scale: rules 1..65536, exemptions 0..1000000"
@@ -188,6 +196,77 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 [ $discarded -eq 0 ] || log "live: $discarded round(s) discarded (listed in the report)"
+
+# ------------------------------------------------- 2b. live, tc egress
+# Inbound on an access NIC is judged as it leaves. `trafficgen --egress`
+# sends the frames out of $eg through a packet socket (sendmmsg, the qdisc
+# path), so each passes $eg's egress hook, where the filter under test
+# drops it: a bare TC_ACT_SHOT program (the anchor), portgate's tc program
+# (`portgate attach IFACE --role access`), or an nftables netdev egress
+# chain with the same rules. A dropped frame fails its send (ENOBUFS): one
+# syscall per frame, the same for all three. Rates from the sender's CPU
+# time (the whole egress path runs in its context).
+eg=pge$$
+egp=pgp$$
+ip -n $ns link add $eg type veth peer name $egp
+ip -n $ns link set $eg up
+ip -n $ns link set $egp up
+cp build/tc_drop.bpf.o "$bin/"
+eg_counted() { # packets the filter under test dropped so far
+	case $1 in
+	portgate-tc) pg stats -j | jq -r '.totals.dropped' ;;
+	nftables-egress) nsx nft -j list counter netdev pge c | jq -r '.nftables[1].counter.packets' ;;
+	*) echo 0 ;;
+	esac
+}
+eg_setup() {
+	case $1 in
+	tc-drop)
+		nsx tc qdisc replace dev $eg clsact
+		nsx tc filter add dev $eg egress prio 1 handle 1 bpf da obj "$bin/tc_drop.bpf.o" sec tc
+		;;
+	portgate-tc) pg attach $eg --role access --mode native >/dev/null ;;
+	nftables-egress)
+		nsx nft -f - <<-EOF
+			table netdev pge {
+				counter c { }
+				chain out {
+					type filter hook egress device $eg priority 0;
+					tcp dport { 25, 465, 587, 2525 } counter name c drop
+					udp dport 161 counter name c drop
+				}
+			}
+		EOF
+		;;
+	esac
+}
+eg_teardown() {
+	case $1 in
+	tc-drop) nsx tc filter del dev $eg egress prio 1 ;;
+	portgate-tc) pg detach $eg >/dev/null ;;
+	nftables-egress) nsx nft delete table netdev pge ;;
+	esac
+}
+eg_frames=$((frames < 1000000 ? frames : 1000000)) # one syscall per frame
+echo -e "#target\tround\tinjected\tdropped\tcounted\tgen_ns\tcpu_ns\tmpps" >"$OUT/egress.tsv"
+if [ -x "$bin/portgate" ]; then
+	log "live egress: $eg_frames frames x $rounds rounds"
+	for ((r = 1; r <= rounds; r++)); do
+		for t in tc-drop portgate-tc nftables-egress; do
+			eg_setup $t
+			c0=$(eg_counted $t)
+			gen=$(nsx taskset -c $cpu "$bin/trafficgen" --egress --dev $eg --frames "$eg_frames" --port 25)
+			c1=$(eg_counted $t)
+			eg_teardown $t
+			gen_ns=$(sed -n 's/.* ns=\([0-9]*\).*/\1/p' <<<"$gen")
+			cpu_ns=$(sed -n 's/.*cpu_ns=\([0-9]*\).*/\1/p' <<<"$gen")
+			dropped=$(sed -n 's/.*dropped=\([0-9]*\).*/\1/p' <<<"$gen")
+			mpps=$(awk -v n=$eg_frames -v t="$cpu_ns" 'BEGIN {printf "%.3f", n * 1000 / t}')
+			echo -e "$t\t$r\t$eg_frames\t$dropped\t$((c1 - c0))\t$gen_ns\t$cpu_ns\t$mpps" >>"$OUT/egress.tsv"
+			log "egress round $r $t: $mpps Mpps (sender CPU time), dropped $dropped, counted $((c1 - c0))"
+		done
+	done
+fi
 
 # ------------------------------------------------- control plane (CLI)
 # End-to-end times of the operator's commands, process start included.
@@ -346,6 +425,50 @@ if tr:
             w(f"| {desc.get(c, c)} | " + " | ".join(f"{x[0]:.1f} ({x[1]:.1f})" for x in v) + " |")
     w("\nmin (median) ns/packet.\n")
 
+# ---- tc egress and the SYN check
+tcc = {}; tcdesc = {}; tcorder = []
+for r in rows("tc.tsv"):
+    if r[0] == "tccase":
+        tcdesc[r[1]] = r[2]
+    elif r[0] == "tccost":
+        if r[1] not in tcorder:
+            tcorder.append(r[1])
+        tcc[(r[1], r[2])] = (float(r[3]), float(r[4]), r[5])
+if tcc:
+    w("### tc egress: inbound on an access NIC (`portgate_access_in`)\n")
+    w("`build/bench-xdp tc-cost`: the sched_cls program that judges inbound traffic at the "
+      "subscriber-facing NIC's egress, through BPF_PROG_TEST_RUN next to portgate's XDP program "
+      "and each hook's do-nothing anchor (XDP_PASS; a sched_cls returning TC_ACT_UNSPEC), "
+      "interleaved in one run. An skb test run allocates an skb per packet, so compare each "
+      "program with its own hook's anchor (the `over anchor` columns).\n")
+    w("| frame | XDP_PASS | portgate XDP | over anchor | tc anchor | portgate tc | over anchor | verdict (xdp / tc) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+    for c in tcorder:
+        v = [tcc.get((c, p)) for p in ("xdp-pass", "portgate-xdp", "tc-pass", "portgate-tc")]
+        if all(v):
+            w(f"| {tcdesc.get(c, c)} | {v[0][0]:.1f} | {v[1][0]:.1f} | +{v[1][0] - v[0][0]:.1f} | "
+              f"{v[2][0]:.1f} | **{v[3][0]:.1f}** | +{v[3][0] - v[2][0]:.1f} | {v[1][2]} / {v[3][2]} |")
+    w("\nmin ns/packet.\n")
+syn = {}; synorder = []
+for r in rows("syn.tsv"):
+    if r[0] == "syncost":
+        if r[1] not in synorder:
+            synorder.append(r[1])
+        syn[(r[1], r[2])] = (float(r[3]), float(r[4]))
+if syn:
+    w("### The TCP SYN check on the XDP drop path (A/B)\n")
+    w("`build/bench-xdp syn-cost`: portgate as built against the same program built with "
+      "`-DPG_BENCH_NO_SYN_CHECK` (a TCP rule then matches every segment), same maps, frames "
+      "and rounds, interleaved.\n")
+    w("| frame | XDP_PASS | portgate | without SYN check | difference |")
+    w("|---|---:|---:|---:|---:|")
+    for c in synorder:
+        v = [syn.get((c, p)) for p in ("pass", "portgate", "portgate-no-syn-check")]
+        if all(v):
+            w(f"| {tcdesc.get(c, c)} | {v[0][0]:.1f} ({v[0][1]:.1f}) | {v[1][0]:.1f} ({v[1][1]:.1f}) | "
+              f"{v[2][0]:.1f} ({v[2][1]:.1f}) | {v[1][0] - v[2][0]:+.1f} ({v[1][1] - v[2][1]:+.1f}) |")
+    w("\nmin (median) ns/packet.\n")
+
 # ---- live
 w("## 2. Live traffic (64-byte frames through a veth pair)\n")
 w(f"`build/trafficgen` runs an XDP_TX program with BPF_PROG_TEST_RUN + BPF_F_TEST_XDP_LIVE_FRAMES: "
@@ -407,6 +530,38 @@ for n, i, d, k, c in acct:
 target("portgate counters account for every injected frame", ok and bool(acct), "all rounds" if ok else "mismatch")
 
 # ---- scale
+# ---- live, tc egress
+eg = {}
+for r in rows("egress.tsv"):
+    eg.setdefault(r[0], {})[int(r[1])] = (float(r[7]), int(r[3]), int(r[4]), int(r[2]))
+if eg:
+    w("\n## 2b. Live traffic dropped at tc egress (access NIC, inbound)\n")
+    w("`build/trafficgen --egress` sends 64-byte IPv4 TCP 25 SYNs out of a veth through a packet "
+      "socket (sendmmsg, the qdisc path), so every frame passes the veth's egress hook, where the "
+      "filter under test drops it: a bare TC_ACT_SHOT sched_cls program (the anchor), portgate's tc "
+      "program (`portgate attach IFACE --role access`), or an nftables `netdev` egress chain with "
+      "the same rules. A dropped frame fails its send (ENOBUFS), so every filter pays one syscall "
+      "per frame: the rates are syscall-bound and the filters' own differences (see the tc-cost "
+      "table) are small beside it. Mpps from the sender's CPU time (the whole egress path runs in "
+      "its context); median of the rounds (best in parentheses), ratios the median of per-round "
+      "ratios.\n")
+    w("| egress filter | Mpps (one core) | ns/frame | portgate / it | dropped (sender) / counted (filter) per round |")
+    w("|---|---:|---:|---:|---:|")
+    def egp(a, b):
+        if a not in eg or b not in eg:
+            return float("nan")
+        return med([eg[a][n][0] / eg[b][n][0] for n in eg[a] if n in eg[b]])
+    egn = {"tc-drop": "bare TC_ACT_SHOT (anchor)", "portgate-tc": "portgate tc egress",
+           "nftables-egress": "nftables netdev egress"}
+    for t in ("tc-drop", "portgate-tc", "nftables-egress"):
+        if t in eg:
+            m = med([v[0] for v in eg[t].values()])
+            best = max(v[0] for v in eg[t].values())
+            vs = "-" if t == "portgate-tc" else f"{egp('portgate-tc', t):.2f}x"
+            d = med([v[1] for v in eg[t].values()]); k = med([v[2] for v in eg[t].values()])
+            w(f"| {egn[t]} | {m:.3f} ({best:.3f}) | {1000 / m:.0f} | {vs} | {d:,.0f} / {k:,.0f} |")
+    w("")
+
 w("\n## 3. Scale and control plane\n")
 w("Cost with more rules (port entries, IPv4 TCP 25 always one of them, TCP 443 never) and with "
   "more exemption prefixes (/31s covering half of 100.64.0.0/10, all rules, subscriber side; "

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #
-# `make demo`: build the lab (tools/lab.sh), attach portgate to the BNG and
-# drive real SNMP, SMTP and HTTP clients through it over IPv4 and IPv6.
+# `make demo`: build the lab (tools/lab.sh), attach portgate to the BNG's
+# subscriber-facing NICs only (the one-NIC deployment: --role access) and
+# drive real SNMP, SMTP and HTTP clients through it over IPv4 and IPv6;
+# then the alternative deployment (uplinks) with raw VLAN/QinQ/PPPoE frames.
 # Prints one row per session (OK when the outcome is the expected one),
 # then the counters and rules. Exits non-zero if any row is unexpected.
 # The lab is torn down on exit, Ctrl-C or failure.
@@ -36,7 +38,7 @@ trap 'exit 143' TERM
 
 # Shown names of the lab's endpoints (see tools/lab.sh).
 declare -A NAME=([inet]=internet [nms]="ISP NMS" [relay]="ISP relay"
-	[isp]="ISP other" [sub]=home [biz]=business)
+	[isp]="ISP other" [sub]=home [biz]=business [sub2]="home 2")
 
 pg() {
 	echo "  $ portgate $*"
@@ -45,6 +47,7 @@ pg() {
 
 ROWS=()
 # row SERVICE CLIENT PORT FROM TO FAMILY EXPECTED(open|blocked)
+# CLIENT http:N: from local port N (curl --local-port)
 row() { ROWS+=("$*"); }
 
 failures=0
@@ -54,7 +57,8 @@ run_rows() {
 	local i r service client port from to fam expected result mark
 	for i in "${!ROWS[@]}"; do
 		read -r service client port from to fam expected <<<"${ROWS[$i]}"
-		"$LAB" probe "$ID" "$from" "$to" "$fam" "$client" "$port" >"$TMP/$i" 2>&1 &
+		PROBE_LPORT=$([[ $client == *:* ]] && echo "${client#*:}" || true) \
+			"$LAB" probe "$ID" "$from" "$to" "$fam" "${client%%:*}" "$port" >"$TMP/$i" 2>&1 &
 	done
 	wait || true
 	printf '  %-11s %-8s %-28s %-28s %-8s %-8s\n' service port from to expected result
@@ -86,8 +90,10 @@ section() {
 }
 
 echo "portgate lab demo (lab $ID): building namespaces, starting snmpd, SMTP and HTTP peers"
-"$LAB" up "$ID"
-echo "  BNG: portgate attached to up0, up1 (role uplink) and acc0 (role access); default policy"
+PG_LAB_TOPO=access "$LAB" up "$ID"
+echo "  BNG: portgate attached only to the subscriber-facing NICs; default policy"
+echo "  $ portgate attach acc0 --role access; portgate attach acc1 --role access"
+"$LAB" pg "$ID" status | sed -n '/^interfaces/,/^rules/p' | sed '$d; s/^/  /'
 
 section "1. Inbound, internet -> home subscriber: SMTP and SNMP blocked, the rest open"
 for f in 4 6; do
@@ -98,6 +104,21 @@ for f in 4 6; do
 	row HTTP http 80 inet sub $f open
 	row SMTP_2526 smtp 2526 inet sub $f open
 done
+run_rows
+
+section "1b. Hairpin, home <-> home 2 through the BNG (acc1 carries VLAN 100 in skb metadata)"
+for f in 4 6; do
+	row SMTP smtp 25 sub2 sub $f blocked
+	row SMTP smtp 25 sub sub2 $f blocked
+	row SNMP snmp 161 sub sub2 $f blocked
+	row HTTP http 80 sub2 sub $f open
+done
+run_rows
+
+section "1c. A subscriber's own connection from local port 2525: SYN-ACK and the rest pass (tcp_not_syn)"
+row HTTP_from_2525 http:2525 80 sub2 inet 4 open
+row HTTP_from_587 http:587 80 sub2 inet 6 open
+row SMTP smtp 2525 inet sub 4 blocked
 run_rows
 
 section "2. Exemptions: the ISP's NMS (peer side), a business customer who opted out (subscriber side)"
@@ -132,7 +153,13 @@ for f in 4 6; do
 done
 run_rows
 
-section "5. Frames this kernel cannot build as devices, sent raw into up0/acc0 (3 copies each)"
+section "5. The alternative deployment: inbound at the uplinks' XDP, access NICs --outbound-only"
+PG_LAB_TOPO=uplink "$LAB" reset "$ID"
+echo "  $ portgate attach up0 --role uplink; ... attach acc0 --role access --outbound-only"
+pg allow "$("$LAB" addr nms 4)" --peer --rule udp/161
+pg block tcp 25 --dir out
+pg allow "$("$LAB" addr relay 6)" --peer --rule tcp/25 --dir out
+echo "  frames this kernel cannot build as devices, sent raw into up0/acc0 (3 copies each)"
 "${PG_LAB_PYTHON:-/usr/bin/python3}" "$ROOT/tools/lab-frames.py" "$ID" ||
 	failures=$((failures + 1))
 

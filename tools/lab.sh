@@ -10,14 +10,26 @@
 #   snmpd, SMTP 25/587                       192.0.2.25 relay 2001:db8:192::25
 #        | eth0                              192.0.2.11 other 2001:db8:192::11
 #        |                                   SMTP 25   | eth0
-#        | up0 (XDP role uplink)                       | up1 (XDP role uplink)
+#   HTTP 80                                            |
+#        | up0 (uplink)                                | up1 (uplink)
 #        +-------------------- BNG (bng) --------------+
-#          198.51.100.1  192.0.2.1  100.64.0.1, routes v4+v6
-#                              | acc0 (XDP role access)
-#                              | eth0
-#                     subscriber host (sub)
-#   100.64.0.10 home 2001:db8:64::10, 100.64.0.20 business 2001:db8:64::20
+#          198.51.100.1  192.0.2.1  100.64.0.1  100.64.1.1, routes v4+v6
+#                 | acc0 (access)                  | acc1 (access), VLAN 100 in
+#                 | eth0                           | eth0   skb metadata (vlan_meta)
+#        subscriber host (sub)              second subscriber host (sub2)
+#   100.64.0.10 home 2001:db8:64::10        100.64.1.10 2001:db8:65::10
+#   100.64.0.20 business 2001:db8:64::20    snmpd, SMTP 25, HTTP 80
 #   snmpd on udp/161, SMTP 25/465/587/2525/2526, HTTP 80
+#
+# Where portgate runs (PG_LAB_TOPO, read by up and reset):
+#   uplink (default)  up0, up1 --role uplink (inbound at XDP ingress);
+#                     acc0, acc1 --role access --outbound-only
+#   access            only the subscriber-facing NICs: acc0, acc1 --role
+#                     access (outbound at XDP ingress, inbound at tc
+#                     egress); the uplinks run nothing. sub2 <-> sub is
+#                     hairpinned through the BNG, and traffic to sub2
+#                     leaves acc1 with its VLAN tag in skb metadata (veth
+#                     tx-vlan-offload), as on a NIC with VLAN offload.
 #
 # Usage: lab.sh up ID [--bare]        build it (--bare: without portgate)
 #        lab.sh down ID               tear it down, verify nothing is left
@@ -27,9 +39,10 @@
 #        lab.sh probe ID FROM TO 4|6 snmp|smtp|http [PORT]
 #                                     real client from endpoint FROM to TO;
 #                                     prints answered|timeout|refused|error
+#                                     (PROBE_LPORT=N: curl's --local-port)
 #        lab.sh addr ENDPOINT 4|6     address of an endpoint
 #        lab.sh gc                    remove labs whose owner pid is gone
-# Endpoints: inet nms relay isp (the ISP host's non-NMS address) sub biz.
+# Endpoints: inet nms relay isp (the ISP host's non-NMS address) sub biz sub2.
 # ID: a short word or number (the owner's pid: `gc` then knows it is dead).
 set -euo pipefail
 
@@ -38,17 +51,19 @@ PG=${PG_BIN:-$ROOT/build/portgate}
 PY=${PG_LAB_PYTHON:-/usr/bin/python3} # aiosmtpd is a Debian package
 T=${PG_LAB_TIMEOUT:-2}		      # client timeout, seconds
 MODE=${PG_LAB_MODE:-native}	      # XDP mode of the BNG's attachments
-HOSTS=(inet isp bng sub)
+TOPO=${PG_LAB_TOPO:-uplink}	      # where portgate runs: uplink or access
+HOSTS=(inet isp bng sub sub2)
 
 declare -A A4=([inet]=198.51.100.10 [nms]=192.0.2.10 [relay]=192.0.2.25
-	[isp]=192.0.2.11 [sub]=100.64.0.10 [biz]=100.64.0.20)
+	[isp]=192.0.2.11 [sub]=100.64.0.10 [biz]=100.64.0.20 [sub2]=100.64.1.10)
 declare -A A6=([inet]=2001:db8:100::10 [nms]=2001:db8:192::10
 	[relay]=2001:db8:192::25 [isp]=2001:db8:192::11 [sub]=2001:db8:64::10
-	[biz]=2001:db8:64::20)
+	[biz]=2001:db8:64::20 [sub2]=2001:db8:65::10)
 declare -A HOST_OF=([inet]=inet [nms]=isp [relay]=isp [isp]=isp [sub]=sub
-	[biz]=sub)
+	[biz]=sub [sub2]=sub2)
 
 SUB_SMTP=25,465,587,2525,2526 # 2526: an SMTP port nobody blocks
+SUB2_SMTP=25 # sub2 keeps 2525 free: its clients use it as a local port
 INET_SMTP=25,587
 ISP_SMTP=25
 
@@ -174,6 +189,24 @@ link() { # BNG-IF HOST V4-NET V6-NET ENDPOINTS...
 	ip -n "$(ns "$h")" -6 route add default via "$n6::1"
 }
 
+# VLAN 100 between the BNG's acc1 and sub2, in skb metadata: this kernel
+# has no VLAN devices, so tools/lab_vlan.bpf.c does what a VLAN device on
+# an offloading NIC does. Its tc egress filter on acc1 (priority 1, before
+# portgate's) puts the tag into skb metadata; sub2's tc ingress takes it off.
+vlan_meta() { # BNG-IF HOST
+	local obj pins=/sys/fs/bpf/pglab$ID-vlan
+	obj=$(dirname "$PG")/lab_vlan.bpf.o
+	[ -r "$obj" ] || die "$obj not built (make $obj)"
+	mkdir -p "$pins"
+	bpftool prog loadall "$obj" "$pins" type classifier
+	nsenter --net="/run/netns/$(ns bng)" tc qdisc add dev "$1" clsact
+	nsenter --net="/run/netns/$(ns bng)" tc filter add dev "$1" egress prio 1 handle 1 \
+		bpf da object-pinned "$pins/vlan_push"
+	nsenter --net="/run/netns/$(ns "$2")" tc qdisc add dev eth0 clsact
+	nsenter --net="/run/netns/$(ns "$2")" tc filter add dev eth0 ingress prio 1 handle 1 \
+		bpf da object-pinned "$pins/vlan_pop"
+}
+
 up_failed() {
 	local f
 	# give_up already showed the log that says why; else show them all
@@ -202,34 +235,54 @@ cmd_up() {
 	link up0 inet 198.51.100 2001:db8:100 inet
 	link up1 isp 192.0.2 2001:db8:192 nms relay isp
 	link acc0 sub 100.64.0 2001:db8:64 sub biz
+	link acc1 sub2 100.64.1 2001:db8:65 sub2
+	vlan_meta acc1 sub2
 
 	start_snmpd sub
 	start_snmpd inet
+	start_snmpd sub2
 	start sub serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $SUB_SMTP --http 80
-	start inet serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $INET_SMTP
+	start sub2 serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $SUB2_SMTP --http 80
+	start inet serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $INET_SMTP --http 80
 	start isp serve "$PY" "$ROOT/tools/lab-serve.py" --smtp $ISP_SMTP
 	wait_listen sub udp 161 snmpd
 	wait_listen inet udp 161 snmpd
+	wait_listen sub2 udp 161 snmpd
 	wait_listen sub tcp "$SUB_SMTP,80" serve
-	wait_listen inet tcp $INET_SMTP serve
+	wait_listen sub2 tcp "$SUB2_SMTP,80" serve
+	wait_listen inet tcp "$INET_SMTP,80" serve
 	wait_listen isp tcp $ISP_SMTP serve
 	# Routing and services, before portgate is in the path.
 	for f in 4 6; do
 		wait_route sub inet $f
 		wait_route sub relay $f
 		wait_route inet sub $f
+		wait_route sub2 sub $f
+		wait_route sub sub2 $f
 	done
 
 	[ "$bare" = --bare ] || cmd_attach
 	trap - EXIT
 }
 
-# portgate on the BNG: both uplinks inbound, the access side outbound.
+# portgate on the BNG (PG_LAB_TOPO): uplink: both uplinks inbound, the
+# access side outbound only; access: only the subscriber-facing NICs, both
+# directions (XDP ingress outbound, tc egress inbound).
 cmd_attach() {
 	[ -x "$PG" ] || die "$PG not built (make build/portgate)"
-	pg attach up0 --role uplink --mode "$MODE" >/dev/null
-	pg attach up1 --role uplink --mode "$MODE" >/dev/null
-	pg attach acc0 --role access --mode "$MODE" >/dev/null
+	case $TOPO in
+	uplink)
+		pg attach up0 --role uplink --mode "$MODE" >/dev/null
+		pg attach up1 --role uplink --mode "$MODE" >/dev/null
+		pg attach acc0 --role access --outbound-only --mode "$MODE" >/dev/null
+		pg attach acc1 --role access --outbound-only --mode "$MODE" >/dev/null
+		;;
+	access)
+		pg attach acc0 --role access --mode "$MODE" >/dev/null
+		pg attach acc1 --role access --mode "$MODE" >/dev/null
+		;;
+	*) die "bad PG_LAB_TOPO '$TOPO': expected uplink or access" ;;
+	esac
 }
 
 # Fresh maps: default policy, no exemption, zero counters.
@@ -262,7 +315,7 @@ cmd_down() {
 		done
 		ip netns del "$(ns "$h")"
 	done
-	rm -rf "$PIN" "$STATE"
+	rm -rf "$PIN" "$STATE" "/sys/fs/bpf/pglab$ID-vlan"
 	# Verify: no namespace, pin or state of this lab is left.
 	for h in "${HOSTS[@]}"; do
 		[ -e "/run/netns/$(ns "$h")" ] && left+=("netns $(ns "$h")")
@@ -312,7 +365,7 @@ cmd_probe() {
 		port=${port:-80}
 		[ "$fam" = 6 ] && dst="[$dst]"
 		cmd=(curl -sS -g -o /dev/null --interface "$src" --max-time "$T"
-			"http://$dst:$port/")
+			${PROBE_LPORT:+--local-port "$PROBE_LPORT"} "http://$dst:$port/")
 		;;
 	*) die "probe: bad client '$client': expected snmp, smtp or http" ;;
 	esac

@@ -33,7 +33,8 @@ static struct portgate *load(bool frags)
 	skel->rodata->pg_frags = frags;
 	bpf_object__for_each_program(p, skel->obj)
 	{
-		if (frags)
+		/* XDP only: the tc egress program (sched_cls) has no frags */
+		if (frags && bpf_program__type(p) == BPF_PROG_TYPE_XDP)
 			bpf_program__set_flags(p, bpf_program__flags(p) | BPF_F_XDP_HAS_FRAGS);
 	}
 	if (portgate__load(skel)) {
@@ -94,8 +95,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf(md ? "| %s | %s | %s | %u | %u |\n" : "%s\t%s\t%s\t%u\t%u\n", u.release,
-		       bpf_program__name(p), frags ? "frags" : "nofrags", info.xlated_prog_len / 8,
-		       info.verified_insns);
+		       bpf_program__name(p),
+		       bpf_program__type(p) != BPF_PROG_TYPE_XDP ? "tc"
+		       : frags					 ? "frags"
+								 : "nofrags",
+		       info.xlated_prog_len / 8, info.verified_insns);
 	}
 	portgate__destroy(skel);
 	return 0;

@@ -56,9 +56,11 @@
 #define FUZZ_CHECK_RULES_EVERY 4096
 
 enum {
-	R_OUT_MON = 40,	 /* outbound UDP 5000-5010 monitor */
-	R_OUT_ZERO = 41, /* outbound TCP 0-1 drop */
-	R_DECOY = 100,	 /* generation 1 only */
+	R_OUT_MON = 40,	   /* outbound UDP 5000-5010 monitor */
+	R_OUT_ZERO = 41,   /* outbound TCP 0-1 drop */
+	R_ALLSEG = 42,	   /* inbound TCP 6000-6001 drop, every segment */
+	R_OUT_ALLSEG = 43, /* outbound TCP 6002 monitor, every segment */
+	R_DECOY = 100,	   /* generation 1 only */
 };
 
 static const struct rule_spec fuzz_rules[] = {
@@ -77,6 +79,8 @@ static const struct rule_spec fuzz_rules[] = {
 	RULE(R_MAX_ID, IN, TCP, 65535, 0, PG_ACTION_DROP),
 	RULE(R_OUT_MON, OUT, UDP, 5000, 5010, PG_ACTION_MONITOR),
 	RULE(R_OUT_ZERO, OUT, TCP, 0, 1, PG_ACTION_DROP),
+	RULE_ALLSEG(R_ALLSEG, IN, 6000, 6001, PG_ACTION_DROP),
+	RULE_ALLSEG(R_OUT_ALLSEG, OUT, 6002, 0, PG_ACTION_MONITOR),
 };
 
 #define N_RULES (int)(sizeof(fuzz_rules) / sizeof(fuzz_rules[0]))
@@ -165,8 +169,10 @@ static void put_rule(struct inst *in, __u32 gen, const struct rule_spec *r)
 			       .dir = r->dir,
 			       .proto = r->proto,
 			       .action = r->action,
-			       .gens = 1u << gen};
-	struct pg_port_entry ent = {.rule_id = r->id, .rule_port = r->port, .action = r->action};
+			       .gens = 1u << gen,
+			       .flags = r->flags};
+	struct pg_port_entry ent = {
+		.rule_id = r->id, .rule_port = r->port, .action = r->action, .flags = r->flags};
 	__u32 id = r->id;
 
 	if (bpf_map_update_elem(in->rules_fd, &id, &rule, BPF_ANY))

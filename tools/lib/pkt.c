@@ -85,9 +85,9 @@ static uint8_t *put_l4(struct writer *w, const struct pkt_spec *s, size_t full, 
 			put16(hdr + 2, s->dport);
 		}
 		if (s->proto == IPPROTO_TCP) {
-			put16(hdr + 4, 0x1000); /* seq */
-			hdr[12] = 5 << 4;	/* doff */
-			hdr[13] = 0x02;		/* SYN */
+			put16(hdr + 4, 0x1000);				     /* seq */
+			hdr[12] = 5 << 4;				     /* doff */
+			hdr[13] = s->tcp_flags ? s->tcp_flags & 0xff : 0x02; /* SYN */
 			put16(hdr + 14, 64240);
 		} else if (s->proto == IPPROTO_UDP) {
 			put16(hdr + 4, (uint16_t)full);

@@ -49,10 +49,13 @@ struct pkt_spec {
 	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, ... */
 	uint16_t sport;
 	uint16_t dport;
-	size_t payload; /* bytes after the L4 header */
-	size_t l4_len;	/* >0: L4 bytes actually written (tiny fragments) */
-	size_t min_len; /* pad the frame to at least this many bytes */
+	uint16_t tcp_flags; /* 0: SYN; PKT_TCP_FLAGS(f): exactly the flags f */
+	size_t payload;	    /* bytes after the L4 header */
+	size_t l4_len;	    /* >0: L4 bytes actually written (tiny fragments) */
+	size_t min_len;	    /* pad the frame to at least this many bytes */
 };
+
+#define PKT_TCP_FLAGS(f) ((uint16_t)(0x100 | ((f)&0xff)))
 
 /* Builds the frame into buf; returns its length, or 0 if it won't fit. */
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap);
