@@ -1217,8 +1217,9 @@ static void ap_live_defaults(struct pg_live *lv)
 {
 	memset(lv, 0, sizeof(*lv));
 	lv->rules = calloc(16, sizeof(*lv->rules));
-	if (lv->rules)
-		lv->nrules = pg_rules_default_list(lv->rules, 16);
+	if (!lv->rules)
+		return;
+	lv->nrules = pg_rules_default_list(lv->rules, 16);
 	qsort(lv->rules, lv->nrules, sizeof(*lv->rules), pg_rule_cmp_full);
 }
 

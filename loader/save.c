@@ -57,7 +57,8 @@ int cmd_save(const struct pg_opts *o, int argc, char **argv)
 		goto out;
 	printf("# portgate save: the live state of %s ('portgate apply FILE' reads it back)\n",
 	       o->pin_path);
-	qsort(lv.links, lv.nlinks, sizeof(*lv.links), pg_link_cmp);
+	if (lv.nlinks) /* links is NULL then: qsort's argument must not be */
+		qsort(lv.links, lv.nlinks, sizeof(*lv.links), pg_link_cmp);
 	/* uplinks next to access interfaces with a tc half were attached with --force */
 	for (i = 0; i < lv.nlinks; i++) {
 		up |= lv.links[i].ifindex && lv.links[i].role == PG_ROLE_UPLINK;
