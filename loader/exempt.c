@@ -461,6 +461,7 @@ static int pg_exempt_exists(int fd, struct pg_exempt_ent *e, bool dynamic_only, 
 	return 0;
 }
 
+#define PG_EXEMPT_BATCH_MIN 256 /* entries of a command written in batches */
 #define PG_EXEMPT_FD(m, e) ((m)->fd[(e)->v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4])
 
 struct pg_exempt_sum {
@@ -478,8 +479,8 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 {
 	char desc[128], wbuf[PATH_MAX + 16];
 	struct pg_exempt_ent *e, *bad = NULL;
-	struct pg_exm_ent *w = NULL;
-	size_t *idx = NULL;
+	struct pg_exm_ent *w = NULL, *heal = NULL;
+	size_t *idx = NULL, nh = 0;
 	long live[2] = {}, want[2] = {};
 	unsigned long absent = 0, undone = 0;
 	size_t i, nw = 0, limit, failed, nd;
@@ -510,8 +511,9 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			sum->present += add;
 		}
 	w = calloc(l->n + 1, sizeof(*w));
+	heal = calloc(l->n + 1, sizeof(*heal));
 	idx = calloc(l->n + 1, sizeof(*idx));
-	if (!w || !idx) {
+	if (!w || !idx || !heal) {
 		err = pg_sys_err(-ENOMEM, "cannot hold the exemptions");
 		goto out;
 	}
@@ -526,8 +528,13 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			e->skip = true; /* allow is idempotent */
 			sum->present++;
 			/* a host's hash entry is written again: a killed writer may have missed it */
-			if (!pg_exm_is_host(e->key, e->v6))
-				continue;
+			if (pg_exm_is_host(e->key, e->v6)) {
+				heal[nh].key = e->key;
+				heal[nh].v6 = e->v6;
+				heal[nh].val.addr_prefixlen = e->plen;
+				heal[nh++].val.flags = e->flags;
+			}
+			continue;
 		} else if (!add && !exists) {
 			absent++;
 			if (!bad || e->line < bad->line)
@@ -539,6 +546,11 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		w[nw].val.addr_prefixlen = e->plen;
 		w[nw].val.flags = add ? (opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0) : e->flags;
 		idx[nw++] = i;
+	}
+	/* entries there already: only their hash entries, written again (counted net zero) */
+	if (nh && (err = pg_exm_write(&x, heal, nh, PG_EXM_ADD | PG_EXM_NOEXIST, &failed))) {
+		pg_sys_err(err, "cannot write the exemptions");
+		goto out;
 	}
 	if (bad) {
 		where = pg_exempt_where(l, bad, wbuf, sizeof(wbuf));
@@ -564,8 +576,16 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 				limit = i;
 		}
 	}
+	/*
+	 * Long lists in batches (checked absent or present above, under the
+	 * lock); a short one entry by entry, so that an entry a writer
+	 * without the lock added meanwhile is found there, not overwritten.
+	 */
 	failed = limit;
-	err = pg_exm_write(&x, w, limit, (add ? PG_EXM_ADD | PG_EXM_NOEXIST : 0), &failed);
+	err = pg_exm_write(&x, w, limit,
+			   limit > PG_EXEMPT_BATCH_MIN ? (add ? PG_EXM_ADD : 0) | PG_EXM_BATCH
+						       : (add ? PG_EXM_ADD | PG_EXM_NOEXIST : 0),
+			   &failed);
 	if (err)
 		bad = &l->e[idx[failed < limit ? failed : 0]];
 	else if (limit < nw)
@@ -618,6 +638,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 	sum->changed = nd;
 out:
 	free(w);
+	free(heal);
 	free(idx);
 	return err;
 }
