@@ -205,20 +205,20 @@ static __always_inline bool pg_exempt_host(__u32 gen, bool v6, __u8 side, __u32 
 	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_HOST_V4, &k);
 }
 
-/* The summary's bit for addr: clear = no exemption of this generation overlaps its bucket. */
-static __always_inline bool pg_exempt_sum_hit(__u32 gen, bool v6, const __u8 *addr)
+/* The summary's two bits of addr's bucket b (host: bit 0, prefix: bit 1); 0 = nothing there. */
+static __always_inline __u32 pg_exempt_sum_bits(__u32 gen, bool v6, __u32 b)
 {
-	__u32 b = v6 ? pg_sum_bucket_v6(addr) : pg_sum_bucket_v4(addr);
 	__u32 idx = pg_sum_index(gen, v6, b);
 	__u64 *w = bpf_map_lookup_elem(&PG_MAP_EXEMPT_SUM, &idx);
 
-	return w && ((*w >> (b & 63)) & 1);
+	return w ? (*w >> pg_sum_bit(PG_SUM_HOST, b)) & 3 : 0;
 }
 
 /*
- * One side (its address): kinds without entries are skipped, a clear
- * summary bit ends the search, then host hashes, then trie walks, each
- * only for kinds that hold such entries.
+ * One side (its address): kinds without entries are skipped; the host
+ * hashes are looked up only if the host summary bit of the address's
+ * bucket is set, the tries walked only if its prefix bit is (or a prefix
+ * wider than the buckets exists), each only for kinds holding such entries.
  */
 static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
 					   __u8 side, __u32 dir, __u8 proto, __u16 port,
@@ -227,15 +227,19 @@ static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, 
 	__u32 kr = pg_exempt_kind(v6, side, 0, dir), ka = pg_exempt_kind(v6, side, 1, dir);
 	__u32 hr = kinds->host[kr], ha = kinds->host[ka];
 	__u32 pr = kinds->prefix[kr], pa = kinds->prefix[ka];
+	__u32 bits;
 
 	if (!(hr | ha | pr | pa))
 		return false;
-	if (!kinds->wide[v6] && !pg_exempt_sum_hit(gen, v6, addr))
+	bits = pg_exempt_sum_bits(gen, v6, v6 ? pg_sum_bucket_v6(addr) : pg_sum_bucket_v4(addr));
+	if (bits & 1) {
+		if (hr && pg_exempt_host(gen, v6, side, dir, proto, port, addr))
+			return true;
+		if (ha && pg_exempt_host(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr))
+			return true;
+	}
+	if (!(bits & 2) && !kinds->wide[v6])
 		return false;
-	if (hr && pg_exempt_host(gen, v6, side, dir, proto, port, addr))
-		return true;
-	if (ha && pg_exempt_host(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr))
-		return true;
 	if (pr && pg_exempt_has(gen, v6, side, dir, proto, port, addr))
 		return true;
 	return pa && pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);

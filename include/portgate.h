@@ -289,28 +289,36 @@ struct pg_exempt_host_v6_key {
 
 /*
  * pg_exempt_sum: the summary in front of both, BPF_MAP_TYPE_ARRAY of u64
- * words (mmapable), one bitmap of PG_SUM_BITS bits per generation and
- * family. IPv4: bit b covers the /24 b; IPv6: bit b covers every /48 that
- * pg_sum_bucket_v6() maps to b. A bit is set iff some exemption of the
- * generation (any side, direction or rule) overlaps its bucket: a clear
- * bit answers "not exempt" for that address with one array read. IPv4
- * prefixes of /16../23 set each /24 they cover; shorter ones (and IPv6
- * ones shorter than /48) count in pg_exempt_kinds.wide instead.
+ * words (mmapable): per generation and family two bits for each of
+ * PG_SUM_BITS buckets, one for host entries and one for shorter prefixes. IPv4: bit b
+ * covers the /24 b; IPv6: bit b covers every /48 that pg_sum_bucket_v6()
+ * maps to b. A bit is set iff some exemption of its class and generation
+ * (any side, direction or rule) overlaps its bucket: a clear host bit
+ * spares the hash lookups, a clear prefix bit the trie walks, each for
+ * the cost of one inlined array read. IPv4 prefixes of /16../23 set each
+ * /24 they cover; shorter ones (and IPv6 ones shorter than /48) count in
+ * pg_exempt_kinds.wide instead, and while there is one the family's trie
+ * walks do not look at the prefix bits.
  *
  * pg_exempt_refs: BPF_MAP_TYPE_HASH read and written by user space only:
  * how many entries hold each bit, so a bit is cleared exactly when its
- * last exemption goes. One count per (generation, family, prefix level,
- * bucket): an IPv4 /20 is one count at level 4 (24 - 20) on its first
- * bucket, not 16 counts; a bucket's bit is clear iff no level covering it
- * has a count.
+ * last exemption goes. One count per (class, generation, family, prefix
+ * level, bucket): an IPv4 /20 is one count at level 4 (24 - 20) on its
+ * first bucket, not 16 counts; a bucket's bit is clear iff no level
+ * covering it has a count. Level 31 holds each level's total.
  */
 #define PG_SUM_BUCKET_BITS 24
 #define PG_SUM_BITS (1U << PG_SUM_BUCKET_BITS)
-#define PG_SUM_WORDS (PG_SUM_BITS / 64) /* per generation and family */
-#define PG_SUM_ENTRIES (PG_GENS * 2 * PG_SUM_WORDS)
+#define PG_SUM_WORDS (PG_SUM_BITS / 64) /* per generation, family and class */
+#define PG_SUM_ENTRIES (PG_GENS * 2 * 2 * PG_SUM_WORDS)
 #define PG_SUM_MIN_PLEN_V4 16
 #define PG_SUM_MIN_PLEN_V6 48
 #define PG_SUM_MAX_LEVEL (24 - PG_SUM_MIN_PLEN_V4)
+
+enum pg_sum_class {
+	PG_SUM_HOST = 0,   /* /32 and /128 entries */
+	PG_SUM_PREFIX = 1, /* shorter ones */
+};
 
 static inline __u32 pg_sum_bucket_v4(const __u8 *a)
 {
@@ -326,17 +334,27 @@ static inline __u32 pg_sum_bucket_v6(const __u8 *a)
 	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
 }
 
-/* The word of pg_exempt_sum that holds bucket b's bit (bit b & 63). */
+/*
+ * The word of pg_exempt_sum that holds bucket b's two bits, and the bit of
+ * class cls in it: a bucket's host and prefix bits are neighbours, one
+ * read answers both.
+ */
 static inline __u32 pg_sum_index(__u32 gen, __u32 v6, __u32 b)
 {
-	return ((gen & 1) << (PG_SUM_BUCKET_BITS - 6 + 1)) | ((v6 & 1) << (PG_SUM_BUCKET_BITS - 6)) |
-	       ((b & (PG_SUM_BITS - 1)) >> 6);
+	return ((gen & 1) << (PG_SUM_BUCKET_BITS - 5 + 1)) |
+	       ((v6 & 1) << (PG_SUM_BUCKET_BITS - 5)) | ((b & (PG_SUM_BITS - 1)) >> 5);
+}
+
+static inline __u32 pg_sum_bit(__u32 cls, __u32 b)
+{
+	return ((b & 31) << 1) | (cls & 1);
 }
 
 /* pg_exempt_refs key: level = 24 - prefix length for IPv4 /16../23, else 0. */
-static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 level, __u32 b)
+static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, __u32 b)
 {
-	return ((gen & 1) << 30) | ((v6 & 1) << 29) | ((level & 31) << 24) | (b & (PG_SUM_BITS - 1));
+	return ((cls & 1) << 31) | ((gen & 1) << 30) | ((v6 & 1) << 29) | ((level & 31) << 24) |
+	       (b & (PG_SUM_BITS - 1));
 }
 
 #define PG_SUM_REFS_MAX (PG_GENS * 2 * PG_MAX_EXEMPT)

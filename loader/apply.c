@@ -312,13 +312,14 @@ static int pg_trie_write(struct pg_maps *m, const struct pg_cxv *v, __u32 gen, b
 			e[k].key = keys + k * ks;
 			e[k].v6 = c->v6;
 			e[k].val.addr_prefixlen =
-				((const struct pg_exempt_v4_key *)c->key)->prefixlen - PG_LPM_META_BITS;
+				((const struct pg_exempt_v4_key *)c->key)->prefixlen -
+				PG_LPM_META_BITS;
 			e[k].val.flags = c->flags;
 			total[j]++;
 		}
-	err = pg_exm_write(&x, e, total[0] + total[1],
-			   PG_EXM_BATCH | (add ? PG_EXM_ADD : 0) | (add && fresh ? PG_EXM_FRESH : 0),
-			   &failed);
+	err = pg_exm_write(
+		&x, e, total[0] + total[1],
+		PG_EXM_BATCH | (add ? PG_EXM_ADD : 0) | (add && fresh ? PG_EXM_FRESH : 0), &failed);
 	if (err) {
 		bool v6 = failed < total[0] + total[1] && e[failed].v6;
 

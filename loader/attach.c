@@ -770,9 +770,7 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 			printf("  (%u more in other network namespaces%s, not shown)\n", others,
 			       others_gone ? ", some with deleted interfaces" : "");
 		printf("rules      %u of %u\nexemptions %u of %u IPv4, %u of %u IPv6\n", nrules,
-		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4,
-		       PG_MAX_EXEMPT, n6,
-		       PG_MAX_EXEMPT);
+		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4, PG_MAX_EXEMPT, n6, PG_MAX_EXEMPT);
 		pg_kernel_probe(&k);
 		pg_kernel_print(stdout, &k);
 	}

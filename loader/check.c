@@ -47,7 +47,7 @@ struct pg_check {
 	unsigned long trie_wide[PG_GENS][2];
 	__u32 *refs; /* the summary reference key of every entry that has one */
 	size_t nrefs, refs_cap;
-	unsigned long hash_bad; /* host entries of a trie missing from their hash */
+	unsigned long hash_bad;		  /* host entries of a trie missing from their hash */
 	unsigned long trie_n[PG_GENS][2]; /* per generation and family */
 	unsigned int rules_live[PG_GENS];
 	unsigned int problems;
@@ -342,11 +342,13 @@ static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, 
 		char line[160];
 
 		if (bpf_map_update_elem(fd, hkey, v, BPF_ANY))
-			return pg_sys_err(-errno, "cannot write '%s'",
-					  pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
+			return pg_sys_err(
+				-errno, "cannot write '%s'",
+				pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
 		inet_ntop(v6 ? AF_INET6 : AF_INET, k->addr, addr, sizeof(addr));
-		snprintf(line, sizeof(line), "repaired: generation %u: host exemption %s put back into %s",
-			 g, addr, pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
+		snprintf(line, sizeof(line),
+			 "repaired: generation %u: host exemption %s put back into %s", g, addr,
+			 pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
 		c->report(line, c->ctx);
 		return 0;
 	}
@@ -463,7 +465,8 @@ static int pg_check_kinds(struct pg_check *c)
 			pg_check_count(c, g, what, &k.wide[i], c->trie_wide[g][i], &dirty);
 		}
 		if (dirty && bpf_map_update_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k, BPF_ANY))
-			return pg_sys_err(-errno, "cannot write '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
+			return pg_sys_err(-errno, "cannot write '%s'",
+					  pg_map_names[PG_M_EXEMPT_KINDS]);
 		if (g != c->live && c->idle)
 			for (i = 0; i < 2; i++)
 				if (c->trie_n[g][i])
@@ -513,7 +516,8 @@ static int pg_check_hash(struct pg_check *c, bool v6)
 			continue;
 		memset(&k, 0, sizeof(k));
 		k.prefixlen = PG_LPM_META_BITS + (v6 ? 128 : 32);
-		memcpy((__u8 *)&k + sizeof(__u32), &h, v6 ? sizeof(h) : sizeof(struct pg_exempt_host_v4_key));
+		memcpy((__u8 *)&k + sizeof(__u32), &h,
+		       v6 ? sizeof(h) : sizeof(struct pg_exempt_host_v4_key));
 		if (!bpf_map_lookup_elem(tfd, &k, &tv) && tv.addr_prefixlen == (v6 ? 128 : 32) &&
 		    !memcmp(&tv, &hv, sizeof(tv)))
 			continue;
@@ -523,12 +527,13 @@ static int pg_check_hash(struct pg_check *c, bool v6)
 		}
 		if (++bad <= PG_CHECK_MAX_KEY_LINES) {
 			inet_ntop(v6 ? AF_INET6 : AF_INET, h.addr, addr, sizeof(addr));
-			pg_check_fail(c,
-				      "generation %u: host exemption %s (scope %#x, proto %#x, port "
-				      "%u) in %s is not in %s (or differs)",
-				      h.scope >> 2 & 1, addr, h.scope, h.proto,
-				      h.port_hi << 8 | h.port_lo, name,
-				      pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
+			pg_check_fail(
+				c,
+				"generation %u: host exemption %s (scope %#x, proto %#x, port "
+				"%u) in %s is not in %s (or differs)",
+				h.scope >> 2 & 1, addr, h.scope, h.proto,
+				h.port_hi << 8 | h.port_lo, name,
+				pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
 		}
 	}
 	if (bad > PG_CHECK_MAX_KEY_LINES)
@@ -569,12 +574,13 @@ static int pg_check_summary(struct pg_check *c)
 	struct pg_ref *want = NULL, *have = NULL;
 	size_t nw = 0, nh = 0, cap = 0, i, j, a, b;
 	unsigned long bad_refs = 0, bad_words[PG_GENS][2] = {};
+	size_t c2;
 	__u64 *bits = NULL, *sum = NULL;
-	__u32 key, next, val, lv[PG_GENS][2][32] = {};
+	__u32 key, next, val, lv[2][PG_GENS][2][32] = {};
 	void *prev = NULL;
 	int err = 0;
 
-	want = calloc(c->nrefs + PG_GENS * 2 * 32 + 1, sizeof(*want));
+	want = calloc(c->nrefs + 2 * PG_GENS * 2 * 32 + 1, sizeof(*want));
 	bits = calloc(PG_SUM_ENTRIES, sizeof(*bits));
 	if (!want || !bits) {
 		err = pg_sys_err(-ENOMEM, "cannot check the exemption summary");
@@ -589,19 +595,21 @@ static int pg_check_summary(struct pg_check *c)
 			;
 		want[nw].key = c->refs[i];
 		want[nw++].n = j - i;
-		lv[c->refs[i] >> 30 & 1][c->refs[i] >> 29 & 1][c->refs[i] >> 24 & 31] += j - i;
+		lv[c->refs[i] >> 31][c->refs[i] >> 30 & 1][c->refs[i] >> 29 & 1]
+		  [c->refs[i] >> 24 & 31] += j - i;
 		pg_exm_ref_buckets(c->refs[i], &first, &count);
 		for (bk = first; bk < first + count; bk++)
 			bits[pg_sum_index(c->refs[i] >> 30 & 1, c->refs[i] >> 29 & 1, bk)] |=
-				1ULL << (bk & 63);
+				1ULL << pg_sum_bit(c->refs[i] >> 31, bk);
 	}
-	for (a = 0; a < PG_GENS; a++)
-		for (b = 0; b < 2; b++)
-			for (i = 0; i < 31; i++)
-				if (lv[a][b][i]) {
-					want[nw].key = pg_sum_ref_key(a, b, 31, i);
-					want[nw++].n = lv[a][b][i];
-				}
+	for (c2 = 0; c2 < 2; c2++)
+		for (a = 0; a < PG_GENS; a++)
+			for (b = 0; b < 2; b++)
+				for (i = 0; i < 31; i++)
+					if (lv[c2][a][b][i]) {
+						want[nw].key = pg_sum_ref_key(a, b, c2, 31, i);
+						want[nw++].n = lv[c2][a][b][i];
+					}
 	qsort(want, nw, sizeof(*want), pg_ref_cmp);
 	/* what pg_exempt_refs holds */
 	while (!bpf_map_get_next_key(rfd, prev, &next)) {
@@ -633,10 +641,10 @@ static int pg_check_summary(struct pg_check *c)
 		}
 		bad_refs++;
 		if (!c->repair && bad_refs <= PG_CHECK_MAX_KEY_LINES)
-			pg_check_fail(c,
-				      "%s: count %#x is %u, the tries imply %u",
-				      pg_map_names[PG_M_EXEMPT_REFS], cmp > 0 ? have[b].key : want[a].key,
-				      cmp < 0 ? 0 : have[b].n, cmp > 0 ? 0 : want[a].n);
+			pg_check_fail(c, "%s: count %#x is %u, the tries imply %u",
+				      pg_map_names[PG_M_EXEMPT_REFS],
+				      cmp > 0 ? have[b].key : want[a].key, cmp < 0 ? 0 : have[b].n,
+				      cmp > 0 ? 0 : want[a].n);
 		if (cmp <= 0)
 			a++;
 		if (cmp >= 0)
@@ -655,7 +663,8 @@ static int pg_check_summary(struct pg_check *c)
 			if (bpf_map_update_elem(rfd, &want[j].key, &want[j].n, BPF_ANY))
 				break;
 		if (i < nh || j < nw) {
-			err = pg_sys_err(-errno, "cannot write '%s'", pg_map_names[PG_M_EXEMPT_REFS]);
+			err = pg_sys_err(-errno, "cannot write '%s'",
+					 pg_map_names[PG_M_EXEMPT_REFS]);
 			goto out;
 		}
 		snprintf(line, sizeof(line), "repaired: %s: %lu counts rewritten from the tries",
@@ -673,7 +682,8 @@ static int pg_check_summary(struct pg_check *c)
 
 		if (w == bits[i])
 			continue;
-		bad_words[i >> (PG_SUM_BUCKET_BITS - 5) & 1][i >> (PG_SUM_BUCKET_BITS - 6) & 1]++;
+		bad_words[i >> (PG_SUM_BUCKET_BITS - 4) & 1][i >> (PG_SUM_BUCKET_BITS - 5) & 1]++;
+		/* gen: bit 20 of the index, family: bit 19 (pg_sum_index()) */
 		if (c->repair)
 			__atomic_store_n(&sum[i], bits[i], __ATOMIC_RELAXED);
 	}

@@ -180,7 +180,6 @@ static inline int model(const struct vec *setup, enum pg_dir dir, const __u8 *f,
 			    rule);
 }
 
-
 /*
  * The exemption set as the loader keeps it (tests/test_exempt.c drives
  * the CLI and compares): allow adds an exemption that is not there yet

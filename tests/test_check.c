@@ -239,7 +239,8 @@ static void f_hash_missing(void)
 
 static void f_hash_orphan(void)
 {
-	struct pg_exempt_host_v4_key h = {.scope = pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN),
+	struct pg_exempt_host_v4_key h = {.scope =
+						  pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN),
 					  .proto = PG_EXEMPT_ALL_RULES,
 					  .addr = {203, 0, 113, 5}};
 	struct pg_exempt_val v = {.addr_prefixlen = 32};
@@ -258,14 +259,14 @@ static void f_sum_cleared(void)
 	int fd = pinned("pg_exempt_sum");
 
 	cr_assert_eq(bpf_map_lookup_elem(fd, &idx, &w), 0);
-	w &= ~(1ULL << (b & 63));
+	w &= ~(1ULL << pg_sum_bit(PG_SUM_PREFIX, b));
 	cr_assert_eq(bpf_map_update_elem(fd, &idx, &w, BPF_ANY), 0);
 	close(fd);
 }
 
 static void f_ref_missing(void)
 {
-	__u32 key = pg_sum_ref_key(0, 0, 0, pg_sum_bucket_v4(net192));
+	__u32 key = pg_sum_ref_key(0, 0, PG_SUM_PREFIX, 0, pg_sum_bucket_v4(net192));
 	int fd = pinned("pg_exempt_refs");
 
 	cr_assert_eq(bpf_map_delete_elem(fd, &key), 0, "pg_exempt_refs: %s", strerror(errno));
@@ -334,7 +335,8 @@ static const struct fault faults[] = {
 	 "pg_exempt_v4"},
 	{"summary bit cleared under an exemption", BASE, f_sum_cleared,
 	 "generation 0: 1 words of the IPv4 summary in pg_exempt_sum differ from the tries"},
-	{"summary count missing", BASE, f_ref_missing, "pg_exempt_refs: count 0xc00002 is 0, the "
+	{"summary count missing", BASE, f_ref_missing,
+	 "pg_exempt_refs: count 0x80c00002 is 0, the "
 	 "tries imply 1"},
 	{"trie entries in the inactive generation", BASE, f_inactive_trie,
 	 "1 IPv4 exemptions in generation 1, which is not live"},

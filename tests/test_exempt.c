@@ -220,7 +220,8 @@ static void probe(const char *step, enum pg_dir dir, bool v6, __u16 dport, const
 		  const char *peer, unsigned int *fails)
 {
 	static struct exempt_spec specs[MODEL_EX_MAX];
-	struct pkt_spec ps = {.ip = v6 ? 6 : 4, .proto = IPPROTO_TCP, .sport = 40000, .dport = dport};
+	struct pkt_spec ps = {
+		.ip = v6 ? 6 : 4, .proto = IPPROTO_TCP, .sport = 40000, .dport = dport};
 	__u8 frame[256], res[256];
 	__u16 rule;
 	int n, reason;
@@ -394,7 +395,8 @@ static void op_apply(long crash_at, char *step, size_t len)
 	write_file("conf", text);
 	if (crash_at) {
 		/* killed: the old policy or the new one is live, never a mix */
-		tl_sh(NULL, 0, "PORTGATE_APPLY_CRASH_AT=%ld %s --pin-path %s apply %s.conf >/dev/null 2>&1",
+		tl_sh(NULL, 0,
+		      "PORTGATE_APPLY_CRASH_AT=%ld %s --pin-path %s apply %s.conf >/dev/null 2>&1",
 		      crash_at, PORTGATE, pin, tmp);
 	}
 	rc = pg("apply %s.conf", tmp);

@@ -756,7 +756,8 @@ static int cmd_exempt(const struct run_opts *o)
 				break;
 			err = put_exempts(&l, 1, v6, done, n, true);
 			if (err) {
-				fprintf(stderr, "bench-xdp: adding exemptions: %s\n", strerror(-err));
+				fprintf(stderr, "bench-xdp: adding exemptions: %s\n",
+					strerror(-err));
 				break;
 			}
 			if (n > done)
@@ -766,7 +767,8 @@ static int cmd_exempt(const struct run_opts *o)
 			hosts = bench_hosts(n);
 			pfx = n / 10;
 			/* probes: 198.51.100.7 / 2001:db8:ffff:ff00::7, next to host 0, host, prefix */
-			snprintf(dst[0], sizeof(dst[0]), v6 ? "2001:db8:ffff:ff00::7" : "198.51.100.7");
+			snprintf(dst[0], sizeof(dst[0]),
+				 v6 ? "2001:db8:ffff:ff00::7" : "198.51.100.7");
 			bench_host_addr(v6, 0, a);
 			a[v6 ? 15 : 3]++;
 			inet_ntop(v6 ? AF_INET6 : AF_INET, a, dst[1], sizeof(dst[1]));
@@ -790,7 +792,8 @@ static int cmd_exempt(const struct run_opts *o)
 				for (p = 0; p < 4 && !err; p++)
 					for (g = 0; g < 2 && !err; g++) {
 						l.pg->data_pg_ctl->pg_ctl.gen = g;
-						err = measure(&acc[p][g], l.prog_fd, &f[p], o->repeat);
+						err = measure(&acc[p][g], l.prog_fd, &f[p],
+							      o->repeat);
 					}
 			l.pg->data_pg_ctl->pg_ctl.gen = 0;
 			/* exempt <family> <n> <probe> <min ns no exemptions> <median> <min ns> <median> <verdict> */
@@ -807,8 +810,8 @@ static int cmd_exempt(const struct run_opts *o)
 			if (n == 0 || n == 100000 || n == 1000000) {
 				struct pg_exm x = PG_EXM_OF_SKEL(l.pg);
 
-				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\n", v6 ? "v6" : "v4", n,
-				       map_bytes(x.trie[v6]), map_bytes(x.host[v6]),
+				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\n", v6 ? "v6" : "v4",
+				       n, map_bytes(x.trie[v6]), map_bytes(x.host[v6]),
 				       map_bytes(x.sum), map_bytes(x.refs));
 			}
 			fflush(stdout);

@@ -23,9 +23,9 @@ for f in bench-xdp trafficgen; do
 done
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000) n_allow=20
+	rounds=1 frames=10000 repeat=1000 scale_args=(--max-exempt 10000) n_allow=20 n_big=1000
 else
-	rounds=7 frames=10000000 repeat=2000000 scale_args=() n_allow=10000
+	rounds=7 frames=10000000 repeat=2000000 scale_args=() n_allow=10000 n_big=1000000
 fi
 rounds=${BENCH_ROUNDS:-$rounds}
 frames=${BENCH_FRAMES:-$frames}
@@ -54,10 +54,11 @@ cleanup() {
 	set +e
 	if [ -e /run/netns/$ns ]; then
 		pg detach --all >/dev/null 2>&1
+		nsx "$bin/portgate" --pin-path "${pins}x" detach --all >/dev/null 2>&1
 		nsx "$bin/bench-xdp" detach $rx >/dev/null 2>&1
 		ip netns del $ns
 	fi
-	rm -rf "$pins" "$bin"
+	rm -rf "$pins" "${pins}x" "$bin"
 }
 bin=$(mktemp -d /tmp/pgbench-bin.XXXXXX)
 trap cleanup EXIT
@@ -80,6 +81,11 @@ taskset -c $cpu "$bin/bench-xdp" trace-cost --repeat "$repeat" --rounds "$rounds
 log "scale: rules 1..65536, exemptions 0..1000000"
 taskset -c $cpu "$bin/bench-xdp" scale --repeat "$repeat" --rounds "$rounds" \
 	"${scale_args[@]}" >"$OUT/scale.tsv"
+
+# ------------------------------------------------------ 3b. exemptions
+log "exemptions: 0..1000000, IPv4 and IPv6, generation 0 (none) against 1 (the mix)"
+taskset -c $cpu "$bin/bench-xdp" exempt --repeat "$repeat" --rounds "$rounds" \
+	"${scale_args[@]}" >"$OUT/exempt.tsv"
 
 # ---------------------------------------------------------------- 2. live
 ip netns add $ns
@@ -113,6 +119,30 @@ fi
 [ $pg_via = cli ] && pg detach $rx >/dev/null
 log "live: $frames frames x $rounds rounds; portgate attached by: $pg_via"
 
+# A second portgate state (pin path $pins2) holding n_big exemptions of the
+# bench mix (tools/bench-xdp.c: 9 in 10 hosts of 100.64.0.0/10, 1 in 10
+# /24../28 prefixes); a generic-mode link on a dummy interface keeps it
+# while the receiver's link comes and goes. Its `allow --file` is timed.
+pins2=${pins}x
+pgx() { nsx "$bin/portgate" --pin-path "$pins2" "$@"; }
+awk -v n=$n_big 'BEGIN { for (i = 0; i < n; i++) {
+	if (i % 10 == 9) { p = int(i / 10); a = 16 * 16777216 + p * 256
+		printf "%d.%d.%d.0/%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, 24 + p % 5 }
+	else { h = i - int(i / 10); a = 100 * 16777216 + 64 * 65536 + 4 * h + 1
+		printf "%d.%d.%d.%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, a % 256 } } }' >"$bin/big.list"
+ip -n $ns link add pgd$$ type dummy
+ip -n $ns link set pgd$$ up
+big_ok=0
+if [ $pg_via = cli ] && pgx attach pgd$$ --mode generic >/dev/null 2>>"$OUT/cli-attach.err"; then
+	t0=$(date +%s%N)
+	if res=$(pgx -j allow --file "$bin/big.list" --subscriber 2>>"$OUT/cli-attach.err"); then
+		t1=$(date +%s%N)
+		echo -e "cli\tallow_file_big\t$((t1 - t0))\t$n_big" >"$OUT/big.tsv"
+		[ "$(jq -r .added <<<"$res")" = "$n_big" ] && big_ok=1
+	fi
+fi
+log "live: portgate with $n_big exemptions loaded: $([ $big_ok = 1 ] && echo yes || echo NO)"
+
 pg_rx() { # packets portgate counted so far
 	if [ $pg_via = cli ]; then
 		pg stats -j | jq -r '.totals.rx'
@@ -123,6 +153,7 @@ pg_rx() { # packets portgate counted so far
 
 setup() {
 	case $1 in
+	portgate_big) pgx attach $rx --role uplink --mode native >/dev/null ;;
 	portgate)
 		if [ $pg_via = cli ]; then
 			pg attach $rx --role uplink --mode native >/dev/null
@@ -154,12 +185,14 @@ setup() {
 teardown() {
 	case $1 in
 	portgate) if [ $pg_via = cli ]; then pg detach $rx >/dev/null; else nsx "$bin/bench-xdp" detach $rx; fi ;;
+	portgate_big) pgx detach $rx >/dev/null ;;
 	nftables) nsx nft delete table netdev pg && nsx ethtool -K $rx gro off ;;
 	*) nsx "$bin/bench-xdp" detach $rx ;;
 	esac
 }
 
 targets=(portgate drop xdp-filter nftables)
+[ $big_ok = 1 ] && targets+=(portgate_big)
 echo -e "#target\tround\tinjected\tdelivered\tring_drops\tcounted\tgen_ns\tmpps\tgen_mpps\tcomplete" >"$OUT/live.tsv"
 discarded=0
 for ((r = 1; r <= rounds; r++)); do

@@ -54,17 +54,17 @@ bool pg_exm_ref_key(const void *key, bool v6, __u32 *ref)
 {
 	const struct pg_exempt_v6_key *k = key; /* the v4 key is its prefix */
 	unsigned int plen = exm_plen(key), level;
-	__u32 b;
+	__u32 cls = pg_exm_is_host(key, v6) ? PG_SUM_HOST : PG_SUM_PREFIX, b;
 
 	if (plen < (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4))
 		return false;
 	if (v6) {
-		*ref = pg_sum_ref_key(exm_gen(key), 1, 0, pg_sum_bucket_v6(k->addr));
+		*ref = pg_sum_ref_key(exm_gen(key), 1, cls, 0, pg_sum_bucket_v6(k->addr));
 		return true;
 	}
 	level = plen >= 24 ? 0 : 24 - plen;
 	b = pg_sum_bucket_v4(k->addr) & ~((1U << level) - 1);
-	*ref = pg_sum_ref_key(exm_gen(key), 0, level, b);
+	*ref = pg_sum_ref_key(exm_gen(key), 0, cls, level, b);
 	return true;
 }
 
@@ -154,17 +154,17 @@ static int exm_u32_cmp(const void *a, const void *b)
 
 static void exm_bits_set(__u64 *sum, __u32 ref)
 {
-	__u32 first, count, b, gen = ref >> 30 & 1, v6 = ref >> 29 & 1;
+	__u32 first, count, b, cls = ref >> 31, gen = ref >> 30 & 1, v6 = ref >> 29 & 1;
 
 	pg_exm_ref_buckets(ref, &first, &count);
 	for (b = first; b < first + count; b++)
-		__atomic_fetch_or(&sum[pg_sum_index(gen, v6, b)], 1ULL << (b & 63),
+		__atomic_fetch_or(&sum[pg_sum_index(gen, v6, b)], 1ULL << pg_sum_bit(cls, b),
 				  __ATOMIC_RELAXED);
 }
 
 /* Does some count (of a level with entries) still cover bucket b? */
-static int exm_covered(const struct pg_exm *x, __u32 gen, __u32 v6, __u32 b, const long *levels,
-		       bool *covered)
+static int exm_covered(const struct pg_exm *x, __u32 cls, __u32 gen, __u32 v6, __u32 b,
+		       const long *levels, bool *covered)
 {
 	__u32 l, key, v;
 
@@ -172,7 +172,7 @@ static int exm_covered(const struct pg_exm *x, __u32 gen, __u32 v6, __u32 b, con
 	for (l = 0; l <= PG_SUM_MAX_LEVEL && !*covered; l++) {
 		if (!levels[l])
 			continue;
-		key = pg_sum_ref_key(gen, v6, l, b & ~((1U << l) - 1));
+		key = pg_sum_ref_key(gen, v6, cls, l, b & ~((1U << l) - 1));
 		if (!bpf_map_lookup_elem(x->refs, &key, &v))
 			*covered = v != 0;
 		else if (errno != ENOENT)
@@ -189,9 +189,9 @@ static int exm_covered(const struct pg_exm *x, __u32 gen, __u32 v6, __u32 b, con
 static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_t n, long sign,
 			  bool fresh)
 {
-	long levels[PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
-	long now[PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
-	__u32 *gone = NULL, key, v, g, f, l;
+	long levels[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
+	long now[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
+	__u32 *gone = NULL, key, v, c, g, f, l;
 	size_t i, j, ngone = 0;
 	int err = 0;
 
@@ -209,7 +209,8 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		for (j = i + 1; j < n && refs[j] == refs[i]; j++)
 			;
 		cnt = (long)(j - i) * sign;
-		levels[refs[i] >> 30 & 1][refs[i] >> 29 & 1][refs[i] >> 24 & 31] += cnt;
+		levels[refs[i] >> 31][refs[i] >> 30 & 1][refs[i] >> 29 & 1][refs[i] >> 24 & 31] +=
+			cnt;
 		v = 0;
 		if (!fresh && bpf_map_lookup_elem(x->refs, &refs[i], &v)) {
 			if (errno != ENOENT)
@@ -228,33 +229,37 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 			gone[ngone++] = refs[i];
 	}
 	/* the per-level totals: which levels a bucket's coverage check must look at */
-	for (g = 0; g < PG_GENS && !err; g++)
-		for (f = 0; f < 2 && !err; f++)
-			for (l = 0; l <= PG_SUM_MAX_LEVEL && !err; l++) {
-				key = pg_sum_ref_key(g, f, EXM_LEVEL_TOTAL, l);
-				v = 0;
-				if (bpf_map_lookup_elem(x->refs, &key, &v) && errno != ENOENT)
-					err = -errno;
-				v = exm_add_u32(v, levels[g][f][l]);
-				now[g][f][l] = v;
-				if (!levels[g][f][l] || err)
-					continue;
-				if (v ? bpf_map_update_elem(x->refs, &key, &v, BPF_ANY)
-				      : bpf_map_delete_elem(x->refs, &key) && errno != ENOENT)
-					err = -errno;
-			}
+	for (c = 0; c < 2 && !err; c++)
+		for (g = 0; g < PG_GENS && !err; g++)
+			for (f = 0; f < 2 && !err; f++)
+				for (l = 0; l <= PG_SUM_MAX_LEVEL && !err; l++) {
+					key = pg_sum_ref_key(g, f, c, EXM_LEVEL_TOTAL, l);
+					v = 0;
+					if (bpf_map_lookup_elem(x->refs, &key, &v) &&
+					    errno != ENOENT)
+						err = -errno;
+					v = exm_add_u32(v, levels[c][g][f][l]);
+					now[c][g][f][l] = v;
+					if (!levels[c][g][f][l] || err)
+						continue;
+					if (v ? bpf_map_update_elem(x->refs, &key, &v, BPF_ANY)
+					      : bpf_map_delete_elem(x->refs, &key) &&
+							    errno != ENOENT)
+						err = -errno;
+				}
 	for (i = 0; i < ngone && !err; i++) {
 		__u32 first, count, b;
 		bool covered;
 
+		c = gone[i] >> 31;
 		g = gone[i] >> 30 & 1;
 		f = gone[i] >> 29 & 1;
 		pg_exm_ref_buckets(gone[i], &first, &count);
 		for (b = first; b < first + count && !err; b++) {
-			err = exm_covered(x, g, f, b, now[g][f], &covered);
+			err = exm_covered(x, c, g, f, b, now[c][g][f], &covered);
 			if (!err && !covered)
-				__atomic_fetch_and(&sum[pg_sum_index(g, f, b)], ~(1ULL << (b & 63)),
-						   __ATOMIC_RELAXED);
+				__atomic_fetch_and(&sum[pg_sum_index(g, f, b)],
+						   ~(1ULL << pg_sum_bit(c, b)), __ATOMIC_RELAXED);
 		}
 	}
 	free(gone);
@@ -557,7 +562,7 @@ int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen)
 	/* kinds first: the fast path stops looking before the bits go */
 	err = bpf_map_update_elem(x->kinds, &gen, &zero, BPF_ANY) ? -errno : 0;
 	if (!err) {
-		memset(&sum[pg_sum_index(gen, 0, 0)], 0, 2 * PG_SUM_WORDS * sizeof(__u64));
+		memset(&sum[pg_sum_index(gen, 0, 0)], 0, 4 * PG_SUM_WORDS * sizeof(__u64));
 		err = exm_refs_reset(x, gen);
 	}
 	pg_exm_sum_unmap(sum);

@@ -35,15 +35,15 @@ struct pg_exm {
 };
 
 /* The maps of a loaded skeleton (struct portgate *), for the tests and tools. */
-#define PG_EXM_OF_SKEL(skel)                                                  \
-	((struct pg_exm){                                                     \
-		.trie = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V4),          \
-			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V6)},         \
-		.host = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V4),     \
-			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V6)},    \
-		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),       \
-		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),           \
-		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),         \
+#define PG_EXM_OF_SKEL(skel)                                               \
+	((struct pg_exm){                                                  \
+		.trie = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V4),       \
+			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V6)},      \
+		.host = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V4),  \
+			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V6)}, \
+		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),    \
+		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),        \
+		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),      \
 	})
 
 /* One entry: its trie key (generation in the scope), family and value. */
