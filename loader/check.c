@@ -39,7 +39,7 @@ struct pg_check {
 	const struct pg_rule *rules;
 	__u32 live;   /* pg_ctl.gen */
 	bool idle;    /* lock held: no apply is between its steps */
-	bool repair;  /* rewrite the kind counts from the tries */
+	bool repair;  /* rewrite kinds, host hashes and summary from the tries */
 	__u16 *owner; /* scratch: rule id that should own each port entry */
 	/* what the tries hold, per generation and kind (pg_exempt_kind()) */
 	unsigned long trie_host[PG_GENS][PG_EXEMPT_KINDS];

@@ -431,7 +431,7 @@ void pg_audit(const struct pg_opts *o, int argc, char **argv, int rc);
  */
 enum pg_check_flags {
 	PG_CHECK_IDLE = 1 << 0,	  /* no apply between its steps: the other generation is empty */
-	PG_CHECK_REPAIR = 1 << 1, /* rewrite the exemption-kind counts from the tries */
+	PG_CHECK_REPAIR = 1 << 1, /* rewrite kinds, host hashes and summary from the tries */
 };
 typedef void (*pg_check_report_fn)(const char *line, void *ctx);
 struct pg_check_sum {
