@@ -121,7 +121,7 @@ log "live: $frames frames x $rounds rounds; portgate attached by: $pg_via"
 
 # A second portgate state (pin path $pins2) holding n_big exemptions of the
 # bench mix (tools/bench-xdp.c: 9 in 10 hosts of 100.64.0.0/10, 1 in 10
-# /24../28 prefixes); a generic-mode link on a dummy interface keeps it
+# /24../28 prefixes); a generic-mode link on a spare veth keeps it
 # while the receiver's link comes and goes. Its `allow --file` is timed.
 pins2=${pins}x
 pgx() { nsx "$bin/portgate" --pin-path "$pins2" "$@"; }
@@ -130,8 +130,9 @@ awk -v n=$n_big 'BEGIN { for (i = 0; i < n; i++) {
 		printf "%d.%d.%d.0/%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, 24 + p % 5 }
 	else { h = i - int(i / 10); a = 100 * 16777216 + 64 * 65536 + 4 * h + 1
 		printf "%d.%d.%d.%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, a % 256 } } }' >"$bin/big.list"
-ip -n $ns link add pgd$$ type dummy
+ip -n $ns link add pgd$$ type veth peer name pge$$
 ip -n $ns link set pgd$$ up
+ip -n $ns link set pge$$ up
 big_ok=0
 if [ $pg_via = cli ] && pgx attach pgd$$ --mode generic >/dev/null 2>>"$OUT/cli-attach.err"; then
 	t0=$(date +%s%N)
