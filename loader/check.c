@@ -486,30 +486,17 @@ static int pg_check_hash(struct pg_check *c, bool v6)
 	int fd = c->m->fd[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
 	int tfd = c->m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
 	const char *name = pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
-	struct pg_exempt_host_v6_key h, next; /* the v4 key is its prefix */
+	struct pg_exempt_host_v6_key h, next, *drop = NULL; /* the v4 key is its prefix */
 	struct pg_exempt_v6_key k;
 	struct pg_exempt_val hv, tv;
 	unsigned long bad = 0;
+	size_t ndrop = 0, cap = 0, i;
 	char addr[INET6_ADDRSTRLEN], line[200];
 	void *prev = NULL;
-	bool drop = false;
+	int err = 0;
 
 	memset(&next, 0, sizeof(next));
-	while (drop || !bpf_map_get_next_key(fd, prev, &next)) {
-		if (drop) {
-			/* repair: delete h, then continue from the start (keys move) */
-			if (bpf_map_delete_elem(fd, &h) && errno != ENOENT)
-				return pg_sys_err(-errno, "cannot write '%s'", name);
-			inet_ntop(v6 ? AF_INET6 : AF_INET, h.addr, addr, sizeof(addr));
-			snprintf(line, sizeof(line),
-				 "repaired: generation %u: host exemption %s removed from %s "
-				 "(not in its trie)",
-				 h.scope >> 2 & 1, addr, name);
-			c->report(line, c->ctx);
-			drop = false;
-			prev = NULL;
-			continue;
-		}
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		memcpy(&h, &next, sizeof(h));
 		prev = &h;
 		if (bpf_map_lookup_elem(fd, &h, &hv))
@@ -522,7 +509,19 @@ static int pg_check_hash(struct pg_check *c, bool v6)
 		    !memcmp(&tv, &hv, sizeof(tv)))
 			continue;
 		if (c->repair) {
-			drop = true;
+			/* deleted after the walk: a walk does not survive its own deletes */
+			if (ndrop == cap) {
+				struct pg_exempt_host_v6_key *d =
+					realloc(drop, (cap ? 2 * cap : 256) * sizeof(*d));
+
+				if (!d) {
+					err = pg_sys_err(-ENOMEM, "cannot check '%s'", name);
+					goto out;
+				}
+				drop = d;
+				cap = cap ? 2 * cap : 256;
+			}
+			drop[ndrop++] = h;
 			continue;
 		}
 		if (++bad <= PG_CHECK_MAX_KEY_LINES) {
@@ -536,13 +535,27 @@ static int pg_check_hash(struct pg_check *c, bool v6)
 				pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
 		}
 	}
+	for (i = 0; i < ndrop; i++) {
+		if (bpf_map_delete_elem(fd, &drop[i]) && errno != ENOENT) {
+			err = pg_sys_err(-errno, "cannot write '%s'", name);
+			goto out;
+		}
+		inet_ntop(v6 ? AF_INET6 : AF_INET, drop[i].addr, addr, sizeof(addr));
+		snprintf(line, sizeof(line),
+			 "repaired: generation %u: host exemption %s removed from %s (not in its "
+			 "trie)",
+			 drop[i].scope >> 2 & 1, addr, name);
+		c->report(line, c->ctx);
+	}
 	if (bad > PG_CHECK_MAX_KEY_LINES)
 		pg_check_fail(c, "%s: %lu more entries not in the trie", name,
 			      bad - PG_CHECK_MAX_KEY_LINES);
 	if (c->hash_bad > PG_CHECK_MAX_KEY_LINES && !v6)
 		pg_check_fail(c, "%lu more host exemptions missing from their hash",
 			      c->hash_bad - PG_CHECK_MAX_KEY_LINES);
-	return 0;
+out:
+	free(drop);
+	return err;
 }
 
 struct pg_ref {
