@@ -796,15 +796,21 @@ static int cmd_exempt(const struct run_opts *o)
 							      o->repeat);
 					}
 			l.pg->data_pg_ctl->pg_ctl.gen = 0;
-			/* exempt <family> <n> <probe> <min ns no exemptions> <median> <min ns> <median> <verdict> */
+			/* exempt <family> <n> <probe> <min ns, none> <median> <min ns> <median> <verdict> <dst> <median ratio> */
 			for (p = 0; p < 4 && !err; p++) {
+				double ratio[64];
+
+				/* per round: with / without, measured back to back (noise cancels) */
+				for (r = 0; r < acc[p][0].n && r < acc[p][1].n; r++)
+					ratio[r] = acc[p][1].v[r] / acc[p][0].v[r];
+				qsort(ratio, r, sizeof(double), cmp_double);
 				qsort(acc[p][0].v, acc[p][0].n, sizeof(double), cmp_double);
 				qsort(acc[p][1].v, acc[p][1].n, sizeof(double), cmp_double);
-				printf("exempt\t%s\t%ld\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\n",
+				printf("exempt\t%s\t%ld\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%.3f\n",
 				       v6 ? "v6" : "v4", n, probes[p], acc[p][0].v[0],
 				       acc[p][0].v[acc[p][0].n / 2], acc[p][1].v[0],
 				       acc[p][1].v[acc[p][1].n / 2], verdict_name(acc[p][1].retval),
-				       dst[p]);
+				       dst[p], ratio[r / 2]);
 			}
 			/* memory of the exemption maps at this point */
 			if (n == 0 || n == 100000 || n == 1000000) {
