@@ -214,6 +214,16 @@ static __always_inline __u32 pg_exempt_sum_bits(__u32 gen, bool v6, __u32 b)
 	return w ? (*w >> pg_sum_bit(PG_SUM_HOST, b)) & 3 : 0;
 }
 
+/* The host filter's bit for addr: clear = no host exemption of this generation has it. */
+static __always_inline bool pg_exempt_bloom_hit(__u32 gen, bool v6, const __u8 *addr)
+{
+	__u32 h = pg_sum_bloom_hash(v6, addr);
+	__u32 idx = pg_sum_bloom_index(gen, v6, h);
+	__u64 *w = bpf_map_lookup_elem(&PG_MAP_EXEMPT_SUM, &idx);
+
+	return w && ((*w >> (h & 63)) & 1);
+}
+
 /*
  * One side (its address): kinds without entries are skipped; the host
  * hashes are looked up only if the host summary bit of the address's
@@ -232,7 +242,7 @@ static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, 
 	if (!(hr | ha | pr | pa))
 		return false;
 	bits = pg_exempt_sum_bits(gen, v6, v6 ? pg_sum_bucket_v6(addr) : pg_sum_bucket_v4(addr));
-	if (bits & 1) {
+	if ((bits & 1) && pg_exempt_bloom_hit(gen, v6, addr)) {
 		if (hr && pg_exempt_host(gen, v6, side, dir, proto, port, addr))
 			return true;
 		if (ha && pg_exempt_host(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr))

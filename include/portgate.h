@@ -309,8 +309,10 @@ struct pg_exempt_host_v6_key {
  */
 #define PG_SUM_BUCKET_BITS 24
 #define PG_SUM_BITS (1U << PG_SUM_BUCKET_BITS)
-#define PG_SUM_WORDS (PG_SUM_BITS / 64) /* per generation, family and class */
-#define PG_SUM_ENTRIES (PG_GENS * 2 * 2 * PG_SUM_WORDS)
+#define PG_SUM_WORDS (PG_SUM_BITS / 64)			   /* per generation, family and class */
+#define PG_SUM_BLOOM_BASE (PG_GENS * 2 * 2 * PG_SUM_WORDS) /* after the bucket bits */
+#define PG_SUM_ENTRIES (PG_SUM_BLOOM_BASE + PG_GENS * 2 * PG_SUM_WORDS)
+#define PG_SUM_BLOOM_LEVEL 16 /* pg_exempt_refs level of the host filter's bits */
 #define PG_SUM_MIN_PLEN_V4 16
 #define PG_SUM_MIN_PLEN_V6 48
 #define PG_SUM_MAX_LEVEL (24 - PG_SUM_MIN_PLEN_V4)
@@ -350,7 +352,39 @@ static inline __u32 pg_sum_bit(__u32 cls, __u32 b)
 	return ((b & 31) << 1) | (cls & 1);
 }
 
-/* pg_exempt_refs key: level = 24 - prefix length for IPv4 /16../23, else 0. */
+/*
+ * The host filter: behind a set host bit, one more bit per generation and
+ * family, indexed by a 24-bit hash of the whole address, set iff some host
+ * exemption's address hashes to it (a Bloom filter with one hash). A
+ * non-exempt address in a bucket of host exemptions usually finds it clear
+ * and skips the hash lookups.
+ */
+static inline __u32 pg_sum_bloom_hash(__u32 v6, const __u8 *a)
+{
+	__u32 w0 = ((__u32)a[0] << 24) | ((__u32)a[1] << 16) | ((__u32)a[2] << 8) | a[3];
+	__u64 x = w0;
+
+	if (v6) {
+		__u32 w1 = ((__u32)a[4] << 24) | ((__u32)a[5] << 16) | ((__u32)a[6] << 8) | a[7];
+		__u32 w2 = ((__u32)a[8] << 24) | ((__u32)a[9] << 16) | ((__u32)a[10] << 8) | a[11];
+		__u32 w3 =
+			((__u32)a[12] << 24) | ((__u32)a[13] << 16) | ((__u32)a[14] << 8) | a[15];
+
+		x = (((__u64)w0 << 32) | w1) ^ ((((__u64)w2 << 32) | w3) * 0xc2b2ae3d27d4eb4fULL);
+	}
+	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+}
+
+static inline __u32 pg_sum_bloom_index(__u32 gen, __u32 v6, __u32 h)
+{
+	return PG_SUM_BLOOM_BASE | ((gen & 1) << (PG_SUM_BUCKET_BITS - 6 + 1)) |
+	       ((v6 & 1) << (PG_SUM_BUCKET_BITS - 6)) | ((h & (PG_SUM_BITS - 1)) >> 6);
+}
+
+/*
+ * pg_exempt_refs key: level = 24 - prefix length for IPv4 /16../23, else
+ * 0; PG_SUM_BLOOM_LEVEL: b is a host filter bit.
+ */
 static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, __u32 b)
 {
 	return ((cls & 1) << 31) | ((gen & 1) << 30) | ((v6 & 1) << 29) | ((level & 31) << 24) |

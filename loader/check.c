@@ -308,7 +308,8 @@ static const char *pg_key_fault(const struct pg_exempt_v6_key *k, bool v6,
 static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6,
 			  const struct pg_exempt_val *v)
 {
-	__u32 g = k->scope >> 2 & 1, ref;
+	__u32 g = k->scope >> 2 & 1, ref[2];
+	int nref, i;
 	__u32 kind = pg_exempt_kind(v6, k->scope >> 1 & 1, k->proto == PG_EXEMPT_ALL_RULES,
 				    k->scope & 1);
 	__u8 hkey[sizeof(struct pg_exempt_host_v6_key)];
@@ -316,8 +317,9 @@ static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, 
 	struct pg_exempt_val hv;
 	char addr[INET6_ADDRSTRLEN];
 
-	if (pg_exm_ref_key(k, v6, &ref)) {
-		if (c->nrefs == c->refs_cap) {
+	nref = pg_exm_ref_keys(k, v6, ref);
+	if (nref) {
+		if (c->nrefs + 2 > c->refs_cap) {
 			size_t cap = c->refs_cap ? 2 * c->refs_cap : 4096;
 			__u32 *r = realloc(c->refs, cap * sizeof(*r));
 
@@ -326,7 +328,8 @@ static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, 
 			c->refs = r;
 			c->refs_cap = cap;
 		}
-		c->refs[c->nrefs++] = ref;
+		for (i = 0; i < nref; i++)
+			c->refs[c->nrefs++] = ref[i];
 	} else {
 		c->trie_wide[g][v6]++;
 	}
@@ -608,9 +611,14 @@ static int pg_check_summary(struct pg_check *c)
 			;
 		want[nw].key = c->refs[i];
 		want[nw++].n = j - i;
+		pg_exm_ref_buckets(c->refs[i], &first, &count);
+		if ((c->refs[i] >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+			bits[pg_sum_bloom_index(c->refs[i] >> 30 & 1, c->refs[i] >> 29 & 1,
+						first)] |= 1ULL << (first & 63);
+			continue;
+		}
 		lv[c->refs[i] >> 31][c->refs[i] >> 30 & 1][c->refs[i] >> 29 & 1]
 		  [c->refs[i] >> 24 & 31] += j - i;
-		pg_exm_ref_buckets(c->refs[i], &first, &count);
 		for (bk = first; bk < first + count; bk++)
 			bits[pg_sum_index(c->refs[i] >> 30 & 1, c->refs[i] >> 29 & 1, bk)] |=
 				1ULL << pg_sum_bit(c->refs[i] >> 31, bk);
@@ -695,7 +703,12 @@ static int pg_check_summary(struct pg_check *c)
 
 		if (w == bits[i])
 			continue;
-		bad_words[i >> (PG_SUM_BUCKET_BITS - 4) & 1][i >> (PG_SUM_BUCKET_BITS - 5) & 1]++;
+		if (i >= PG_SUM_BLOOM_BASE)
+			bad_words[i >> (PG_SUM_BUCKET_BITS - 5) & 1]
+				 [i >> (PG_SUM_BUCKET_BITS - 6) & 1]++;
+		else
+			bad_words[i >> (PG_SUM_BUCKET_BITS - 4) & 1]
+				 [i >> (PG_SUM_BUCKET_BITS - 5) & 1]++;
 		/* gen: bit 20 of the index, family: bit 19 (pg_sum_index()) */
 		if (c->repair)
 			__atomic_store_n(&sum[i], bits[i], __ATOMIC_RELAXED);

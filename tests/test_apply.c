@@ -306,6 +306,8 @@ static void expect_inactive_clean(const char *when)
 	cr_assert(sum, "mmap %s: %s", PG_STR(PG_MAP_EXEMPT_SUM), strerror(errno));
 	for (i = 0; i < 4 * PG_SUM_WORDS; i++)
 		left += sum[pg_sum_index(ig, 0, 0) + i] != 0;
+	for (i = 0; i < 2 * PG_SUM_WORDS; i++)
+		left += sum[pg_sum_bloom_index(ig, 0, 0) + i] != 0;
 	pg_exm_sum_unmap(sum);
 	close(fd);
 	cr_expect_eq(left, 0, "%s: %u summary words of the inactive generation %u set", when, left,

@@ -50,28 +50,46 @@ void pg_exm_host_key(const void *key, bool v6, void *hkey)
 	memcpy(hkey, (const __u8 *)key + sizeof(__u32), exm_hsize(v6));
 }
 
-bool pg_exm_ref_key(const void *key, bool v6, __u32 *ref)
+int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2])
 {
 	const struct pg_exempt_v6_key *k = key; /* the v4 key is its prefix */
 	unsigned int plen = exm_plen(key), level;
-	__u32 cls = pg_exm_is_host(key, v6) ? PG_SUM_HOST : PG_SUM_PREFIX, b;
+	bool host = pg_exm_is_host(key, v6);
+	__u32 cls = host ? PG_SUM_HOST : PG_SUM_PREFIX, b, g = exm_gen(key);
 
 	if (plen < (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4))
-		return false;
+		return 0;
 	if (v6) {
-		*ref = pg_sum_ref_key(exm_gen(key), 1, cls, 0, pg_sum_bucket_v6(k->addr));
-		return true;
+		refs[0] = pg_sum_ref_key(g, 1, cls, 0, pg_sum_bucket_v6(k->addr));
+	} else {
+		level = plen >= 24 ? 0 : 24 - plen;
+		b = pg_sum_bucket_v4(k->addr) & ~((1U << level) - 1);
+		refs[0] = pg_sum_ref_key(g, 0, cls, level, b);
 	}
-	level = plen >= 24 ? 0 : 24 - plen;
-	b = pg_sum_bucket_v4(k->addr) & ~((1U << level) - 1);
-	*ref = pg_sum_ref_key(exm_gen(key), 0, cls, level, b);
-	return true;
+	if (!host)
+		return 1;
+	refs[1] = pg_sum_ref_key(g, v6, PG_SUM_HOST, PG_SUM_BLOOM_LEVEL,
+				 pg_sum_bloom_hash(v6, k->addr));
+	return 2;
 }
 
 void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count)
 {
 	*first = ref & (PG_SUM_BITS - 1);
-	*count = 1U << (ref >> 24 & 31);
+	*count = (ref >> 24 & 31) == PG_SUM_BLOOM_LEVEL ? 1 : 1U << (ref >> 24 & 31);
+}
+
+/* The word and bit of a reference key's bucket b (summary or host filter). */
+static __u32 exm_word(__u32 ref, __u32 b, __u32 *bit)
+{
+	__u32 cls = ref >> 31, gen = ref >> 30 & 1, v6 = ref >> 29 & 1;
+
+	if ((ref >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+		*bit = b & 63;
+		return pg_sum_bloom_index(gen, v6, b);
+	}
+	*bit = pg_sum_bit(cls, b);
+	return pg_sum_index(gen, v6, b);
 }
 
 __u64 *pg_exm_sum_map(int sum_fd)
@@ -100,7 +118,7 @@ struct exm_kinds {
 static void exm_kinds_count(struct exm_kinds *d, const struct pg_exm_ent *e, long sign)
 {
 	const struct pg_exempt_v4_key *k = e->key;
-	__u32 g = exm_gen(k), ref;
+	__u32 g = exm_gen(k), refs[2];
 	__u32 kind = pg_exempt_kind(e->v6, k->scope >> 1 & 1, k->proto == PG_EXEMPT_ALL_RULES,
 				    k->scope & 1);
 
@@ -108,7 +126,7 @@ static void exm_kinds_count(struct exm_kinds *d, const struct pg_exm_ent *e, lon
 		d->host[g][kind] += sign;
 	else
 		d->prefix[g][kind] += sign;
-	if (!pg_exm_ref_key(k, e->v6, &ref))
+	if (!pg_exm_ref_keys(k, e->v6, refs))
 		d->wide[g][e->v6] += sign;
 	d->touched[g] = true;
 }
@@ -154,12 +172,13 @@ static int exm_u32_cmp(const void *a, const void *b)
 
 static void exm_bits_set(__u64 *sum, __u32 ref)
 {
-	__u32 first, count, b, cls = ref >> 31, gen = ref >> 30 & 1, v6 = ref >> 29 & 1;
+	__u32 first, count, b, bit, w;
 
 	pg_exm_ref_buckets(ref, &first, &count);
-	for (b = first; b < first + count; b++)
-		__atomic_fetch_or(&sum[pg_sum_index(gen, v6, b)], 1ULL << pg_sum_bit(cls, b),
-				  __ATOMIC_RELAXED);
+	for (b = first; b < first + count; b++) {
+		w = exm_word(ref, b, &bit);
+		__atomic_fetch_or(&sum[w], 1ULL << bit, __ATOMIC_RELAXED);
+	}
 }
 
 /* Does some count (of a level with entries) still cover bucket b? */
@@ -209,8 +228,10 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		for (j = i + 1; j < n && refs[j] == refs[i]; j++)
 			;
 		cnt = (long)(j - i) * sign;
-		levels[refs[i] >> 31][refs[i] >> 30 & 1][refs[i] >> 29 & 1][refs[i] >> 24 & 31] +=
-			cnt;
+		/* bucket levels only: a host filter bit has its own count */
+		if ((refs[i] >> 24 & 31) <= PG_SUM_MAX_LEVEL)
+			levels[refs[i] >> 31][refs[i] >> 30 & 1][refs[i] >> 29 & 1]
+			      [refs[i] >> 24 & 31] += cnt;
 		v = 0;
 		if (!fresh && bpf_map_lookup_elem(x->refs, &refs[i], &v)) {
 			if (errno != ENOENT)
@@ -255,6 +276,13 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		g = gone[i] >> 30 & 1;
 		f = gone[i] >> 29 & 1;
 		pg_exm_ref_buckets(gone[i], &first, &count);
+		if ((gone[i] >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+			/* one count per filter bit: zero, nothing else sets it */
+			__u32 bit, w = exm_word(gone[i], first, &bit);
+
+			__atomic_fetch_and(&sum[w], ~(1ULL << bit), __ATOMIC_RELAXED);
+			continue;
+		}
 		for (b = first; b < first + count && !err; b++) {
 			err = exm_covered(x, c, g, f, b, now[c][g][f], &covered);
 			if (!err && !covered)
@@ -271,7 +299,7 @@ static int exm_count(const struct pg_exm *x, __u64 *sum, const struct pg_exm_ent
 		     bool (*sel)(const struct pg_exm_ent *), long sign, bool fresh)
 {
 	struct exm_kinds *d = calloc(1, sizeof(*d));
-	__u32 *refs = malloc((n + 1) * sizeof(*refs));
+	__u32 *refs = malloc((2 * n + 1) * sizeof(*refs));
 	size_t i, nr = 0;
 	int err;
 
@@ -283,8 +311,7 @@ static int exm_count(const struct pg_exm *x, __u64 *sum, const struct pg_exm_ent
 		if (!sel(&e[i]))
 			continue;
 		exm_kinds_count(d, &e[i], sign);
-		if (pg_exm_ref_key(e[i].key, e[i].v6, &refs[nr]))
-			nr++;
+		nr += pg_exm_ref_keys(e[i].key, e[i].v6, &refs[nr]);
 	}
 	/* additions count kinds first, removals last: a kind is never undercounted */
 	if (sign > 0)
@@ -563,6 +590,7 @@ int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen)
 	err = bpf_map_update_elem(x->kinds, &gen, &zero, BPF_ANY) ? -errno : 0;
 	if (!err) {
 		memset(&sum[pg_sum_index(gen, 0, 0)], 0, 4 * PG_SUM_WORDS * sizeof(__u64));
+		memset(&sum[pg_sum_bloom_index(gen, 0, 0)], 0, 2 * PG_SUM_WORDS * sizeof(__u64));
 		err = exm_refs_reset(x, gen);
 	}
 	pg_exm_sum_unmap(sum);

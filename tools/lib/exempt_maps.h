@@ -79,9 +79,13 @@ int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen);
 
 /* The structures one trie entry implies (for check and the tests). */
 bool pg_exm_is_host(const void *key, bool v6);
-/* pg_exempt_refs key of an entry, or false when it is wide (the summary does not cover it). */
-bool pg_exm_ref_key(const void *key, bool v6, __u32 *ref);
-/* The buckets a reference key covers: [*first, *first + *count). */
+/*
+ * pg_exempt_refs keys of an entry: 0 when it is wide (the summary does not
+ * cover it), 1 for a prefix (its bucket), 2 for a host (its bucket and its
+ * host filter bit).
+ */
+int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2]);
+/* The buckets (or the filter bit) a reference key covers: [*first, *first + *count). */
 void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count);
 /* The host-hash key of a host entry (trie key without the prefixlen). */
 void pg_exm_host_key(const void *key, bool v6, void *hkey);
