@@ -212,9 +212,10 @@ $(FUZZ_DIR)/lib/%.o: tools/lib/%.c $(HDRS) | $(FUZZ_DIR)/lib
 	$(call msg,FUZZCC,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_xdp: tests/fuzz/fuzz_xdp.c $(FUZZ_DIR)/lib/pkt.o $(HDRS) $(SKELS)
+$(FUZZ_DIR)/fuzz_xdp: tests/fuzz/fuzz_xdp.c $(FUZZ_DIR)/lib/pkt.o $(FUZZ_DIR)/lib/exempt_maps.o $(HDRS) $(SKELS)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/lib/pkt.o -o $@ $(LDLIBS)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/lib/pkt.o $(FUZZ_DIR)/lib/exempt_maps.o \
+		-o $@ $(LDLIBS)
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LOADER) $(FUZZ_LIB) $(HDRS) $(SKELS)
 	$(call msg,FUZZ,$@)

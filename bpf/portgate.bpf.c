@@ -95,6 +95,39 @@ struct {
 	__type(value, struct pg_exempt_kinds);
 } PG_MAP_EXEMPT_KINDS SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
+	__type(key, struct pg_exempt_host_v4_key);
+	__type(value, struct pg_exempt_val);
+} PG_MAP_EXEMPT_HOST_V4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
+	__type(key, struct pg_exempt_host_v6_key);
+	__type(value, struct pg_exempt_val);
+} PG_MAP_EXEMPT_HOST_V6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PG_SUM_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} PG_MAP_EXEMPT_SUM SEC(".maps");
+
+/* User space's reference counts of the summary bits: never read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PG_SUM_REFS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} PG_MAP_EXEMPT_REFS SEC(".maps");
+
 /* Control word (see PG_SEC_CTL): read with one load, no lookup. */
 struct pg_ctl PG_MAP_CTL SEC(PG_SEC_CTL);
 
@@ -153,16 +186,73 @@ static __always_inline bool pg_exempt_has(__u32 gen, bool v6, __u8 side, __u32 d
 	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V4, &k);
 }
 
-/* A kind with no entries cannot match: skip its walk. */
-static __always_inline bool pg_exempt_try(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
-					  __u8 side, bool all_rules, __u32 dir, __u8 proto,
-					  __u16 port, const __u8 *addr)
+/* One host-hash lookup: the trie key without its prefixlen. */
+static __always_inline bool pg_exempt_host(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
+					   __u16 port, const __u8 *addr)
 {
-	if (!kinds->n[pg_exempt_kind(v6, side, all_rules, dir)])
+	struct pg_exempt_host_v6_key k = {
+		.scope = pg_exempt_scope(gen, side, dir),
+		.proto = proto,
+		.port_hi = port >> 8,
+		.port_lo = port & 0xff,
+	};
+
+	if (v6) {
+		__builtin_memcpy(k.addr, addr, 16);
+		return bpf_map_lookup_elem(&PG_MAP_EXEMPT_HOST_V6, &k);
+	}
+	__builtin_memcpy(k.addr, addr, 4);
+	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_HOST_V4, &k);
+}
+
+/* The summary's two bits of addr's bucket b (host: bit 0, prefix: bit 1); 0 = nothing there. */
+static __always_inline __u32 pg_exempt_sum_bits(__u32 gen, bool v6, __u32 b)
+{
+	__u32 idx = pg_sum_index(gen, v6, b);
+	__u64 *w = bpf_map_lookup_elem(&PG_MAP_EXEMPT_SUM, &idx);
+
+	return w ? (*w >> pg_sum_bit(PG_SUM_HOST, b)) & 3 : 0;
+}
+
+/* The host filter's bit for addr: clear = no host exemption of this generation has it. */
+static __always_inline bool pg_exempt_bloom_hit(__u32 gen, bool v6, const __u8 *addr)
+{
+	__u32 h = pg_sum_bloom_hash(v6, addr);
+	__u32 idx = pg_sum_bloom_index(gen, v6, h);
+	__u64 *w = bpf_map_lookup_elem(&PG_MAP_EXEMPT_SUM, &idx);
+
+	return w && ((*w >> (h & 63)) & 1);
+}
+
+/*
+ * One side (its address): kinds without entries are skipped; the host
+ * hashes are looked up only if the host summary bit of the address's
+ * bucket is set, the tries walked only if its prefix bit is (or a prefix
+ * wider than the buckets exists), each only for kinds holding such entries.
+ */
+static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
+					   __u8 side, __u32 dir, __u8 proto, __u16 port,
+					   const __u8 *addr)
+{
+	__u32 kr = pg_exempt_kind(v6, side, 0, dir), ka = pg_exempt_kind(v6, side, 1, dir);
+	__u32 hr = kinds->host[kr], ha = kinds->host[ka];
+	__u32 pr = kinds->prefix[kr], pa = kinds->prefix[ka];
+	__u32 bits;
+
+	if (!(hr | ha | pr | pa))
 		return false;
-	if (all_rules)
-		return pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
-	return pg_exempt_has(gen, v6, side, dir, proto, port, addr);
+	bits = pg_exempt_sum_bits(gen, v6, v6 ? pg_sum_bucket_v6(addr) : pg_sum_bucket_v4(addr));
+	if ((bits & 1) && pg_exempt_bloom_hit(gen, v6, addr)) {
+		if (hr && pg_exempt_host(gen, v6, side, dir, proto, port, addr))
+			return true;
+		if (ha && pg_exempt_host(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr))
+			return true;
+	}
+	if (!(bits & 2) && !kinds->wide[v6])
+		return false;
+	if (pr && pg_exempt_has(gen, v6, side, dir, proto, port, addr))
+		return true;
+	return pa && pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
 }
 
 /* Both sides, this rule then all rules; v6 is a constant in each copy. */
@@ -173,12 +263,8 @@ static __always_inline bool pg_is_exempt_af(const struct pg_exempt_kinds *kinds,
 	const __u8 *sub = dir == PG_DIR_IN ? dst : src;
 	const __u8 *peer = dir == PG_DIR_IN ? src : dst;
 
-	return pg_exempt_try(kinds, gen, v6, PG_SIDE_SUBSCRIBER, false, dir, proto, rule_port,
-			     sub) ||
-	       pg_exempt_try(kinds, gen, v6, PG_SIDE_SUBSCRIBER, true, dir, proto, rule_port,
-			     sub) ||
-	       pg_exempt_try(kinds, gen, v6, PG_SIDE_PEER, false, dir, proto, rule_port, peer) ||
-	       pg_exempt_try(kinds, gen, v6, PG_SIDE_PEER, true, dir, proto, rule_port, peer);
+	return pg_exempt_side(kinds, gen, v6, PG_SIDE_SUBSCRIBER, dir, proto, rule_port, sub) ||
+	       pg_exempt_side(kinds, gen, v6, PG_SIDE_PEER, dir, proto, rule_port, peer);
 }
 
 /*

@@ -20,6 +20,10 @@
 #define PG_MAP_EXEMPT_V4 pg_exempt_v4
 #define PG_MAP_EXEMPT_V6 pg_exempt_v6
 #define PG_MAP_EXEMPT_KINDS pg_exempt_kinds
+#define PG_MAP_EXEMPT_HOST_V4 pg_exempt_h4
+#define PG_MAP_EXEMPT_HOST_V6 pg_exempt_h6
+#define PG_MAP_EXEMPT_SUM pg_exempt_sum
+#define PG_MAP_EXEMPT_REFS pg_exempt_refs
 #define PG_MAP_CTL pg_ctl
 #define PG_MAP_TRACE_RINGS pg_trace_rings
 #define PG_MAP_TRACE_CFG pg_trace_cfg
@@ -54,7 +58,7 @@
 
 /*
  * Policy generations. Everything the fast path reads per policy (the port
- * table, the exemption tries, the exemption-kind counts) exists once per
+ * table, the exemption tries, host hashes, summary and kind counts) exists once per
  * generation; pg_ctl.gen names the live one. The fast path reads it once
  * per packet, so `apply` builds the other generation and switches every
  * packet to the new policy as a whole with one 4-byte store.
@@ -266,10 +270,15 @@ struct pg_exempt_v6_key {
 };
 
 /*
- * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot per generation: how many trie entries
- * each kind of exemption holds. The fast path walks a trie only for kinds
- * that exist, so a drop with no exemptions costs one inlined array read
- * instead of four trie walks. Whoever writes the tries keeps it exact.
+ * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot per generation: how many
+ * entries each kind of exemption holds, host entries (/32, /128) apart
+ * from shorter prefixes. The fast path looks a kind up only where it has
+ * entries: the host hash for host[], a trie walk for prefix[], so a drop
+ * with no exemptions costs one inlined array read and an exemption of a
+ * host never walks a trie. wide[v6] counts the entries the summary does
+ * not cover (shorter than PG_SUM_MIN_PLEN_V4/V6): while there is one, the
+ * family's summary is not consulted. Whoever writes the tries keeps it
+ * exact (tools/lib/exempt_maps.c, the one writer).
  */
 #define PG_EXEMPT_KINDS 16
 
@@ -279,8 +288,139 @@ static inline __u32 pg_exempt_kind(__u32 v6, __u32 side, __u32 all_rules, __u32 
 }
 
 struct pg_exempt_kinds {
-	__u32 n[PG_EXEMPT_KINDS];
+	__u32 prefix[PG_EXEMPT_KINDS]; /* entries shorter than a host address */
+	__u32 host[PG_EXEMPT_KINDS];   /* /32 and /128 entries (also in pg_exempt_h4/h6) */
+	__u32 wide[2];		       /* per family: entries the summary does not cover */
 };
+
+/*
+ * pg_exempt_h4, pg_exempt_h6: BPF_MAP_TYPE_HASH of the host entries of the
+ * tries (address prefix length 32 or 128), keyed by the trie key without
+ * its prefixlen: one hash lookup instead of a trie walk. Every host entry
+ * of a trie is in its hash and nothing else is; the tries stay the
+ * complete record every reader lists.
+ */
+struct pg_exempt_host_v4_key {
+	__u8 scope; /* pg_exempt_scope(gen, side, dir) */
+	__u8 proto;
+	__u8 port_hi;
+	__u8 port_lo;
+	__u8 addr[4];
+};
+
+struct pg_exempt_host_v6_key {
+	__u8 scope;
+	__u8 proto;
+	__u8 port_hi;
+	__u8 port_lo;
+	__u8 addr[16];
+};
+
+/*
+ * pg_exempt_sum: the summary in front of both, BPF_MAP_TYPE_ARRAY of u64
+ * words (mmapable): per generation and family two bits for each of
+ * PG_SUM_BITS buckets, one for host entries and one for shorter prefixes. IPv4: bit b
+ * covers the /24 b; IPv6: bit b covers every /48 that pg_sum_bucket_v6()
+ * maps to b. A bit is set iff some exemption of its class and generation
+ * (any side, direction or rule) overlaps its bucket: a clear host bit
+ * spares the hash lookups, a clear prefix bit the trie walks, each for
+ * the cost of one inlined array read. IPv4 prefixes of /16../23 set each
+ * /24 they cover; shorter ones (and IPv6 ones shorter than /48) count in
+ * pg_exempt_kinds.wide instead, and while there is one the family's trie
+ * walks do not look at the prefix bits.
+ *
+ * pg_exempt_refs: BPF_MAP_TYPE_HASH read and written by user space only:
+ * how many entries hold each bit, so a bit is cleared exactly when its
+ * last exemption goes. One count per (class, generation, family, prefix
+ * level, bucket): an IPv4 /20 is one count at level 4 (24 - 20) on its
+ * first bucket, not 16 counts; a bucket's bit is clear iff no level
+ * covering it has a count. Level 31 holds each level's total.
+ */
+#define PG_SUM_BUCKET_BITS 24
+#define PG_SUM_BITS (1U << PG_SUM_BUCKET_BITS)
+#define PG_SUM_WORDS (PG_SUM_BITS / 64)			   /* per generation, family and class */
+#define PG_SUM_BLOOM_BASE (PG_GENS * 2 * 2 * PG_SUM_WORDS) /* after the bucket bits */
+#define PG_SUM_ENTRIES (PG_SUM_BLOOM_BASE + PG_GENS * 2 * PG_SUM_WORDS)
+#define PG_SUM_BLOOM_LEVEL 16 /* pg_exempt_refs level of the host filter's bits */
+#define PG_SUM_MIN_PLEN_V4 16
+#define PG_SUM_MIN_PLEN_V6 48
+#define PG_SUM_MAX_LEVEL (24 - PG_SUM_MIN_PLEN_V4)
+
+enum pg_sum_class {
+	PG_SUM_HOST = 0,   /* /32 and /128 entries */
+	PG_SUM_PREFIX = 1, /* shorter ones */
+};
+
+static inline __u32 pg_sum_bucket_v4(const __u8 *a)
+{
+	return ((__u32)a[0] << 16) | ((__u32)a[1] << 8) | a[2];
+}
+
+/* The /48 (first 6 bytes), multiplicatively hashed to 24 bits. */
+static inline __u32 pg_sum_bucket_v6(const __u8 *a)
+{
+	__u64 x = ((__u64)a[0] << 40) | ((__u64)a[1] << 32) | ((__u64)a[2] << 24) |
+		  ((__u64)a[3] << 16) | ((__u64)a[4] << 8) | a[5];
+
+	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+}
+
+/*
+ * The word of pg_exempt_sum that holds bucket b's two bits, and the bit of
+ * class cls in it: a bucket's host and prefix bits are neighbours, one
+ * read answers both.
+ */
+static inline __u32 pg_sum_index(__u32 gen, __u32 v6, __u32 b)
+{
+	return ((gen & 1) << (PG_SUM_BUCKET_BITS - 5 + 1)) |
+	       ((v6 & 1) << (PG_SUM_BUCKET_BITS - 5)) | ((b & (PG_SUM_BITS - 1)) >> 5);
+}
+
+static inline __u32 pg_sum_bit(__u32 cls, __u32 b)
+{
+	return ((b & 31) << 1) | (cls & 1);
+}
+
+/*
+ * The host filter: behind a set host bit, one more bit per generation and
+ * family, indexed by a 24-bit hash of the whole address, set iff some host
+ * exemption's address hashes to it (a Bloom filter with one hash). A
+ * non-exempt address in a bucket of host exemptions usually finds it clear
+ * and skips the hash lookups.
+ */
+static inline __u32 pg_sum_bloom_hash(__u32 v6, const __u8 *a)
+{
+	__u32 w0 = ((__u32)a[0] << 24) | ((__u32)a[1] << 16) | ((__u32)a[2] << 8) | a[3];
+	__u64 x = w0;
+
+	if (v6) {
+		__u32 w1 = ((__u32)a[4] << 24) | ((__u32)a[5] << 16) | ((__u32)a[6] << 8) | a[7];
+		__u32 w2 = ((__u32)a[8] << 24) | ((__u32)a[9] << 16) | ((__u32)a[10] << 8) | a[11];
+		__u32 w3 =
+			((__u32)a[12] << 24) | ((__u32)a[13] << 16) | ((__u32)a[14] << 8) | a[15];
+
+		x = (((__u64)w0 << 32) | w1) ^ ((((__u64)w2 << 32) | w3) * 0xc2b2ae3d27d4eb4fULL);
+	}
+	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+}
+
+static inline __u32 pg_sum_bloom_index(__u32 gen, __u32 v6, __u32 h)
+{
+	return PG_SUM_BLOOM_BASE | ((gen & 1) << (PG_SUM_BUCKET_BITS - 6 + 1)) |
+	       ((v6 & 1) << (PG_SUM_BUCKET_BITS - 6)) | ((h & (PG_SUM_BITS - 1)) >> 6);
+}
+
+/*
+ * pg_exempt_refs key: level = 24 - prefix length for IPv4 /16../23, else
+ * 0; PG_SUM_BLOOM_LEVEL: b is a host filter bit.
+ */
+static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, __u32 b)
+{
+	return ((cls & 1) << 31) | ((gen & 1) << 30) | ((v6 & 1) << 29) | ((level & 31) << 24) |
+	       (b & (PG_SUM_BITS - 1));
+}
+
+#define PG_SUM_REFS_MAX (PG_GENS * 2 * PG_MAX_EXEMPT)
 
 /* Value: the address prefix length, so a lookup can name the prefix. */
 struct pg_exempt_val {
@@ -371,7 +511,11 @@ struct pg_trace_event {
  * gone. Bump PG_ABI_VERSION whenever a map's key, value, size or meaning
  * changes: no build puts its program on maps of another version.
  */
-/* 2: pg_stats per interface, pg_ctl.trace, the trace maps; 3: rule flags, tcp_not_syn */
+/*
+ * 2: pg_stats per interface, pg_ctl.trace, the trace maps; 3: rule flags and
+ * tcp_not_syn (issue 14), host hashes, summary bitmap, pg_exempt_kinds split
+ * (issue 15)
+ */
 #define PG_ABI_VERSION 3
 #define PG_MAP_META pg_meta
 #define PG_META_MAGIC 0x70676d31 /* "pgm1" */

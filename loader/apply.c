@@ -36,6 +36,7 @@
 #include <bpf/libbpf.h>
 
 #include "conf.h"
+#include "exempt_maps.h"
 
 #define AP_CHUNK 1024 /* trie entries per batch syscall */
 
@@ -280,94 +281,55 @@ static void pg_trie_err(int err, bool add, bool v6, size_t n)
 }
 
 /*
- * Write (add) or delete the entries of v that have family v6, in
- * generation gen: batches of AP_CHUNK, one by one where the kernel has no
- * batch operation for the trie, or after a delete batch met a missing key.
+ * Write (add) or delete the entries of v in generation gen, through the
+ * one writer (tools/lib/exempt_maps.c): tries, host hashes, summary and
+ * kind counts together, in batches where the kernel has them; a delete
+ * skips entries already gone. fresh: the generation was just cleaned.
  */
-static int pg_trie_write(struct pg_maps *m, const struct pg_cxv *v, bool v6, __u32 gen, bool add)
+static int pg_trie_write(struct pg_maps *m, const struct pg_cxv *v, __u32 gen, bool add, bool fresh)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
-	size_t ks = pg_ksize(v6), i = 0, total = 0, j;
-	__u8 *keys = malloc(AP_CHUNK * ks);
-	struct pg_exempt_val *vals = calloc(AP_CHUNK, sizeof(*vals));
-	static bool no_batch;
-	__u32 n, count;
-	int err = 0;
+	size_t ks = sizeof(struct pg_exempt_v6_key), i, j, failed, total[2] = {};
+	__u8 *keys = malloc((v->n + 1) * ks);
+	struct pg_exm_ent *e = calloc(v->n + 1, sizeof(*e));
+	struct pg_exm x;
+	int err;
 
-	if (!keys || !vals) {
+	if (!keys || !e) {
 		err = pg_sys_err(-ENOMEM, "cannot write the exemptions");
 		goto out;
 	}
-	for (j = 0; j < v->n; j++)
-		total += v->e[j].v6 == v6;
-	while (i < v->n && !err) {
-		for (n = 0; i < v->n && n < AP_CHUNK; i++) {
-			const struct pg_cx *x = &v->e[i];
+	pg_maps_exm(m, &x);
+	/* v4 first, then v6: batches of one family */
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < v->n; i++) {
+			const struct pg_cx *c = &v->e[i];
+			size_t k = total[0] + total[1];
 
-			if (x->v6 != v6)
+			if (c->v6 != j)
 				continue;
-			memcpy(keys + n * ks, x->key, ks);
-			pg_key_set_gen(keys + n * ks, gen);
-			vals[n].addr_prefixlen =
-				((const struct pg_exempt_v4_key *)x->key)->prefixlen -
+			memcpy(keys + k * ks, c->key, ks);
+			pg_key_set_gen(keys + k * ks, gen);
+			e[k].key = keys + k * ks;
+			e[k].v6 = c->v6;
+			e[k].val.addr_prefixlen =
+				((const struct pg_exempt_v4_key *)c->key)->prefixlen -
 				PG_LPM_META_BITS;
-			vals[n].flags = x->flags;
-			n++;
+			e[k].val.flags = c->flags;
+			total[j]++;
 		}
-		if (!n)
-			break;
-		count = 0;
-		if (!no_batch) {
-			count = n;
-			/* elem_flags must be 0 for a trie: the generation is empty, BPF_ANY */
-			err = add ? bpf_map_update_batch(fd, keys, vals, &count, &opts)
-				  : bpf_map_delete_batch(fd, keys, &count, &opts);
-			if (err == -ENOTSUPP || err == -EOPNOTSUPP) {
-				no_batch = true;
-				count = 0;
-				err = 0;
-			} else if (err == -ENOENT && !add) {
-				err = 0; /* gone already: the rest one by one */
-			} else if (err) {
-				pg_trie_err(err, add, v6, total);
-				break;
-			}
-		}
-		for (j = count; j < n && !err; j++) {
-			if (add ? bpf_map_update_elem(fd, keys + j * ks, &vals[j], BPF_ANY)
-				: bpf_map_delete_elem(fd, keys + j * ks)) {
-				if (!add && errno == ENOENT)
-					continue;
-				err = -errno;
-				pg_trie_err(err, add, v6, total);
-			}
-		}
-		pg_crash_point();
+	err = pg_exm_write(
+		&x, e, total[0] + total[1],
+		PG_EXM_BATCH | (add ? PG_EXM_ADD : 0) | (add && fresh ? PG_EXM_FRESH : 0), &failed);
+	if (err) {
+		bool v6 = failed < total[0] + total[1] && e[failed].v6;
+
+		pg_trie_err(err, add, v6, total[v6]);
 	}
+	pg_crash_point();
 out:
 	free(keys);
-	free(vals);
+	free(e);
 	return err;
-}
-
-static int pg_kinds_write(struct pg_maps *m, __u32 gen, const struct pg_exempt_kinds *k)
-{
-	if (bpf_map_update_elem(m->fd[PG_M_EXEMPT_KINDS], &gen, k, BPF_ANY))
-		return pg_sys_err(-errno, "cannot update '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
-	return 0;
-}
-
-static void pg_kinds_count(const struct pg_cxv *v, struct pg_exempt_kinds *k)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++) {
-		const struct pg_exempt_v4_key *key = (const void *)v->e[i].key;
-
-		k->n[pg_exempt_kind(v->e[i].v6, (key->scope >> 1) & 1,
-				    key->proto == PG_EXEMPT_ALL_RULES, key->scope & 1)]++;
-	}
 }
 
 int pg_live_read(const struct pg_opts *o, struct pg_maps *m, struct pg_live *lv)
@@ -912,20 +874,26 @@ static void ap_grace(void)
 		usleep(100000);
 }
 
-/* Empty generation gen: rules, port half, trie entries (those in keys), kind counts. */
+/*
+ * Empty generation gen: rules, port half, trie and host-hash entries
+ * (those in keys), then its summary, reference and kind counts.
+ */
 static int ap_clean(struct pg_maps *m, __u32 gen, const struct pg_cxv *keys)
 {
-	struct pg_exempt_kinds zero = {};
+	struct pg_exm x;
 	bool dirty;
 	int err;
 
 	err = pg_gen_rules_clear(m, gen, &dirty);
 	pg_crash_point();
 	if (!err)
-		err = pg_trie_write(m, keys, false, gen, false)
-			      ?: pg_trie_write(m, keys, true, gen, false);
-	if (!err)
-		err = pg_kinds_write(m, gen, &zero);
+		err = pg_trie_write(m, keys, gen, false, false);
+	pg_maps_exm(m, &x);
+	if (!err) {
+		err = pg_exm_gen_reset(&x, gen);
+		if (err)
+			pg_sys_err(err, "cannot reset the exemption summary of generation %u", gen);
+	}
 	pg_crash_point();
 	return err;
 }
@@ -960,7 +928,6 @@ static int ap_merge_exempts(const struct pg_cxv *stat, const struct pg_cxv *dyn,
 static int ap_write_gen(struct pg_maps *m, const struct ap_conf *c, const struct pg_cxv *all,
 			__u32 gen)
 {
-	struct pg_exempt_kinds kinds = {};
 	struct pg_rule *rules;
 	unsigned int i, reused;
 	size_t fam[2] = {};
@@ -982,11 +949,7 @@ static int ap_write_gen(struct pg_maps *m, const struct ap_conf *c, const struct
 	free(rules);
 	pg_crash_point();
 	if (!err)
-		err = pg_trie_write(m, all, false, gen, true)
-			      ?: pg_trie_write(m, all, true, gen, true);
-	pg_kinds_count(all, &kinds);
-	if (!err)
-		err = pg_kinds_write(m, gen, &kinds);
+		err = pg_trie_write(m, all, gen, true, true);
 	pg_crash_point();
 	return err;
 }

@@ -912,8 +912,8 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 		pg_json_obj(&j, "capacity");
 		pg_json_u64(&j, "rules", pg_map_capacity(m.fd[PG_M_RULES]) - 1);
 		pg_json_u64(&j, "port_entries", pg_map_capacity(m.fd[PG_M_PORTS]));
-		pg_json_u64(&j, "exemptions_v4", pg_map_capacity(m.fd[PG_M_EXEMPT_V4]));
-		pg_json_u64(&j, "exemptions_v6", pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
+		pg_json_u64(&j, "exemptions_v4", PG_MAX_EXEMPT);
+		pg_json_u64(&j, "exemptions_v6", PG_MAX_EXEMPT);
 		pg_json_end_obj(&j);
 		pg_kernel_probe(&k);
 		pg_kernel_json(&j, &k);
@@ -924,9 +924,7 @@ int cmd_status(const struct pg_opts *o, int argc, char **argv)
 			printf("  (%u more in other network namespaces%s, not shown)\n", others,
 			       others_gone ? ", some with deleted interfaces" : "");
 		printf("rules      %u of %u\nexemptions %u of %u IPv4, %u of %u IPv6\n", nrules,
-		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4,
-		       pg_map_capacity(m.fd[PG_M_EXEMPT_V4]), n6,
-		       pg_map_capacity(m.fd[PG_M_EXEMPT_V6]));
+		       pg_map_capacity(m.fd[PG_M_RULES]) - 1, n4, PG_MAX_EXEMPT, n6, PG_MAX_EXEMPT);
 		pg_kernel_probe(&k);
 		pg_kernel_print(stdout, &k);
 	}

@@ -27,6 +27,7 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
+#include "exempt_maps.h"
 
 #define PG_CHECK_PORTS_SIZE ((size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry))
 #define PG_CHECK_RULES_SIZE ((size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule))
@@ -38,10 +39,15 @@ struct pg_check {
 	const struct pg_rule *rules;
 	__u32 live;   /* pg_ctl.gen */
 	bool idle;    /* lock held: no apply is between its steps */
-	bool repair;  /* rewrite the kind counts from the tries */
+	bool repair;  /* rewrite kinds, host hashes and summary from the tries */
 	__u16 *owner; /* scratch: rule id that should own each port entry */
 	/* what the tries hold, per generation and kind (pg_exempt_kind()) */
-	unsigned long trie_kinds[PG_GENS][PG_EXEMPT_KINDS];
+	unsigned long trie_host[PG_GENS][PG_EXEMPT_KINDS];
+	unsigned long trie_prefix[PG_GENS][PG_EXEMPT_KINDS];
+	unsigned long trie_wide[PG_GENS][2];
+	__u32 *refs; /* the summary reference key of every entry that has one */
+	size_t nrefs, refs_cap;
+	unsigned long hash_bad;		  /* host entries of a trie missing from their hash */
 	unsigned long trie_n[PG_GENS][2]; /* per generation and family */
 	unsigned int rules_live[PG_GENS];
 	unsigned int problems;
@@ -299,6 +305,69 @@ static const char *pg_key_fault(const struct pg_exempt_v6_key *k, bool v6,
 	return NULL;
 }
 
+/* What one well-formed trie entry implies: kind counts, a summary count, a hash entry. */
+static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6,
+			  const struct pg_exempt_val *v)
+{
+	__u32 g = k->scope >> 2 & 1, ref[2];
+	int nref, i;
+	__u32 kind = pg_exempt_kind(v6, k->scope >> 1 & 1, k->proto == PG_EXEMPT_ALL_RULES,
+				    k->scope & 1);
+	__u8 hkey[sizeof(struct pg_exempt_host_v6_key)];
+	int fd = c->m->fd[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
+	struct pg_exempt_val hv;
+	char addr[INET6_ADDRSTRLEN];
+
+	nref = pg_exm_ref_keys(k, v6, ref);
+	if (nref) {
+		if (c->nrefs + 2 > c->refs_cap) {
+			size_t cap = c->refs_cap ? 2 * c->refs_cap : 4096;
+			__u32 *r = realloc(c->refs, cap * sizeof(*r));
+
+			if (!r)
+				return pg_sys_err(-ENOMEM, "cannot check the exemptions");
+			c->refs = r;
+			c->refs_cap = cap;
+		}
+		for (i = 0; i < nref; i++)
+			c->refs[c->nrefs++] = ref[i];
+	} else {
+		c->trie_wide[g][v6]++;
+	}
+	if (!pg_exm_is_host(k, v6)) {
+		c->trie_prefix[g][kind]++;
+		return 0;
+	}
+	c->trie_host[g][kind]++;
+	pg_exm_host_key(k, v6, hkey);
+	if (!bpf_map_lookup_elem(fd, hkey, &hv) && !memcmp(&hv, v, sizeof(hv)))
+		return 0;
+	if (c->repair) {
+		char line[160];
+
+		if (bpf_map_update_elem(fd, hkey, v, BPF_ANY))
+			return pg_sys_err(
+				-errno, "cannot write '%s'",
+				pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
+		inet_ntop(v6 ? AF_INET6 : AF_INET, k->addr, addr, sizeof(addr));
+		snprintf(line, sizeof(line),
+			 "repaired: generation %u: host exemption %s put back into %s", g, addr,
+			 pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
+		c->report(line, c->ctx);
+		return 0;
+	}
+	if (++c->hash_bad <= PG_CHECK_MAX_KEY_LINES) {
+		inet_ntop(v6 ? AF_INET6 : AF_INET, k->addr, addr, sizeof(addr));
+		pg_check_fail(c,
+			      "generation %u: host exemption %s (scope %#x, proto %#x, port %u) is "
+			      "in %s but not in %s (the fast path misses it)",
+			      g, addr, k->scope, k->proto, k->port_hi << 8 | k->port_lo,
+			      pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4],
+			      pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
+	}
+	return 0;
+}
+
 static int pg_check_trie(struct pg_check *c, bool v6)
 {
 	int fd = c->m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
@@ -309,6 +378,7 @@ static int pg_check_trie(struct pg_check *c, bool v6)
 	const char *why;
 	void *prev = NULL;
 	char addr[INET6_ADDRSTRLEN];
+	int err;
 
 	memset(&k, 0, sizeof(k));
 	memset(&next, 0, sizeof(next));
@@ -338,8 +408,9 @@ static int pg_check_trie(struct pg_check *c, bool v6)
 			continue;
 		}
 		c->trie_n[g][v6]++;
-		c->trie_kinds[g][pg_exempt_kind(v6, k.scope >> 1 & 1,
-						k.proto == PG_EXEMPT_ALL_RULES, k.scope & 1)]++;
+		err = pg_check_entry(c, &k, v6, &v);
+		if (err)
+			return err;
 	}
 	if (errno != ENOENT)
 		return pg_sys_err(-errno, "cannot walk '%s'",
@@ -351,46 +422,55 @@ static int pg_check_trie(struct pg_check *c, bool v6)
 	return 0;
 }
 
-static int pg_check_exempt(struct pg_check *c)
+/* One count of pg_exempt_kinds against the tries (repaired with c->repair). */
+static void pg_check_count(struct pg_check *c, __u32 g, const char *what, __u32 *have,
+			   unsigned long want, bool *dirty)
+{
+	if (*have == want)
+		return;
+	if (c->repair) {
+		char line[200];
+
+		snprintf(line, sizeof(line), "repaired: generation %u: %s counted %u, now %lu", g,
+			 what, *have, want);
+		*have = want;
+		*dirty = true;
+		c->report(line, c->ctx);
+		return;
+	}
+	pg_check_fail(c, "generation %u: %s counted %u, the trie holds %lu%s", g, what, *have, want,
+		      *have < want && !*have ? " (the fast path skips them: they do not apply)"
+					     : "");
+}
+
+static int pg_check_kinds(struct pg_check *c)
 {
 	struct pg_exempt_kinds k;
-	char a[64];
+	char a[64], what[128];
+	bool dirty;
 	__u32 g, i;
-	int err;
 
-	err = pg_check_trie(c, false) ?: pg_check_trie(c, true);
-	if (err)
-		return err;
 	for (g = 0; g < PG_GENS; g++) {
 		if (bpf_map_lookup_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k))
 			return pg_sys_err(-errno, "cannot read '%s'",
 					  pg_map_names[PG_M_EXEMPT_KINDS]);
+		dirty = false;
 		for (i = 0; i < PG_EXEMPT_KINDS; i++) {
-			if (k.n[i] == c->trie_kinds[g][i])
-				continue;
-			if (c->repair) {
-				char line[160];
-
-				snprintf(
-					line, sizeof(line),
-					"repaired: generation %u: %s exemptions counted %u, now %lu",
-					g, pg_kind_str(i, a, sizeof(a)), k.n[i],
-					c->trie_kinds[g][i]);
-				k.n[i] = c->trie_kinds[g][i];
-				if (bpf_map_update_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k,
-							BPF_ANY))
-					return pg_sys_err(-errno, "cannot write '%s'",
-							  pg_map_names[PG_M_EXEMPT_KINDS]);
-				c->report(line, c->ctx);
-				continue;
-			}
-			pg_check_fail(
-				c, "generation %u: %s exemptions counted %u, the trie holds %lu%s",
-				g, pg_kind_str(i, a, sizeof(a)), k.n[i], c->trie_kinds[g][i],
-				k.n[i] < c->trie_kinds[g][i] && !k.n[i]
-					? " (the fast path skips them: they do not apply)"
-					: "");
+			snprintf(what, sizeof(what), "%s host exemptions",
+				 pg_kind_str(i, a, sizeof(a)));
+			pg_check_count(c, g, what, &k.host[i], c->trie_host[g][i], &dirty);
+			snprintf(what, sizeof(what), "%s prefix exemptions",
+				 pg_kind_str(i, a, sizeof(a)));
+			pg_check_count(c, g, what, &k.prefix[i], c->trie_prefix[g][i], &dirty);
 		}
+		for (i = 0; i < 2; i++) {
+			snprintf(what, sizeof(what), "%s exemptions wider than the summary",
+				 i ? "IPv6" : "IPv4");
+			pg_check_count(c, g, what, &k.wide[i], c->trie_wide[g][i], &dirty);
+		}
+		if (dirty && bpf_map_update_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k, BPF_ANY))
+			return pg_sys_err(-errno, "cannot write '%s'",
+					  pg_map_names[PG_M_EXEMPT_KINDS]);
 		if (g != c->live && c->idle)
 			for (i = 0; i < 2; i++)
 				if (c->trie_n[g][i])
@@ -402,6 +482,276 @@ static int pg_check_exempt(struct pg_check *c)
 						c->trie_n[g][i], i ? "IPv6" : "IPv4", g);
 	}
 	return 0;
+}
+
+/* Host-hash entries without their trie entry (or with another value). */
+static int pg_check_hash(struct pg_check *c, bool v6)
+{
+	int fd = c->m->fd[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
+	int tfd = c->m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
+	const char *name = pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
+	struct pg_exempt_host_v6_key h, next, *drop = NULL; /* the v4 key is its prefix */
+	struct pg_exempt_v6_key k;
+	struct pg_exempt_val hv, tv;
+	unsigned long bad = 0;
+	size_t ndrop = 0, cap = 0, i;
+	char addr[INET6_ADDRSTRLEN], line[200];
+	void *prev = NULL;
+	int err = 0;
+
+	memset(&next, 0, sizeof(next));
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		memcpy(&h, &next, sizeof(h));
+		prev = &h;
+		if (bpf_map_lookup_elem(fd, &h, &hv))
+			continue;
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = PG_LPM_META_BITS + (v6 ? 128 : 32);
+		memcpy((__u8 *)&k + sizeof(__u32), &h,
+		       v6 ? sizeof(h) : sizeof(struct pg_exempt_host_v4_key));
+		if (!bpf_map_lookup_elem(tfd, &k, &tv) && tv.addr_prefixlen == (v6 ? 128 : 32) &&
+		    !memcmp(&tv, &hv, sizeof(tv)))
+			continue;
+		if (c->repair) {
+			/* deleted after the walk: a walk does not survive its own deletes */
+			if (ndrop == cap) {
+				struct pg_exempt_host_v6_key *d =
+					realloc(drop, (cap ? 2 * cap : 256) * sizeof(*d));
+
+				if (!d) {
+					err = pg_sys_err(-ENOMEM, "cannot check '%s'", name);
+					goto out;
+				}
+				drop = d;
+				cap = cap ? 2 * cap : 256;
+			}
+			drop[ndrop++] = h;
+			continue;
+		}
+		if (++bad <= PG_CHECK_MAX_KEY_LINES) {
+			inet_ntop(v6 ? AF_INET6 : AF_INET, h.addr, addr, sizeof(addr));
+			pg_check_fail(
+				c,
+				"generation %u: host exemption %s (scope %#x, proto %#x, port "
+				"%u) in %s is not in %s (or differs)",
+				h.scope >> 2 & 1, addr, h.scope, h.proto,
+				h.port_hi << 8 | h.port_lo, name,
+				pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
+		}
+	}
+	for (i = 0; i < ndrop; i++) {
+		if (bpf_map_delete_elem(fd, &drop[i]) && errno != ENOENT) {
+			err = pg_sys_err(-errno, "cannot write '%s'", name);
+			goto out;
+		}
+		inet_ntop(v6 ? AF_INET6 : AF_INET, drop[i].addr, addr, sizeof(addr));
+		snprintf(line, sizeof(line),
+			 "repaired: generation %u: host exemption %s removed from %s (not in its "
+			 "trie)",
+			 drop[i].scope >> 2 & 1, addr, name);
+		c->report(line, c->ctx);
+	}
+	if (bad > PG_CHECK_MAX_KEY_LINES)
+		pg_check_fail(c, "%s: %lu more entries not in the trie", name,
+			      bad - PG_CHECK_MAX_KEY_LINES);
+	if (c->hash_bad > PG_CHECK_MAX_KEY_LINES && !v6)
+		pg_check_fail(c, "%lu more host exemptions missing from their hash",
+			      c->hash_bad - PG_CHECK_MAX_KEY_LINES);
+out:
+	free(drop);
+	return err;
+}
+
+struct pg_ref {
+	__u32 key, n;
+};
+
+static int pg_ref_cmp(const void *a, const void *b)
+{
+	__u32 x = ((const struct pg_ref *)a)->key, y = ((const struct pg_ref *)b)->key;
+
+	return (x > y) - (x < y);
+}
+
+static int pg_u32_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The summary: the reference counts the tries imply (one per entry's
+ * bucket and level, and the per-level totals, level 31) against
+ * pg_exempt_refs, and the bits they imply against pg_exempt_sum.
+ */
+static int pg_check_summary(struct pg_check *c)
+{
+	int rfd = c->m->fd[PG_M_EXEMPT_REFS];
+	struct pg_ref *want = NULL, *have = NULL;
+	size_t nw = 0, nh = 0, cap = 0, i, j, a, b;
+	unsigned long bad_refs = 0, bad_words[PG_GENS][2] = {};
+	size_t c2;
+	__u64 *bits = NULL, *sum = NULL;
+	__u32 key, next, val, lv[2][PG_GENS][2][32] = {};
+	void *prev = NULL;
+	int err = 0;
+
+	want = calloc(c->nrefs + 2 * PG_GENS * 2 * 32 + 1, sizeof(*want));
+	bits = calloc(PG_SUM_ENTRIES, sizeof(*bits));
+	if (!want || !bits) {
+		err = pg_sys_err(-ENOMEM, "cannot check the exemption summary");
+		goto out;
+	}
+	if (c->nrefs)
+		qsort(c->refs, c->nrefs, sizeof(*c->refs), pg_u32_cmp);
+	for (i = 0; i < c->nrefs; i = j) {
+		__u32 first, count, bk;
+
+		for (j = i + 1; j < c->nrefs && c->refs[j] == c->refs[i]; j++)
+			;
+		want[nw].key = c->refs[i];
+		want[nw++].n = j - i;
+		pg_exm_ref_buckets(c->refs[i], &first, &count);
+		if ((c->refs[i] >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+			bits[pg_sum_bloom_index(c->refs[i] >> 30 & 1, c->refs[i] >> 29 & 1,
+						first)] |= 1ULL << (first & 63);
+			continue;
+		}
+		lv[c->refs[i] >> 31][c->refs[i] >> 30 & 1][c->refs[i] >> 29 & 1]
+		  [c->refs[i] >> 24 & 31] += j - i;
+		for (bk = first; bk < first + count; bk++)
+			bits[pg_sum_index(c->refs[i] >> 30 & 1, c->refs[i] >> 29 & 1, bk)] |=
+				1ULL << pg_sum_bit(c->refs[i] >> 31, bk);
+	}
+	for (c2 = 0; c2 < 2; c2++)
+		for (a = 0; a < PG_GENS; a++)
+			for (b = 0; b < 2; b++)
+				for (i = 0; i < 31; i++)
+					if (lv[c2][a][b][i]) {
+						want[nw].key = pg_sum_ref_key(a, b, c2, 31, i);
+						want[nw++].n = lv[c2][a][b][i];
+					}
+	qsort(want, nw, sizeof(*want), pg_ref_cmp);
+	/* what pg_exempt_refs holds */
+	while (!bpf_map_get_next_key(rfd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(rfd, &key, &val))
+			continue;
+		if (nh == cap) {
+			struct pg_ref *r = realloc(have, (cap ? 2 * cap : 4096) * sizeof(*r));
+
+			if (!r) {
+				err = pg_sys_err(-ENOMEM, "cannot check the exemption summary");
+				goto out;
+			}
+			have = r;
+			cap = cap ? 2 * cap : 4096;
+		}
+		have[nh].key = key;
+		have[nh++].n = val;
+	}
+	if (nh)
+		qsort(have, nh, sizeof(*have), pg_ref_cmp);
+	for (a = 0, b = 0; a < nw || b < nh;) {
+		int cmp = a == nw ? 1 : b == nh ? -1 : pg_ref_cmp(&want[a], &have[b]);
+
+		if (!cmp && want[a].n == have[b].n) {
+			a++, b++;
+			continue;
+		}
+		bad_refs++;
+		if (!c->repair && bad_refs <= PG_CHECK_MAX_KEY_LINES)
+			pg_check_fail(c, "%s: count %#x is %u, the tries imply %u",
+				      pg_map_names[PG_M_EXEMPT_REFS],
+				      cmp > 0 ? have[b].key : want[a].key, cmp < 0 ? 0 : have[b].n,
+				      cmp > 0 ? 0 : want[a].n);
+		if (cmp <= 0)
+			a++;
+		if (cmp >= 0)
+			b++;
+	}
+	if (!c->repair && bad_refs > PG_CHECK_MAX_KEY_LINES)
+		pg_check_fail(c, "%s: %lu more counts differ", pg_map_names[PG_M_EXEMPT_REFS],
+			      bad_refs - PG_CHECK_MAX_KEY_LINES);
+	if (c->repair && bad_refs) {
+		char line[160];
+
+		for (i = 0; i < nh; i++)
+			if (bpf_map_delete_elem(rfd, &have[i].key) && errno != ENOENT)
+				break;
+		for (j = 0; j < nw && i == nh; j++)
+			if (bpf_map_update_elem(rfd, &want[j].key, &want[j].n, BPF_ANY))
+				break;
+		if (i < nh || j < nw) {
+			err = pg_sys_err(-errno, "cannot write '%s'",
+					 pg_map_names[PG_M_EXEMPT_REFS]);
+			goto out;
+		}
+		snprintf(line, sizeof(line), "repaired: %s: %lu counts rewritten from the tries",
+			 pg_map_names[PG_M_EXEMPT_REFS], bad_refs);
+		c->report(line, c->ctx);
+	}
+	/* the bits */
+	sum = pg_exm_sum_map(c->m->fd[PG_M_EXEMPT_SUM]);
+	if (!sum) {
+		err = pg_sys_err(-errno, "cannot map '%s'", pg_map_names[PG_M_EXEMPT_SUM]);
+		goto out;
+	}
+	for (i = 0; i < PG_SUM_ENTRIES; i++) {
+		__u64 w = __atomic_load_n(&sum[i], __ATOMIC_RELAXED);
+
+		if (w == bits[i])
+			continue;
+		if (i >= PG_SUM_BLOOM_BASE)
+			bad_words[i >> (PG_SUM_BUCKET_BITS - 5) & 1]
+				 [i >> (PG_SUM_BUCKET_BITS - 6) & 1]++;
+		else
+			bad_words[i >> (PG_SUM_BUCKET_BITS - 4) & 1]
+				 [i >> (PG_SUM_BUCKET_BITS - 5) & 1]++;
+		/* gen: bit 20 of the index, family: bit 19 (pg_sum_index()) */
+		if (c->repair)
+			__atomic_store_n(&sum[i], bits[i], __ATOMIC_RELAXED);
+	}
+	for (a = 0; a < PG_GENS; a++)
+		for (b = 0; b < 2; b++) {
+			char line[200];
+
+			if (!bad_words[a][b])
+				continue;
+			snprintf(line, sizeof(line),
+				 "generation %u: %lu words of the %s summary in %s differ from the "
+				 "tries",
+				 (unsigned int)a, bad_words[a][b], b ? "IPv6" : "IPv4",
+				 pg_map_names[PG_M_EXEMPT_SUM]);
+			if (!c->repair) {
+				pg_check_fail(c, "%s", line);
+				continue;
+			}
+			snprintf(line, sizeof(line),
+				 "repaired: generation %u: %lu words of the %s summary rewritten",
+				 (unsigned int)a, bad_words[a][b], b ? "IPv6" : "IPv4");
+			c->report(line, c->ctx);
+		}
+out:
+	pg_exm_sum_unmap(sum);
+	free(want);
+	free(have);
+	free(bits);
+	return err;
+}
+
+static int pg_check_exempt(struct pg_check *c)
+{
+	int err;
+
+	err = pg_check_trie(c, false) ?: pg_check_trie(c, true) ?: pg_check_kinds(c) ?:
+	      pg_check_hash(c, false) ?: pg_check_hash(c, true) ?: pg_check_summary(c);
+	free(c->refs);
+	c->refs = NULL;
+	c->nrefs = c->refs_cap = 0;
+	return err;
 }
 
 /* ---- the table: one line per check */
@@ -505,8 +855,8 @@ static int pg_check_prog_maps(const struct pg_opts *o, const char *pin, const st
 		want[i] = bpf_obj_get_info_by_fd(m->fd[i], &mi, &len) ? 0 : mi.id;
 	}
 	for (i = 0; i < PG_M_COUNT; i++) {
-		/* the program reads these; pg_rules is user space's own */
-		if (i == PG_M_RULES)
+		/* the program reads these; pg_rules and pg_exempt_refs are user space's own */
+		if (i == PG_M_RULES || i == PG_M_EXEMPT_REFS)
 			continue;
 		for (j = 0; j < n && map_ids[j] != want[i]; j++)
 			;

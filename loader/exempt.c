@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 
 #include "loader.h"
+#include "exempt_maps.h"
 
 /*
  * Shorter prefixes exempt (nearly) everyone from filtering: allow takes
@@ -218,30 +219,6 @@ static const char *pg_exempt_str(const struct pg_exempt *x, __u16 port, char *bu
 	return buf;
 }
 
-/*
- * Keep pg_exempt_kinds exact: the fast path skips kinds counted zero. One
- * read-modify-write for a whole command; every prefix of a command has the
- * same side, rule and direction, so only the family (v4/v6) varies.
- */
-static int pg_exempt_kinds_add(struct pg_maps *m, const struct pg_exempt *x, const long delta[2])
-{
-	int fd = m->fd[PG_M_EXEMPT_KINDS];
-	struct pg_exempt_kinds k;
-	__u32 gen = m->gen;
-	int v6;
-
-	if (!delta[0] && !delta[1])
-		return 0;
-	if (bpf_map_lookup_elem(fd, &gen, &k))
-		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
-	for (v6 = 0; v6 <= 1; v6++)
-		k.n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)] +=
-			delta[v6];
-	if (bpf_map_update_elem(fd, &gen, &k, BPF_ANY))
-		return pg_sys_err(-errno, "cannot update '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
-	return 0;
-}
-
 /* Entries per family in the live generation: the sum of its kind counts. */
 static int pg_exempt_live(struct pg_maps *m, long live[2])
 {
@@ -253,8 +230,19 @@ static int pg_exempt_live(struct pg_maps *m, long live[2])
 		return pg_sys_err(-errno, "cannot read '%s'", pg_map_names[PG_M_EXEMPT_KINDS]);
 	live[0] = live[1] = 0;
 	for (i = 0; i < PG_EXEMPT_KINDS; i++)
-		live[(i >> 3) & 1] += k.n[i];
+		live[(i >> 3) & 1] += (long)k.prefix[i] + k.host[i];
 	return 0;
+}
+
+void pg_maps_exm(const struct pg_maps *m, struct pg_exm *x)
+{
+	x->trie[0] = m->fd[PG_M_EXEMPT_V4];
+	x->trie[1] = m->fd[PG_M_EXEMPT_V6];
+	x->host[0] = m->fd[PG_M_EXEMPT_HOST_V4];
+	x->host[1] = m->fd[PG_M_EXEMPT_HOST_V6];
+	x->kinds = m->fd[PG_M_EXEMPT_KINDS];
+	x->sum = m->fd[PG_M_EXEMPT_SUM];
+	x->refs = m->fd[PG_M_EXEMPT_REFS];
 }
 
 int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line)
@@ -406,6 +394,7 @@ static int pg_exempt_exists(int fd, struct pg_exempt_ent *e, bool dynamic_only, 
 	return 0;
 }
 
+#define PG_EXEMPT_BATCH_MIN 256 /* entries of a command written in batches */
 #define PG_EXEMPT_FD(m, e) ((m)->fd[(e)->v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4])
 
 struct pg_exempt_sum {
@@ -415,31 +404,35 @@ struct pg_exempt_sum {
 
 /*
  * All or nothing, under the lock: build every key, drop duplicates, check
- * every entry, then change; if a change fails midway, undo this command's
- * changes. Count before inserting, uncount after deleting.
+ * every entry, then change through the one writer (tools/lib/exempt_maps.c);
+ * if a change fails midway, undo this command's changes the same way.
  */
 static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16 first,
 			   struct pg_exempt_list *l, bool add, struct pg_exempt_sum *sum)
 {
 	char desc[128], wbuf[PATH_MAX + 16];
-	struct pg_exempt_val v = {};
 	struct pg_exempt_ent *e, *bad = NULL;
-	long want[2] = {}, done[2] = {}, fix[2], live[2] = {};
+	struct pg_exm_ent *w = NULL, *heal = NULL;
+	size_t *idx = NULL, nh = 0;
+	long live[2] = {}, want[2] = {};
 	unsigned long absent = 0, undone = 0;
+	size_t i, nw = 0, limit, failed, nd;
 	const char *where;
-	size_t i, klen;
+	struct pg_exm x;
+	size_t klen;
 	bool exists;
 	int err = 0;
 
 	memset(sum, 0, sizeof(*sum));
+	pg_maps_exm(m, &x);
 	for (i = 0; i < l->n; i++) {
-		struct pg_exempt x = *opt;
+		struct pg_exempt ex = *opt;
 
 		e = &l->e[i];
-		memcpy(x.addr, e->addr, 16);
-		x.plen = e->plen;
-		x.v6 = e->v6;
-		pg_exempt_key(m->gen, &x, first, e->key, &klen);
+		memcpy(ex.addr, e->addr, 16);
+		ex.plen = e->plen;
+		ex.v6 = e->v6;
+		pg_exempt_key(m->gen, &ex, first, e->key, &klen);
 	}
 	/* a prefix listed twice (or twice after masking) is one change */
 	if (l->n > 1)
@@ -450,23 +443,47 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			l->e[i].skip = true;
 			sum->present += add;
 		}
+	w = calloc(l->n + 1, sizeof(*w));
+	heal = calloc(l->n + 1, sizeof(*heal));
+	idx = calloc(l->n + 1, sizeof(*idx));
+	if (!w || !idx || !heal) {
+		err = pg_sys_err(-ENOMEM, "cannot hold the exemptions");
+		goto out;
+	}
 	for (i = 0; i < l->n; i++) {
 		e = &l->e[i];
 		if (e->skip)
 			continue;
 		err = pg_exempt_exists(PG_EXEMPT_FD(m, e), e, !add && opt->dynamic, &exists);
 		if (err)
-			return err;
+			goto out;
 		if (add && exists) {
 			e->skip = true; /* allow is idempotent */
 			sum->present++;
+			/* a host's hash entry is written again: a killed writer may have missed it */
+			if (pg_exm_is_host(e->key, e->v6)) {
+				heal[nh].key = e->key;
+				heal[nh].v6 = e->v6;
+				heal[nh].val.addr_prefixlen = e->plen;
+				heal[nh++].val.flags = e->flags;
+			}
+			continue;
 		} else if (!add && !exists) {
 			absent++;
 			if (!bad || e->line < bad->line)
 				bad = e;
-		} else {
-			want[e->v6]++;
+			continue;
 		}
+		w[nw].key = e->key;
+		w[nw].v6 = e->v6;
+		w[nw].val.addr_prefixlen = e->plen;
+		w[nw].val.flags = add ? (opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0) : e->flags;
+		idx[nw++] = i;
+	}
+	/* entries there already: only their hash entries, written again (counted net zero) */
+	if (nh && (err = pg_exm_write(&x, heal, nh, PG_EXM_ADD | PG_EXM_NOEXIST, &failed))) {
+		pg_sys_err(err, "cannot write the exemptions");
+		goto out;
 	}
 	if (bad) {
 		where = pg_exempt_where(l, bad, wbuf, sizeof(wbuf));
@@ -476,62 +493,59 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		       absent > 1 ? "; more are missing too, nothing removed"
 		       : l->name  ? "; nothing removed"
 				  : "");
-		return -ENOENT;
+		err = -ENOENT;
+		goto out;
 	}
+	/* the tries hold two generations: each gets PG_MAX_EXEMPT per family */
+	limit = nw;
 	if (add) {
-		err = pg_exempt_live(m, live) ?: pg_exempt_kinds_add(m, opt, want);
+		err = pg_exempt_live(m, live);
 		if (err)
-			return err;
-	}
-	for (i = 0; i < l->n && !err; i++) {
-		e = &l->e[i];
-		if (e->skip)
-			continue;
-		v.addr_prefixlen = e->plen;
-		v.flags = opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0;
-		/* the tries hold two generations: each gets PG_MAX_EXEMPT */
-		if (add && live[e->v6] + done[e->v6] >= PG_MAX_EXEMPT) {
-			err = -ENOSPC;
-			bad = e;
-		} else if (add ? bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v, BPF_NOEXIST)
-			       : bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)) {
-			err = -errno;
-			bad = e;
-			if (add && err == -EEXIST) {
-				/* a writer without the lock was first: allow is idempotent */
-				e->skip = true;
-				sum->present++;
-				err = 0;
-				bad = NULL;
-			}
-		} else {
-			e->done = true;
-			done[e->v6]++;
+			goto out;
+		for (i = 0; i < nw && limit == nw; i++) {
+			if (l->e[idx[i]].skip)
+				continue;
+			if (live[w[i].v6] + want[w[i].v6]++ >= PG_MAX_EXEMPT)
+				limit = i;
 		}
 	}
-	if (err) {
-		/* undo in place: the other direction of the same change */
-		for (i = 0; i < l->n; i++) {
-			e = &l->e[i];
-			if (!e->done)
-				continue;
-			v.addr_prefixlen = e->plen;
-			v.flags = add ? v.flags : e->flags; /* put back what was removed */
-			if (add ? bpf_map_delete_elem(PG_EXEMPT_FD(m, e), e->key)
-				: bpf_map_update_elem(PG_EXEMPT_FD(m, e), e->key, &v,
-						      BPF_NOEXIST)) {
-				undone++;
-				continue;
-			}
-			e->done = false;
-			done[e->v6]--;
-		}
+	/*
+	 * Long lists in batches (checked absent or present above, under the
+	 * lock); a short one entry by entry, so that an entry a writer
+	 * without the lock added meanwhile is found there, not overwritten.
+	 */
+	failed = limit;
+	err = pg_exm_write(&x, w, limit,
+			   limit > PG_EXEMPT_BATCH_MIN ? (add ? PG_EXM_ADD : 0) | PG_EXM_BATCH
+						       : (add ? PG_EXM_ADD | PG_EXM_NOEXIST : 0),
+			   &failed);
+	if (err)
+		bad = &l->e[idx[failed < limit ? failed : 0]];
+	else if (limit < nw)
+		err = -ENOSPC, bad = &l->e[idx[limit]];
+	for (i = 0, nd = 0; i < limit; i++) {
+		if (w[i].done)
+			l->e[idx[i]].done = true, nd++;
+		else if (w[i].present && !l->e[idx[i]].skip)
+			sum->present++; /* a writer without the lock was first */
 	}
-	/* the count follows what is in the tries now: added (counted above) or removed */
-	fix[0] = add ? done[0] - want[0] : -done[0];
-	fix[1] = add ? done[1] - want[1] : -done[1];
-	if (pg_exempt_kinds_add(m, opt, fix) && !err)
-		err = -EIO;
+	if (err && nd) {
+		/* undo: the other direction of the same change, for what was done */
+		struct pg_exm_ent *u = calloc(nd, sizeof(*u));
+		size_t nu = 0, uf;
+
+		for (i = 0; u && i < limit; i++)
+			if (w[i].done)
+				u[nu++] = w[i];
+		if (!u || pg_exm_write(&x, u, nu, add ? 0 : PG_EXM_ADD, &uf))
+			for (i = 0; i < nu; i++)
+				undone += !u || !u[i].done;
+		for (i = 0; u && i < nu; i++)
+			nd -= u[i].done;
+		free(u);
+		if (!undone)
+			nd = 0;
+	}
 	if (err && bad) {
 		char tail[96] = "";
 
@@ -551,8 +565,14 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 			       add ? "add" : "remove",
 			       pg_exempt_ent_str(opt, bad, first, desc, sizeof(desc)),
 			       strerror(-err), tail);
+	} else if (err) {
+		pg_sys_err(err, "cannot %s the exemptions", add ? "add" : "remove");
 	}
-	sum->changed = done[0] + done[1];
+	sum->changed = nd;
+out:
+	free(w);
+	free(heal);
+	free(idx);
 	return err;
 }
 

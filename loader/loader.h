@@ -93,6 +93,10 @@ enum pg_map_idx {
 	PG_M_TRACE_RINGS,
 	PG_M_TRACE_CFG,
 	PG_M_TRACE_RL,
+	PG_M_EXEMPT_HOST_V4,
+	PG_M_EXEMPT_HOST_V6,
+	PG_M_EXEMPT_SUM,
+	PG_M_EXEMPT_REFS,
 	PG_M_COUNT,
 };
 
@@ -189,6 +193,9 @@ void pg_rule_ports(const struct pg_rule *r, char *buf, size_t len);
 
 /* Exemption counts (exempt.c). */
 int pg_exempt_count(const struct pg_maps *m, bool v6, unsigned int *n);
+/* The exemption maps of m for the one writer (tools/lib/exempt_maps.h). */
+struct pg_exm;
+void pg_maps_exm(const struct pg_maps *m, struct pg_exm *x);
 
 /* ---- shared with apply.c and save.c: the CLI's parsers are the file's ---- */
 
@@ -470,7 +477,7 @@ void pg_audit(const struct pg_opts *o, int argc, char **argv, int rc);
  */
 enum pg_check_flags {
 	PG_CHECK_IDLE = 1 << 0,	  /* no apply between its steps: the other generation is empty */
-	PG_CHECK_REPAIR = 1 << 1, /* rewrite the exemption-kind counts from the tries */
+	PG_CHECK_REPAIR = 1 << 1, /* rewrite kinds, host hashes and summary from the tries */
 };
 typedef void (*pg_check_report_fn)(const char *line, void *ctx);
 struct pg_check_sum {

@@ -209,10 +209,9 @@ static int pg_emit_state(const struct pg_opts *o, struct pg_maps *m, FILE *f)
 	fprintf(f, "portgate_exemptions{family=\"ipv6\"} %u\n", n6);
 	pg_family(f, "portgate_exemptions_limit", "gauge",
 		  "Exemption prefixes that fit in the table of each address family.");
-	fprintf(f, "portgate_exemptions_limit{family=\"ipv4\"} %u\n",
-		pg_map_capacity(m->fd[PG_M_EXEMPT_V4]));
-	fprintf(f, "portgate_exemptions_limit{family=\"ipv6\"} %u\n",
-		pg_map_capacity(m->fd[PG_M_EXEMPT_V6]));
+	/* per generation: the tries hold two (apply builds one beside the live one) */
+	fprintf(f, "portgate_exemptions_limit{family=\"ipv4\"} %u\n", PG_MAX_EXEMPT);
+	fprintf(f, "portgate_exemptions_limit{family=\"ipv6\"} %u\n", PG_MAX_EXEMPT);
 
 	pg_family(f, "portgate_attachments", "gauge", "Interfaces the XDP program is attached to.");
 	fprintf(f, "portgate_attachments %u\n", s.natt);

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,110 @@ static inline int model(const struct vec *setup, enum pg_dir dir, const __u8 *f,
 
 	return model_decide(rules, nrules, setup->exempt, model_setup_exempt(setup), dir, f, len,
 			    rule);
+}
+
+/*
+ * The exemption set as the loader keeps it (tests/test_exempt.c drives
+ * the CLI and compares): allow adds an exemption that is not there yet
+ * (idempotent), disallow removes one that is, apply replaces the static
+ * ones with a file's and keeps the dynamic ones the file does not list
+ * (a listed one becomes static). An exemption is its masked prefix, side,
+ * direction and rule (the rule's first port); cidr is canonical text.
+ */
+#define MODEL_EX_MAX 4096
+
+struct model_ex {
+	char cidr[INET6_ADDRSTRLEN + 4];
+	__u8 side, dir, proto;
+	__u16 port;
+	bool dynamic;
+};
+
+struct model_exset {
+	struct model_ex e[MODEL_EX_MAX];
+	int n;
+};
+
+/* The canonical "addr/len" (host bits cleared, as the loader prints it). */
+static inline int model_ex_canon(const char *cidr, char *out, size_t len)
+{
+	struct exempt_spec x = {.cidr = cidr};
+	char a[INET6_ADDRSTRLEN];
+	__u8 addr[16], plen;
+	bool v6;
+
+	if (model_exempt_prefix(&x, &v6, addr, &plen) ||
+	    !inet_ntop(v6 ? AF_INET6 : AF_INET, addr, a, sizeof(a)))
+		return -1;
+	snprintf(out, len, "%s/%u", a, plen);
+	return 0;
+}
+
+static inline bool model_ex_same(const struct model_ex *a, const struct model_ex *b)
+{
+	return !strcmp(a->cidr, b->cidr) && a->side == b->side && a->dir == b->dir &&
+	       a->proto == b->proto && a->port == b->port;
+}
+
+static inline int model_ex_find(const struct model_exset *s, const struct model_ex *x)
+{
+	for (int i = 0; i < s->n; i++)
+		if (model_ex_same(&s->e[i], x))
+			return i;
+	return -1;
+}
+
+/* allow: false if it was there already (nothing changes). */
+static inline bool model_ex_allow(struct model_exset *s, const struct model_ex *x)
+{
+	if (model_ex_find(s, x) >= 0 || s->n == MODEL_EX_MAX)
+		return false;
+	s->e[s->n++] = *x;
+	return true;
+}
+
+/* disallow: false if it was not there. */
+static inline bool model_ex_disallow(struct model_exset *s, const struct model_ex *x)
+{
+	int i = model_ex_find(s, x);
+
+	if (i < 0)
+		return false;
+	s->e[i] = s->e[--s->n];
+	return true;
+}
+
+/* apply: the file's exemptions (static), and the dynamic ones it does not list. */
+static inline void model_ex_apply(struct model_exset *s, const struct model_ex *file, int n)
+{
+	struct model_exset *old = malloc(sizeof(*old));
+
+	if (!old)
+		abort();
+	*old = *s;
+	s->n = 0;
+	for (int i = 0; i < n; i++) {
+		struct model_ex x = file[i];
+
+		x.dynamic = false;
+		model_ex_allow(s, &x);
+	}
+	for (int i = 0; i < old->n; i++)
+		if (old->e[i].dynamic)
+			model_ex_allow(s, &old->e[i]);
+	free(old);
+}
+
+/* The set as model_decide() takes it: specs[i].cidr points into s. */
+static inline int model_ex_specs(const struct model_exset *s, struct exempt_spec *specs)
+{
+	for (int i = 0; i < s->n; i++)
+		specs[i] = (struct exempt_spec){.cidr = s->e[i].cidr,
+						.side = s->e[i].side,
+						.dir = s->e[i].dir,
+						.proto = s->e[i].proto,
+						.port = s->e[i].port};
+	return s->n;
 }
 
 #endif /* PORTGATE_MODEL_H */

@@ -35,6 +35,7 @@
 
 #include "portgate.h"
 #include "pkt.h"
+#include "exempt_maps.h"
 #include "testlib.h"
 
 #define PORTGATE "build/portgate"
@@ -208,6 +209,7 @@ static void expect_inactive_clean(const char *when)
 {
 	__u32 gen = live_gen(), ig = !gen, id, i;
 	struct pg_exempt_kinds k;
+	__u64 *sum;
 	__u8 key[24], next[24];
 	size_t psz = (size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry);
 	size_t rsz = (size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule);
@@ -221,7 +223,40 @@ static void expect_inactive_clean(const char *when)
 	cr_assert_eq(bpf_map_lookup_elem(fd, &ig, &k), 0);
 	close(fd);
 	for (i = 0; i < PG_EXEMPT_KINDS; i++)
-		cr_expect_eq(k.n[i], 0, "%s: kinds[%u][%u] = %u", when, ig, i, k.n[i]);
+		cr_expect(!k.prefix[i] && !k.host[i], "%s: kinds[%u][%u] = %u + %u", when, ig, i,
+			  k.prefix[i], k.host[i]);
+	cr_expect(!k.wide[0] && !k.wide[1], "%s: wide[%u] = %u, %u", when, ig, k.wide[0],
+		  k.wide[1]);
+	/* the structures in front of the tries: host hashes, summary words, counts */
+	for (v6 = 0; v6 <= 1; v6++) {
+		fd = pin_fd(v6 ? PG_STR(PG_MAP_EXEMPT_HOST_V6) : PG_STR(PG_MAP_EXEMPT_HOST_V4));
+		for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {
+			memcpy(key, next, sizeof(key));
+			left += ((key[0] >> 2) & 1) == ig;
+		}
+		close(fd);
+	}
+	cr_expect_eq(left, 0, "%s: %u host-hash entries of the inactive generation %u", when, left,
+		     ig);
+	fd = pin_fd(PG_STR(PG_MAP_EXEMPT_REFS));
+	for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {
+		memcpy(key, next, 4);
+		left += (*(__u32 *)key >> 30 & 1) == ig;
+	}
+	close(fd);
+	cr_expect_eq(left, 0, "%s: %u summary counts of the inactive generation %u", when, left,
+		     ig);
+	fd = pin_fd(PG_STR(PG_MAP_EXEMPT_SUM));
+	sum = pg_exm_sum_map(fd);
+	cr_assert(sum, "mmap %s: %s", PG_STR(PG_MAP_EXEMPT_SUM), strerror(errno));
+	for (i = 0; i < 4 * PG_SUM_WORDS; i++)
+		left += sum[pg_sum_index(ig, 0, 0) + i] != 0;
+	for (i = 0; i < 2 * PG_SUM_WORDS; i++)
+		left += sum[pg_sum_bloom_index(ig, 0, 0) + i] != 0;
+	pg_exm_sum_unmap(sum);
+	close(fd);
+	cr_expect_eq(left, 0, "%s: %u summary words of the inactive generation %u set", when, left,
+		     ig);
 	for (v6 = 0; v6 <= 1; v6++) {
 		fd = pin_fd(v6 ? PG_STR(PG_MAP_EXEMPT_V6) : PG_STR(PG_MAP_EXEMPT_V4));
 		for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {

@@ -237,6 +237,10 @@ Test(bench, report_quick, .init = report_setup, .fini = report_teardown, .timeou
 		"| xdp-filter |",
 		"| nftables netdev ingress |",
 		"| 65,536 rules |",
+		"### Exemptions (issue 15)",
+		"| IPv4 | 10,000 |",
+		"| IPv6 | 10,000 |",
+		"`portgate allow --file` of 1,000 lines",
 	};
 	static char out[65536];
 	struct stat st;

@@ -88,7 +88,7 @@ static void add_kind(__u32 gen, __u32 kind, int delta)
 	int fd = pinned("pg_exempt_kinds");
 
 	cr_assert_eq(bpf_map_lookup_elem(fd, &gen, &k), 0);
-	k.n[kind] += delta;
+	k.prefix[kind] += delta;
 	cr_assert_eq(bpf_map_update_elem(fd, &gen, &k, BPF_ANY), 0);
 	close(fd);
 }
@@ -226,6 +226,53 @@ static void f_all_rules_port(void)
 	       24);
 }
 
+static void f_hash_missing(void)
+{
+	struct pg_exempt_host_v4_key h = {.scope = pg_exempt_scope(0, PG_SIDE_PEER, PG_DIR_IN),
+					  .proto = PG_EXEMPT_ALL_RULES,
+					  .addr = {198, 51, 100, 9}};
+	int fd = pinned("pg_exempt_h4");
+
+	cr_assert_eq(bpf_map_delete_elem(fd, &h), 0, "pg_exempt_h4: %s", strerror(errno));
+	close(fd);
+}
+
+static void f_hash_orphan(void)
+{
+	struct pg_exempt_host_v4_key h = {.scope =
+						  pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN),
+					  .proto = PG_EXEMPT_ALL_RULES,
+					  .addr = {203, 0, 113, 5}};
+	struct pg_exempt_val v = {.addr_prefixlen = 32};
+	int fd = pinned("pg_exempt_h4");
+
+	cr_assert_eq(bpf_map_update_elem(fd, &h, &v, BPF_ANY), 0, "pg_exempt_h4: %s",
+		     strerror(errno));
+	close(fd);
+}
+
+/* 192.0.2.0/24 --peer of BASE: its bit in generation 0's IPv4 summary */
+static void f_sum_cleared(void)
+{
+	__u32 b = pg_sum_bucket_v4(net192), idx = pg_sum_index(0, 0, b);
+	__u64 w;
+	int fd = pinned("pg_exempt_sum");
+
+	cr_assert_eq(bpf_map_lookup_elem(fd, &idx, &w), 0);
+	w &= ~(1ULL << pg_sum_bit(PG_SUM_PREFIX, b));
+	cr_assert_eq(bpf_map_update_elem(fd, &idx, &w, BPF_ANY), 0);
+	close(fd);
+}
+
+static void f_ref_missing(void)
+{
+	__u32 key = pg_sum_ref_key(0, 0, PG_SUM_PREFIX, 0, pg_sum_bucket_v4(net192));
+	int fd = pinned("pg_exempt_refs");
+
+	cr_assert_eq(bpf_map_delete_elem(fd, &key), 0, "pg_exempt_refs: %s", strerror(errno));
+	close(fd);
+}
+
 static void f_ctl(void)
 {
 	struct pg_ctl ctl = {.gen = 2};
@@ -287,10 +334,21 @@ static const struct fault faults[] = {
 	 "rule slot 902: free (no action) but not"},
 	{"overlapping rules", BASE, f_overlap, "overlap at port 6669"},
 	{"kind count zero with entries", BASE, f_kind_zero,
-	 "IPv4 --peer all-rules --dir in exemptions counted 0, the trie holds 1 (the fast path "
-	 "skips them"},
+	 "IPv4 --peer all-rules --dir in prefix exemptions counted 0, the trie holds 1 (the "
+	 "fast path skips them"},
 	{"kind count too high", BASE, f_kind_high,
-	 "IPv6 --peer one-rule --dir out exemptions counted 3, the trie holds 0"},
+	 "IPv6 --peer one-rule --dir out prefix exemptions counted 3, the trie holds 0"},
+	{"host entry missing from its hash", BASE " && P allow 198.51.100.9 --peer", f_hash_missing,
+	 "host exemption 198.51.100.9 (scope 0x2, proto 0xff, port 0) is in pg_exempt_v4 but not in "
+	 "pg_exempt_h4"},
+	{"host-hash entry without its trie entry", BASE, f_hash_orphan,
+	 "host exemption 203.0.113.5 (scope 0, proto 0xff, port 0) in pg_exempt_h4 is not in "
+	 "pg_exempt_v4"},
+	{"summary bit cleared under an exemption", BASE, f_sum_cleared,
+	 "generation 0: 1 words of the IPv4 summary in pg_exempt_sum differ from the tries"},
+	{"summary count missing", BASE, f_ref_missing,
+	 "pg_exempt_refs: count 0x80c00002 is 0, the "
+	 "tries imply 1"},
 	{"trie entries in the inactive generation", BASE, f_inactive_trie,
 	 "1 IPv4 exemptions in generation 1, which is not live"},
 	{"host bits set", BASE, f_host_bits, "host bits set beyond the prefix length"},
@@ -367,4 +425,30 @@ Test(check, json_and_exit_codes)
 			   "(.problems | length) == 1' >/dev/null",
 			   out),
 		     0, "check -j with a fault: %s", out);
+}
+
+/* --repair rewrites the structures in front of the tries from the tries. */
+Test(check, repair_rebuilds_from_the_tries)
+{
+	static char out[OUT_MAX];
+	void (*const fns[])(void) = {f_hash_missing, f_hash_orphan, f_sum_cleared, f_ref_missing,
+				     f_kind_zero};
+	int rc;
+
+	rc = tl_sh(out, sizeof(out),
+		   "set -e; P() { nsenter --net=/run/netns/%s %s --pin-path %s \"$@\"; }; "
+		   "P %s && P allow 198.51.100.9 --peer 2>&1",
+		   ns, PORTGATE, pin, BASE);
+	cr_assert_eq(rc, 0, "setup: %s", out);
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+		fns[i]();
+	rc = pg(out, "check");
+	cr_expect_eq(rc, 1, "check of the damaged state: %d\n%s", rc, out);
+	rc = pg(out, "check --repair");
+	cr_expect(strstr(out, "repaired: generation 0: host exemption 198.51.100.9 put back") &&
+			  strstr(out, "removed from pg_exempt_h4") &&
+			  strstr(out, "summary rewritten") && strstr(out, "counts rewritten"),
+		  "check --repair: %d\n%s", rc, out);
+	rc = pg(out, "check");
+	cr_expect_eq(rc, 0, "check after --repair: %d\n%s", rc, out);
 }

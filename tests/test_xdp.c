@@ -42,6 +42,7 @@
 #include "pkt.h"
 #include "xdp_harness.h"
 #include "model.h"
+#include "exempt_maps.h"
 
 #define FRAME_MAX PKT_MAX
 
@@ -249,32 +250,19 @@ static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *ad
 	return v6 ? E.ex6_fd : E.ex4_fd;
 }
 
-/* The program walks a trie only for kinds counted in pg_exempt_kinds. */
-static void count_exempt(const struct exempt_spec *x, bool v6, int delta)
-{
-	struct pg_exempt_kinds k;
-	__u32 zero = 0;
-
-	cr_assert(!bpf_map_lookup_elem(E.kinds_fd, &zero, &k), "read exemption kinds");
-	k.n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)] += delta;
-	cr_assert(!bpf_map_update_elem(E.kinds_fd, &zero, &k, BPF_ANY), "write exemption kinds");
-}
-
+/* Through the one writer: tries, host hashes, summary and kind counts together. */
 static void put_exempt(const struct exempt_spec *x, bool remove)
 {
 	union exempt_key k;
-	struct pg_exempt_val val = {0};
-	int fd = exempt_key(x, &k, &val.addr_prefixlen);
+	struct pg_exm_ent e = {.key = &k};
+	struct pg_exm m = PG_EXM_OF_SKEL(E.skel);
+	size_t failed;
+	int fd = exempt_key(x, &k, &e.val.addr_prefixlen), err;
 
-	if (remove) {
-		cr_assert(!bpf_map_delete_elem(fd, &k), "delete exemption %s: %s", x->cidr,
-			  strerror(errno));
-		count_exempt(x, fd == E.ex6_fd, -1);
-	} else {
-		count_exempt(x, fd == E.ex6_fd, 1);
-		cr_assert(!bpf_map_update_elem(fd, &k, &val, BPF_NOEXIST), "add exemption %s: %s",
-			  x->cidr, strerror(errno));
-	}
+	e.v6 = fd == E.ex6_fd;
+	err = pg_exm_write(&m, &e, 1, remove ? 0 : PG_EXM_ADD | PG_EXM_NOEXIST, &failed);
+	cr_assert(!err && (e.done || (!remove && e.present)), "%s exemption %s: %s",
+		  remove ? "delete" : "add", x->cidr, strerror(-err));
 }
 
 static void setup_apply(const struct vec *v, bool remove)

@@ -7,6 +7,7 @@
  *   bench-xdp cost  [--repeat N] [--rounds R]   ns/packet via BPF_PROG_TEST_RUN
  *   bench-xdp trace-cost [--repeat N] [--rounds R]  the same with a tracer off/on/flooded
  *   bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]
+ *   bench-xdp exempt [--repeat N] [--rounds R] [--max-exempt N]  the exemptions table
  *   bench-xdp attach IFACE portgate|drop|pass|xdp-filter
  *   bench-xdp detach IFACE
  *   bench-xdp stats IFACE                        counters of the attached program
@@ -22,6 +23,7 @@
 #include <glob.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@
 #include "xdp_pass.skel.h"
 #include "tc_pass.skel.h"
 #include "portgate_nosyn.skel.h"
+#include "exempt_maps.h"
 
 /* The comparison policy, identical in every filter (and in bench.sh's nft). */
 static const struct {
@@ -631,65 +634,89 @@ static void scale_entry(long i, __u8 *proto, __u16 *port)
 	}
 }
 
-/* Exemption i: 100.64.0.0/10 cut in /31s every 4 addresses, for all rules. */
-static void exempt_key(long i, struct pg_exempt_v4_key *k)
+/*
+ * Exemption i of family v6 in the bench's mix (--subscriber, all rules,
+ * inbound): 9 of 10 are hosts, 1 of 10 a prefix. IPv4 hosts every 4th
+ * address of 100.64.0.0/10 from .1, prefixes /24../28 at 16.0.0.0 + p/24;
+ * IPv6 hosts 2001:db8:H:L00::1 (256 per /48), prefixes /56../64 at
+ * 2001:db9:P::/48.
+ */
+static long bench_hosts(long n)
 {
-	__u32 a = (100U << 24 | 64U << 16) + 4U * (__u32)i;
-
-	memset(k, 0, sizeof(*k));
-	k->prefixlen = PG_LPM_META_BITS + 31;
-	k->scope = pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN);
-	k->proto = PG_EXEMPT_ALL_RULES;
-	k->addr[0] = a >> 24;
-	k->addr[1] = a >> 16;
-	k->addr[2] = a >> 8;
-	k->addr[3] = a;
+	return n - n / 10;
 }
 
-/* Adds exemptions [from, to): batched when the kernel can, else one by one. */
-static int add_exempts(int fd, long from, long to)
+static void bench_host_addr(bool v6, long h, __u8 *a)
 {
-	static const long chunk = 65536;
-	struct pg_exempt_v4_key *keys = calloc(chunk, sizeof(*keys));
-	struct pg_exempt_val *vals = calloc(chunk, sizeof(*vals));
-	int err = 0;
-	long i, j;
+	__u32 x = (100U << 24 | 64U << 16) + 4U * (__u32)h + 1;
 
-	if (!keys || !vals) {
+	memset(a, 0, 16);
+	if (!v6) {
+		a[0] = x >> 24, a[1] = x >> 16, a[2] = x >> 8, a[3] = x;
+		return;
+	}
+	memcpy(a, (__u8[]){0x20, 0x01, 0x0d, 0xb8}, 4);
+	a[4] = h >> 16, a[5] = h >> 8, a[6] = h, a[15] = 1;
+}
+
+static void bench_prefix_addr(bool v6, long p, __u8 *a, __u8 *plen)
+{
+	__u32 x = (16U << 24) + 256U * (__u32)p;
+
+	memset(a, 0, 16);
+	if (!v6) {
+		a[0] = x >> 24, a[1] = x >> 16, a[2] = x >> 8;
+		*plen = 24 + p % 5;
+		return;
+	}
+	memcpy(a, (__u8[]){0x20, 0x01, 0x0d, 0xb9}, 4);
+	a[4] = p >> 8, a[5] = p;
+	*plen = 56 + p % 9;
+}
+
+static void bench_exempt(__u32 gen, bool v6, long i, struct pg_exempt_v6_key *k)
+{
+	__u8 plen = v6 ? 128 : 32;
+
+	memset(k, 0, sizeof(*k));
+	k->scope = pg_exempt_scope(gen, PG_SIDE_SUBSCRIBER, PG_DIR_IN);
+	k->proto = PG_EXEMPT_ALL_RULES;
+	if (i % 10 == 9)
+		bench_prefix_addr(v6, i / 10, k->addr, &plen);
+	else
+		bench_host_addr(v6, i - i / 10, k->addr);
+	k->prefixlen = PG_LPM_META_BITS + plen;
+}
+
+/* Exemptions [from, to) of the mix, added (or removed) through the one writer. */
+static int put_exempts(struct loaded *l, __u32 gen, bool v6, long from, long to, bool add)
+{
+	struct pg_exm x = PG_EXM_OF_SKEL(l->pg);
+	struct pg_exempt_v6_key *keys;
+	struct pg_exm_ent *e;
+	size_t failed;
+	long i;
+	int err;
+
+	if (to <= from)
+		return 0;
+	keys = calloc(to - from, sizeof(*keys));
+	e = calloc(to - from, sizeof(*e));
+	if (!keys || !e) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = from; i < to; i += chunk) {
-		__u32 n = to - i < chunk ? to - i : chunk;
-
-		for (j = 0; j < n; j++) {
-			exempt_key(i + j, &keys[j]);
-			vals[j].addr_prefixlen = 31;
-		}
-		err = bpf_map_update_batch(fd, keys, vals, &n, NULL);
-		if (err == -EINVAL || err == -EOPNOTSUPP || err == -524 /* ENOTSUPP */) {
-			for (j = 0; j < n && !err; j++)
-				err = bpf_map_update_elem(fd, &keys[j], &vals[j], BPF_ANY);
-		}
-		if (err)
-			goto out;
+	for (i = from; i < to; i++) {
+		bench_exempt(gen, v6, i, &keys[i - from]);
+		e[i - from].key = &keys[i - from];
+		e[i - from].v6 = v6;
+		e[i - from].val.addr_prefixlen = keys[i - from].prefixlen - PG_LPM_META_BITS;
 	}
+	err = pg_exm_write(&x, e, to - from, PG_EXM_BATCH | (add ? PG_EXM_ADD : 0), &failed);
 out:
 	free(keys);
-	free(vals);
+	free(e);
 	return err;
-}
-
-/* The program walks the trie only for kinds counted in pg_exempt_kinds. */
-static int count_exempts(struct loaded *l, long n)
-{
-	struct pg_exempt_kinds k = {};
-	__u32 zero = 0;
-
-	k.n[pg_exempt_kind(0, PG_SIDE_SUBSCRIBER, 1, PG_DIR_IN)] = (__u32)n;
-	if (bpf_map_update_elem(bpf_map__fd(l->pg->maps.pg_exempt_kinds), &zero, &k, BPF_ANY))
-		return -errno;
-	return 0;
 }
 
 static double median_ns(double *v, int n)
@@ -707,7 +734,6 @@ static int control_plane(struct loaded *l, long exempts)
 	int stats_fd = bpf_map__fd(l->pg->maps.pg_stats);
 	int ports_fd = bpf_map__fd(l->pg->maps.pg_ports);
 	int rules_fd = bpf_map__fd(l->pg->maps.pg_rules);
-	int v4_fd = bpf_map__fd(l->pg->maps.pg_exempt_v4);
 	struct pg_stats *st = calloc(ncpus, sizeof(*st));
 	double v[15];
 	int i, err = 0;
@@ -745,19 +771,11 @@ static int control_plane(struct loaded *l, long exempts)
 	for (i = 0; i < 5; i++) {
 		unsigned long long t0 = now_ns();
 
-		/* count first: the program must never miss an existing entry */
-		err = count_exempts(l, exempts + 10000)
-			      ?: add_exempts(v4_fd, 2000000, 2000000 + 10000);
+		/* 10,000 more of the mix, through the writer (counts, summary, hash, trie) */
+		err = put_exempts(l, 0, false, exempts, exempts + 10000, true);
 		v[i] = now_ns() - t0;
-		/* take them out again: the trie is near its max_entries */
-		for (long j = 0; j < 10000 && !err; j++) {
-			struct pg_exempt_v4_key k;
-
-			exempt_key(2000000 + j, &k);
-			err = bpf_map_delete_elem(v4_fd, &k);
-		}
 		if (!err)
-			err = count_exempts(l, exempts);
+			err = put_exempts(l, 0, false, exempts, exempts + 10000, false);
 		if (err)
 			goto out;
 	}
@@ -827,9 +845,7 @@ static int cmd_scale(const struct run_opts *o)
 		long n = ex_pts[k] < o->max_exempt ? ex_pts[k] : o->max_exempt;
 		unsigned long long t0 = now_ns();
 
-		err = add_exempts(bpf_map__fd(l.pg->maps.pg_exempt_v4), done, n);
-		if (!err)
-			err = count_exempts(&l, n);
+		err = put_exempts(&l, 0, false, done, n, true);
 		if (err) {
 			fprintf(stderr, "bench-xdp: adding exemptions: %s\n", strerror(-err));
 			goto out;
@@ -843,6 +859,142 @@ static int cmd_scale(const struct run_opts *o)
 	}
 	err = control_plane(&l, done);
 out:
+	unload(&l);
+	return err ? 1 : 0;
+}
+
+/* Bytes a map holds: the kernel's figure (fdinfo "memlock"), 0 if unknown. */
+static unsigned long long map_bytes(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * The exemptions table: the cost of a rule-hit packet with 0 .. 1,000,000
+ * exemptions of the mix above, IPv4 and IPv6. Generation 0 holds the
+ * default rules and no exemption (the anchor), generation 1 the same rules
+ * and the exemptions: rounds flip pg_ctl.gen between the two, so anchor
+ * and measurement run in one program, interleaved. Probes (inbound TCP 25,
+ * the subscriber is the destination): not exempt in a bucket without
+ * exemptions, not exempt in a populated bucket, a host exemption, an
+ * address covered by a prefix exemption only.
+ */
+static int cmd_exempt(const struct run_opts *o)
+{
+	static const long pts[] = {0, 10000, 100000, 1000000};
+	static const char *const probes[] = {"not_exempt_empty", "not_exempt_populated",
+					     "host_exempt", "prefix_exempt"};
+	struct loaded l;
+	struct frame f[4];
+	long done, n;
+	size_t k;
+	int v6, p, r, g, err;
+	__u32 i;
+
+	err = load_target(T_PORTGATE, &l);
+	if (err) {
+		fprintf(stderr, "bench-xdp: loading portgate: %s\n", strerror(-err));
+		return 1;
+	}
+	/* the default rules in generation 1 too */
+	for (i = 0; i < PG_PORTS_PER_GEN; i++)
+		l.ports[PG_PORTS_PER_GEN + i] = l.ports[i];
+	for (v6 = 0; v6 <= 1 && !err; v6++) {
+		done = 0;
+		for (k = 0; k < sizeof(pts) / sizeof(pts[0]) && !err; k++) {
+			char dst[4][INET6_ADDRSTRLEN];
+			struct stat_acc acc[4][2] = {};
+			unsigned long long t0 = now_ns();
+			__u8 a[16], plen;
+			long hosts, pfx;
+
+			n = pts[k] < o->max_exempt ? pts[k] : o->max_exempt;
+			if (k && n == done)
+				break;
+			err = put_exempts(&l, 1, v6, done, n, true);
+			if (err) {
+				fprintf(stderr, "bench-xdp: adding exemptions: %s\n",
+					strerror(-err));
+				break;
+			}
+			if (n > done)
+				printf("efill\t%s\t%ld\t%llu\n", v6 ? "v6" : "v4", n - done,
+				       now_ns() - t0);
+			done = n;
+			hosts = bench_hosts(n);
+			pfx = n / 10;
+			/* probes: 198.51.100.7 / 2001:db8:ffff:ff00::7, next to host 0, host, prefix */
+			snprintf(dst[0], sizeof(dst[0]),
+				 v6 ? "2001:db8:ffff:ff00::7" : "198.51.100.7");
+			bench_host_addr(v6, 0, a);
+			a[v6 ? 15 : 3]++;
+			inet_ntop(v6 ? AF_INET6 : AF_INET, a, dst[1], sizeof(dst[1]));
+			bench_host_addr(v6, hosts ? (hosts - 1) / 2 : 0, a);
+			inet_ntop(v6 ? AF_INET6 : AF_INET, a, dst[2], sizeof(dst[2]));
+			bench_prefix_addr(v6, pfx ? (pfx - 1) / 2 : 0, a, &plen);
+			a[v6 ? 15 : 3] = 1;
+			inet_ntop(v6 ? AF_INET6 : AF_INET, a, dst[3], sizeof(dst[3]));
+			for (p = 0; p < 4; p++) {
+				struct pkt_spec spec = {.ip = v6 ? 6 : 4,
+							.proto = IPPROTO_TCP,
+							.dport = 25,
+							.dst = dst[p]};
+
+				if (build_frame(&spec, &f[p])) {
+					err = -EINVAL;
+					break;
+				}
+			}
+			for (r = 0; r < o->rounds && !err; r++)
+				for (p = 0; p < 4 && !err; p++)
+					for (g = 0; g < 2 && !err; g++) {
+						l.pg->data_pg_ctl->pg_ctl.gen = g;
+						err = measure(&acc[p][g], l.prog_fd, &f[p],
+							      o->repeat);
+					}
+			l.pg->data_pg_ctl->pg_ctl.gen = 0;
+			/* exempt <family> <n> <probe> <min ns, none> <median> <min ns> <median> <verdict> <dst> <median ratio> */
+			for (p = 0; p < 4 && !err; p++) {
+				double ratio[64];
+
+				/* per round: with / without, measured back to back (noise cancels) */
+				for (r = 0; r < acc[p][0].n && r < acc[p][1].n; r++)
+					ratio[r] = acc[p][1].v[r] / acc[p][0].v[r];
+				qsort(ratio, r, sizeof(double), cmp_double);
+				qsort(acc[p][0].v, acc[p][0].n, sizeof(double), cmp_double);
+				qsort(acc[p][1].v, acc[p][1].n, sizeof(double), cmp_double);
+				printf("exempt\t%s\t%ld\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%.3f\n",
+				       v6 ? "v6" : "v4", n, probes[p], acc[p][0].v[0],
+				       acc[p][0].v[acc[p][0].n / 2], acc[p][1].v[0],
+				       acc[p][1].v[acc[p][1].n / 2], verdict_name(acc[p][1].retval),
+				       dst[p], ratio[r / 2]);
+			}
+			/* memory of the exemption maps at this point */
+			if (n == 0 || n == 100000 || n == 1000000) {
+				struct pg_exm x = PG_EXM_OF_SKEL(l.pg);
+
+				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\n", v6 ? "v6" : "v4",
+				       n, map_bytes(x.trie[v6]), map_bytes(x.host[v6]),
+				       map_bytes(x.sum), map_bytes(x.refs));
+			}
+			fflush(stdout);
+		}
+		/* empty generation 1 again for the other family */
+		if (!err)
+			err = put_exempts(&l, 1, v6, 0, done, false);
+	}
 	unload(&l);
 	return err ? 1 : 0;
 }
@@ -1061,6 +1213,7 @@ static const char usage[] =
 	"       bench-xdp tc-cost [--repeat N] [--rounds R]\n"
 	"       bench-xdp syn-cost [--repeat N] [--rounds R]\n"
 	"       bench-xdp scale [--repeat N] [--rounds R] [--max-rules N] [--max-exempt N]\n"
+	"       bench-xdp exempt [--repeat N] [--rounds R] [--max-exempt N]\n"
 	"       bench-xdp attach IFACE portgate|drop|pass|xdp-filter\n"
 	"       bench-xdp detach IFACE\n"
 	"       bench-xdp stats IFACE\n";
@@ -1130,6 +1283,8 @@ int main(int argc, char **argv)
 		return cmd_syn_cost(&o);
 	if (!strcmp(cmd, "scale") && optind == argc)
 		return cmd_scale(&o);
+	if (!strcmp(cmd, "exempt") && optind == argc)
+		return cmd_exempt(&o);
 	if (!strcmp(cmd, "attach") && argc - optind == 2)
 		return cmd_attach(argv[optind], argv[optind + 1]);
 	if (!strcmp(cmd, "detach") && argc - optind == 1)

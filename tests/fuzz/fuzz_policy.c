@@ -30,6 +30,7 @@
 
 #include "conf.h"
 #include "portgate.skel.h"
+#include "exempt_maps.h"
 
 #define FZ_PORTS_SIZE ((size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry))
 #define FZ_RULES_SIZE ((size_t)(PG_MAX_RULES + 1) * sizeof(struct pg_rule))
@@ -50,7 +51,7 @@ static void fz_die(const char *what)
 static void fz_reset(void)
 {
 	static __u8 key[sizeof(struct pg_exempt_v6_key)], next[sizeof(key)];
-	struct pg_exempt_kinds zero = {};
+	struct pg_exm x;
 	__u32 g;
 	int i;
 
@@ -62,9 +63,16 @@ static void fz_reset(void)
 			if (bpf_map_delete_elem(fz_m.fd[i], key))
 				fz_die("trie delete");
 		}
+	for (i = PG_M_EXEMPT_HOST_V4; i <= PG_M_EXEMPT_HOST_V6; i++)
+		while (!bpf_map_get_next_key(fz_m.fd[i], NULL, next)) {
+			memcpy(key, next, sizeof(key));
+			if (bpf_map_delete_elem(fz_m.fd[i], key))
+				fz_die("host hash delete");
+		}
+	pg_maps_exm(&fz_m, &x);
 	for (g = 0; g < PG_GENS; g++)
-		if (bpf_map_update_elem(fz_m.fd[PG_M_EXEMPT_KINDS], &g, &zero, BPF_ANY))
-			fz_die("kinds reset");
+		if (pg_exm_gen_reset(&x, g))
+			fz_die("exemption summary reset");
 	if (pg_rules_defaults_maps(&fz_m))
 		fz_die("defaults");
 }

@@ -42,6 +42,7 @@
 #include "xdp_harness.h"
 #include "model.h"
 #include "xdp_vectors.h"
+#include "exempt_maps.h"
 
 /* the short names of the vector table (it undefines its own) */
 #define SUB PG_SIDE_SUBSCRIBER
@@ -185,25 +186,27 @@ static void put_rule(struct inst *in, __u32 gen, const struct rule_spec *r)
 	}
 }
 
-static void put_exempt(struct inst *in, __u32 gen, const struct exempt_spec *x,
-		       struct pg_exempt_kinds *kinds)
+/* Through the one writer: tries, host hashes, summary and kind counts. */
+static void put_exempt(struct inst *in, __u32 gen, const struct exempt_spec *x)
 {
+	struct pg_exm m = PG_EXM_OF_SKEL(in->skel);
 	struct pg_exempt_v6_key k = {0};
-	struct pg_exempt_val val = {0};
+	struct pg_exm_ent e = {.key = &k};
 	__u8 addr[16];
-	bool v6;
+	size_t failed;
+	int err;
 
-	if (model_exempt_prefix(x, &v6, addr, &val.addr_prefixlen))
+	if (model_exempt_prefix(x, &e.v6, addr, &e.val.addr_prefixlen))
 		die("bad prefix %s", x->cidr);
 	memcpy(k.addr, addr, 16);
-	k.prefixlen = PG_LPM_META_BITS + val.addr_prefixlen;
+	k.prefixlen = PG_LPM_META_BITS + e.val.addr_prefixlen;
 	k.scope = pg_exempt_scope(gen, x->side, x->dir);
 	k.proto = x->proto;
 	k.port_hi = x->port >> 8;
 	k.port_lo = x->port & 0xff;
-	if (bpf_map_update_elem(in->ex_fd[v6], &k, &val, BPF_NOEXIST))
-		die("exemption %s: %s", x->cidr, strerror(errno));
-	kinds->n[pg_exempt_kind(v6, x->side, x->proto == PG_EXEMPT_ALL_RULES, x->dir)]++;
+	err = pg_exm_write(&m, &e, 1, PG_EXM_ADD | PG_EXM_NOEXIST, &failed);
+	if (err || !e.done)
+		die("exemption %s: %s", x->cidr, err ? strerror(-err) : "already there");
 }
 
 static void read_reasons(struct inst *in, struct pg_counter *sum);
@@ -235,7 +238,6 @@ static void find_stats_slot(struct inst *in)
 
 static void load(struct inst *in, bool frags)
 {
-	struct pg_exempt_kinds kinds[PG_GENS] = {0};
 	int err;
 
 	in->skel = portgate__open();
@@ -267,14 +269,11 @@ static void load(struct inst *in, bool frags)
 	for (size_t i = 0; i < sizeof(decoy_rules) / sizeof(decoy_rules[0]); i++)
 		put_rule(in, 1, &decoy_rules[i]);
 	for (size_t i = 0; i < sizeof(decoy_exempt) / sizeof(decoy_exempt[0]); i++)
-		put_exempt(in, 1, &decoy_exempt[i], &kinds[1]);
+		put_exempt(in, 1, &decoy_exempt[i]);
 	for (int i = 0; i < N_RULES; i++)
 		put_rule(in, 0, &fuzz_rules[i]);
 	for (int i = 0; i < N_EXEMPT; i++)
-		put_exempt(in, 0, &fuzz_exempt[i], &kinds[0]);
-	for (__u32 g = 0; g < PG_GENS; g++)
-		if (bpf_map_update_elem(in->kinds_fd, &g, &kinds[g], BPF_ANY))
-			die("pg_exempt_kinds[%u]: %s", g, strerror(errno));
+		put_exempt(in, 0, &fuzz_exempt[i]);
 	if (in->skel->data_pg_ctl->pg_ctl.gen != 0)
 		die("a fresh load has generation %u live", in->skel->data_pg_ctl->pg_ctl.gen);
 	find_stats_slot(in);

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The one writer of exemption entries: see exempt_maps.h for the order of
+ * the writes, include/portgate.h for the structures.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+
+#include "exempt_maps.h"
+
+#define EXM_CHUNK 1024
+#define EXM_LEVEL_TOTAL 31 /* pg_exempt_refs level of the per-level totals */
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524
+#endif
+
+static size_t exm_ksize(bool v6)
+{
+	return v6 ? sizeof(struct pg_exempt_v6_key) : sizeof(struct pg_exempt_v4_key);
+}
+
+static size_t exm_hsize(bool v6)
+{
+	return v6 ? sizeof(struct pg_exempt_host_v6_key) : sizeof(struct pg_exempt_host_v4_key);
+}
+
+static unsigned int exm_plen(const void *key)
+{
+	return ((const struct pg_exempt_v4_key *)key)->prefixlen - PG_LPM_META_BITS;
+}
+
+static __u32 exm_gen(const void *key)
+{
+	return ((const struct pg_exempt_v4_key *)key)->scope >> 2 & 1;
+}
+
+bool pg_exm_is_host(const void *key, bool v6)
+{
+	return exm_plen(key) == (v6 ? 128U : 32U);
+}
+
+void pg_exm_host_key(const void *key, bool v6, void *hkey)
+{
+	/* the trie key after its 4-byte prefixlen */
+	memcpy(hkey, (const __u8 *)key + sizeof(__u32), exm_hsize(v6));
+}
+
+int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2])
+{
+	const struct pg_exempt_v6_key *k = key; /* the v4 key is its prefix */
+	unsigned int plen = exm_plen(key), level;
+	bool host = pg_exm_is_host(key, v6);
+	__u32 cls = host ? PG_SUM_HOST : PG_SUM_PREFIX, b, g = exm_gen(key);
+
+	if (plen < (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4))
+		return 0;
+	if (v6) {
+		refs[0] = pg_sum_ref_key(g, 1, cls, 0, pg_sum_bucket_v6(k->addr));
+	} else {
+		level = plen >= 24 ? 0 : 24 - plen;
+		b = pg_sum_bucket_v4(k->addr) & ~((1U << level) - 1);
+		refs[0] = pg_sum_ref_key(g, 0, cls, level, b);
+	}
+	if (!host)
+		return 1;
+	refs[1] = pg_sum_ref_key(g, v6, PG_SUM_HOST, PG_SUM_BLOOM_LEVEL,
+				 pg_sum_bloom_hash(v6, k->addr));
+	return 2;
+}
+
+void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count)
+{
+	*first = ref & (PG_SUM_BITS - 1);
+	*count = (ref >> 24 & 31) == PG_SUM_BLOOM_LEVEL ? 1 : 1U << (ref >> 24 & 31);
+}
+
+/* The word and bit of a reference key's bucket b (summary or host filter). */
+static __u32 exm_word(__u32 ref, __u32 b, __u32 *bit)
+{
+	__u32 cls = ref >> 31, gen = ref >> 30 & 1, v6 = ref >> 29 & 1;
+
+	if ((ref >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+		*bit = b & 63;
+		return pg_sum_bloom_index(gen, v6, b);
+	}
+	*bit = pg_sum_bit(cls, b);
+	return pg_sum_index(gen, v6, b);
+}
+
+__u64 *pg_exm_sum_map(int sum_fd)
+{
+	size_t sz = (size_t)PG_SUM_ENTRIES * sizeof(__u64);
+	void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, sum_fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void pg_exm_sum_unmap(__u64 *w)
+{
+	if (w)
+		munmap(w, (size_t)PG_SUM_ENTRIES * sizeof(__u64));
+}
+
+/* ---- kind counts ---- */
+
+struct exm_kinds {
+	long prefix[PG_GENS][PG_EXEMPT_KINDS];
+	long host[PG_GENS][PG_EXEMPT_KINDS];
+	long wide[PG_GENS][2];
+	bool touched[PG_GENS];
+};
+
+static void exm_kinds_count(struct exm_kinds *d, const struct pg_exm_ent *e, long sign)
+{
+	const struct pg_exempt_v4_key *k = e->key;
+	__u32 g = exm_gen(k), refs[2];
+	__u32 kind = pg_exempt_kind(e->v6, k->scope >> 1 & 1, k->proto == PG_EXEMPT_ALL_RULES,
+				    k->scope & 1);
+
+	if (pg_exm_is_host(k, e->v6))
+		d->host[g][kind] += sign;
+	else
+		d->prefix[g][kind] += sign;
+	if (!pg_exm_ref_keys(k, e->v6, refs))
+		d->wide[g][e->v6] += sign;
+	d->touched[g] = true;
+}
+
+static __u32 exm_add_u32(__u32 v, long d)
+{
+	long r = (long)v + d;
+
+	return r < 0 ? 0 : (__u32)r;
+}
+
+static int exm_kinds_apply(const struct pg_exm *x, const struct exm_kinds *d)
+{
+	struct pg_exempt_kinds k;
+	__u32 g;
+	int i;
+
+	for (g = 0; g < PG_GENS; g++) {
+		if (!d->touched[g])
+			continue;
+		if (bpf_map_lookup_elem(x->kinds, &g, &k))
+			return -errno;
+		for (i = 0; i < PG_EXEMPT_KINDS; i++) {
+			k.prefix[i] = exm_add_u32(k.prefix[i], d->prefix[g][i]);
+			k.host[i] = exm_add_u32(k.host[i], d->host[g][i]);
+		}
+		for (i = 0; i < 2; i++)
+			k.wide[i] = exm_add_u32(k.wide[i], d->wide[g][i]);
+		if (bpf_map_update_elem(x->kinds, &g, &k, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* ---- summary bits and their reference counts ---- */
+
+static int exm_u32_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void exm_bits_set(__u64 *sum, __u32 ref)
+{
+	__u32 first, count, b, bit, w;
+
+	pg_exm_ref_buckets(ref, &first, &count);
+	for (b = first; b < first + count; b++) {
+		w = exm_word(ref, b, &bit);
+		__atomic_fetch_or(&sum[w], 1ULL << bit, __ATOMIC_RELAXED);
+	}
+}
+
+/* Does some count (of a level with entries) still cover bucket b? */
+static int exm_covered(const struct pg_exm *x, __u32 cls, __u32 gen, __u32 v6, __u32 b,
+		       const long *levels, bool *covered)
+{
+	__u32 l, key, v;
+
+	*covered = false;
+	for (l = 0; l <= PG_SUM_MAX_LEVEL && !*covered; l++) {
+		if (!levels[l])
+			continue;
+		key = pg_sum_ref_key(gen, v6, cls, l, b & ~((1U << l) - 1));
+		if (!bpf_map_lookup_elem(x->refs, &key, &v))
+			*covered = v != 0;
+		else if (errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Add sign to the count of every key in refs[n] (sorted here), with the
+ * per-level totals; sign > 0 sets the bits, sign < 0 clears the bits of
+ * counts that reached zero where nothing else covers them.
+ */
+static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_t n, long sign,
+			  bool fresh)
+{
+	long levels[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
+	long now[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
+	__u32 *gone = NULL, key, v, c, g, f, l;
+	size_t i, j, ngone = 0;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	qsort(refs, n, sizeof(*refs), exm_u32_cmp);
+	if (sign < 0) {
+		gone = malloc(n * sizeof(*gone));
+		if (!gone)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n && !err; i = j) {
+		long cnt;
+
+		for (j = i + 1; j < n && refs[j] == refs[i]; j++)
+			;
+		cnt = (long)(j - i) * sign;
+		/* bucket levels only: a host filter bit has its own count */
+		if ((refs[i] >> 24 & 31) <= PG_SUM_MAX_LEVEL)
+			levels[refs[i] >> 31][refs[i] >> 30 & 1][refs[i] >> 29 & 1]
+			      [refs[i] >> 24 & 31] += cnt;
+		v = 0;
+		if (!fresh && bpf_map_lookup_elem(x->refs, &refs[i], &v)) {
+			if (errno != ENOENT)
+				err = -errno;
+			v = 0;
+		}
+		if (err)
+			break;
+		v = exm_add_u32(v, cnt);
+		if (v ? bpf_map_update_elem(x->refs, &refs[i], &v, BPF_ANY)
+		      : bpf_map_delete_elem(x->refs, &refs[i]) && errno != ENOENT)
+			err = -errno;
+		else if (sign > 0)
+			exm_bits_set(sum, refs[i]);
+		else if (!v)
+			gone[ngone++] = refs[i];
+	}
+	/* the per-level totals: which levels a bucket's coverage check must look at */
+	for (c = 0; c < 2 && !err; c++)
+		for (g = 0; g < PG_GENS && !err; g++)
+			for (f = 0; f < 2 && !err; f++)
+				for (l = 0; l <= PG_SUM_MAX_LEVEL && !err; l++) {
+					key = pg_sum_ref_key(g, f, c, EXM_LEVEL_TOTAL, l);
+					v = 0;
+					if (bpf_map_lookup_elem(x->refs, &key, &v) &&
+					    errno != ENOENT)
+						err = -errno;
+					v = exm_add_u32(v, levels[c][g][f][l]);
+					now[c][g][f][l] = v;
+					if (!levels[c][g][f][l] || err)
+						continue;
+					if (v ? bpf_map_update_elem(x->refs, &key, &v, BPF_ANY)
+					      : bpf_map_delete_elem(x->refs, &key) &&
+							    errno != ENOENT)
+						err = -errno;
+				}
+	for (i = 0; i < ngone && !err; i++) {
+		__u32 first, count, b;
+		bool covered;
+
+		c = gone[i] >> 31;
+		g = gone[i] >> 30 & 1;
+		f = gone[i] >> 29 & 1;
+		pg_exm_ref_buckets(gone[i], &first, &count);
+		if ((gone[i] >> 24 & 31) == PG_SUM_BLOOM_LEVEL) {
+			/* one count per filter bit: zero, nothing else sets it */
+			__u32 bit, w = exm_word(gone[i], first, &bit);
+
+			__atomic_fetch_and(&sum[w], ~(1ULL << bit), __ATOMIC_RELAXED);
+			continue;
+		}
+		for (b = first; b < first + count && !err; b++) {
+			err = exm_covered(x, c, g, f, b, now[c][g][f], &covered);
+			if (!err && !covered)
+				__atomic_fetch_and(&sum[pg_sum_index(g, f, b)],
+						   ~(1ULL << pg_sum_bit(c, b)), __ATOMIC_RELAXED);
+		}
+	}
+	free(gone);
+	return err;
+}
+
+/* Kinds and summary of e[i] for the entries sel() picks, with sign. */
+static int exm_count(const struct pg_exm *x, __u64 *sum, const struct pg_exm_ent *e, size_t n,
+		     bool (*sel)(const struct pg_exm_ent *), long sign, bool fresh)
+{
+	struct exm_kinds *d = calloc(1, sizeof(*d));
+	__u32 *refs = malloc((2 * n + 1) * sizeof(*refs));
+	size_t i, nr = 0;
+	int err;
+
+	if (!d || !refs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!sel(&e[i]))
+			continue;
+		exm_kinds_count(d, &e[i], sign);
+		nr += pg_exm_ref_keys(e[i].key, e[i].v6, &refs[nr]);
+	}
+	/* additions count kinds first, removals last: a kind is never undercounted */
+	if (sign > 0)
+		err = exm_kinds_apply(x, d) ?: exm_refs_apply(x, sum, refs, nr, sign, fresh);
+	else
+		err = exm_refs_apply(x, sum, refs, nr, sign, false) ?: exm_kinds_apply(x, d);
+out:
+	free(d);
+	free(refs);
+	return err;
+}
+
+static bool exm_all(const struct pg_exm_ent *e)
+{
+	(void)e;
+	return true;
+}
+
+static bool exm_not_done(const struct pg_exm_ent *e)
+{
+	return !e->done;
+}
+
+static bool exm_done(const struct pg_exm_ent *e)
+{
+	return e->done;
+}
+
+/* ---- the entries ---- */
+
+/* One entry: trie then hash (add), hash then trie (remove). */
+static int exm_one(const struct pg_exm *x, struct pg_exm_ent *e, unsigned int flags)
+{
+	bool add = flags & PG_EXM_ADD, host = pg_exm_is_host(e->key, e->v6);
+	__u8 hkey[sizeof(struct pg_exempt_host_v6_key)];
+	int err;
+
+	if (host)
+		pg_exm_host_key(e->key, e->v6, hkey);
+	if (add) {
+		if (bpf_map_update_elem(x->trie[e->v6], e->key, &e->val,
+					flags & PG_EXM_NOEXIST ? BPF_NOEXIST : BPF_ANY)) {
+			err = -errno;
+			if (err != -EEXIST || !(flags & PG_EXM_NOEXIST))
+				return err;
+			/* there already: its hash entry too (a killed writer may have left it out) */
+			e->present = true;
+			if (host && bpf_map_lookup_elem(x->trie[e->v6], e->key, &e->val) == 0 &&
+			    bpf_map_update_elem(x->host[e->v6], hkey, &e->val, BPF_ANY))
+				return -errno;
+			return 0;
+		}
+		if (host && bpf_map_update_elem(x->host[e->v6], hkey, &e->val, BPF_ANY)) {
+			err = -errno;
+			bpf_map_delete_elem(x->trie[e->v6], e->key);
+			return err;
+		}
+		e->done = true;
+		return 0;
+	}
+	if (host && bpf_map_delete_elem(x->host[e->v6], hkey) && errno != ENOENT)
+		return -errno;
+	if (bpf_map_delete_elem(x->trie[e->v6], e->key)) {
+		if (errno == ENOENT && (flags & PG_EXM_BATCH))
+			return 0; /* gone already */
+		return -errno;
+	}
+	e->done = true;
+	return 0;
+}
+
+static bool exm_no_batch;
+
+/* One batch syscall; *count: how many went through. -EOPNOTSUPP: none. */
+static int exm_batch(int fd, void *keys, void *vals, __u32 *count, bool add)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int err;
+
+	if (exm_no_batch) {
+		*count = 0;
+		return -EOPNOTSUPP;
+	}
+	err = add ? bpf_map_update_batch(fd, keys, vals, count, &opts)
+		  : bpf_map_delete_batch(fd, keys, count, &opts);
+	if (err == -ENOTSUPP || err == -EOPNOTSUPP) {
+		exm_no_batch = true;
+		*count = 0;
+		return -EOPNOTSUPP;
+	}
+	return err;
+}
+
+/* The host-hash keys and values of e[0..c) into hkeys/hvals; how many. */
+static __u32 exm_hosts(const struct pg_exm_ent *e, size_t c, bool v6, __u8 *hkeys,
+		       struct pg_exempt_val *hvals)
+{
+	size_t j;
+	__u32 h = 0;
+
+	for (j = 0; j < c; j++)
+		if (pg_exm_is_host(e[j].key, v6)) {
+			pg_exm_host_key(e[j].key, v6, hkeys + h * exm_hsize(v6));
+			if (hvals)
+				hvals[h] = e[j].val;
+			h++;
+		}
+	return h;
+}
+
+/* Host-hash entries: a batch, then one by one from where it stopped. */
+static int exm_hash_batch(int fd, __u8 *hkeys, struct pg_exempt_val *hvals, __u32 h, bool v6,
+			  bool add)
+{
+	__u32 cnt = h, j;
+	int err;
+
+	if (!h)
+		return 0;
+	err = exm_batch(fd, hkeys, hvals, &cnt, add);
+	if (err && err != -EOPNOTSUPP && !(err == -ENOENT && !add))
+		return err;
+	for (j = cnt; j < h; j++) {
+		if (add ? bpf_map_update_elem(fd, hkeys + j * exm_hsize(v6), &hvals[j], BPF_ANY)
+			: bpf_map_delete_elem(fd, hkeys + j * exm_hsize(v6)) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Batches of EXM_CHUNK entries of one family; the rest of a chunk one by one. */
+static int exm_chunk(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigned int flags,
+		     size_t *failed)
+{
+	bool add = flags & PG_EXM_ADD;
+	__u8 *keys = malloc(EXM_CHUNK * sizeof(struct pg_exempt_v6_key));
+	__u8 *hkeys = malloc(EXM_CHUNK * sizeof(struct pg_exempt_host_v6_key));
+	struct pg_exempt_val *vals = malloc(EXM_CHUNK * sizeof(*vals));
+	size_t i = 0, j, c;
+	int err = 0;
+
+	if (!keys || !hkeys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (i < n && !err) {
+		bool v6 = e[i].v6;
+		size_t ks = exm_ksize(v6);
+		__u32 cnt, h;
+
+		for (c = 0; i + c < n && c < EXM_CHUNK && e[i + c].v6 == v6; c++) {
+			memcpy(keys + c * ks, e[i + c].key, ks);
+			vals[c] = e[i + c].val;
+		}
+		cnt = c;
+		if (add) {
+			/* trie, then the hash entries of what the trie took */
+			err = exm_batch(x->trie[v6], keys, vals, &cnt, true);
+			h = exm_hosts(&e[i], cnt, v6, hkeys, vals);
+			if (err == -EOPNOTSUPP)
+				err = 0;
+			err = exm_hash_batch(x->host[v6], hkeys, vals, h, v6, true) ?: err;
+		} else {
+			h = exm_hosts(&e[i], c, v6, hkeys, NULL);
+			err = exm_hash_batch(x->host[v6], hkeys, NULL, h, v6, false);
+			if (!err) {
+				err = exm_batch(x->trie[v6], keys, NULL, &cnt, false);
+				if (err == -ENOENT || err == -EOPNOTSUPP)
+					err = 0; /* the rest one by one */
+			} else {
+				cnt = 0;
+			}
+		}
+		for (j = 0; j < cnt; j++)
+			e[i + j].done = true;
+		if (err) {
+			*failed = i + cnt;
+			break;
+		}
+		for (j = cnt; j < c && !err; j++) {
+			err = exm_one(x, &e[i + j], flags);
+			if (err)
+				*failed = i + j;
+		}
+		i += c;
+	}
+out:
+	free(keys);
+	free(hkeys);
+	free(vals);
+	return err;
+}
+
+int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigned int flags,
+		 size_t *failed)
+{
+	bool add = flags & PG_EXM_ADD;
+	__u64 *sum;
+	size_t i;
+	int err = 0, err2;
+
+	*failed = n;
+	for (i = 0; i < n; i++)
+		e[i].done = e[i].present = false;
+	if (!n)
+		return 0;
+	sum = pg_exm_sum_map(x->sum);
+	if (!sum)
+		return -errno;
+	if (add)
+		err = exm_count(x, sum, e, n, exm_all, 1, flags & PG_EXM_FRESH);
+	if (err) {
+		*failed = 0;
+		goto out;
+	}
+	if (flags & PG_EXM_BATCH)
+		err = exm_chunk(x, e, n, flags, failed);
+	else
+		for (i = 0; i < n && !err; i++) {
+			err = exm_one(x, &e[i], flags);
+			if (err)
+				*failed = i;
+		}
+	/* count what is in the tries now: added (counted above) or removed */
+	err2 = add ? exm_count(x, sum, e, n, exm_not_done, -1, false)
+		   : exm_count(x, sum, e, n, exm_done, -1, false);
+	err = err ?: err2;
+out:
+	pg_exm_sum_unmap(sum);
+	return err;
+}
+
+/* Every reference count of generation gen, removed. */
+static int exm_refs_reset(const struct pg_exm *x, __u32 gen)
+{
+	__u32 *keys = NULL, key, next;
+	size_t n = 0, cap = 0, i;
+	void *prev = NULL;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(x->refs, prev, &next)) {
+		key = next;
+		prev = &key;
+		if ((key >> 30 & 1) != gen)
+			continue;
+		if (n == cap) {
+			__u32 *k = realloc(keys, (cap ? 2 * cap : 1024) * sizeof(*k));
+
+			if (!k) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = k;
+			cap = cap ? 2 * cap : 1024;
+		}
+		keys[n++] = key;
+	}
+	if (errno != ENOENT)
+		err = -errno;
+	for (i = 0; i < n && !err; i++)
+		if (bpf_map_delete_elem(x->refs, &keys[i]) && errno != ENOENT)
+			err = -errno;
+	free(keys);
+	return err;
+}
+
+int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen)
+{
+	struct pg_exempt_kinds zero = {};
+	__u64 *sum = pg_exm_sum_map(x->sum);
+	int err;
+
+	if (!sum)
+		return -errno;
+	/* kinds first: the fast path stops looking before the bits go */
+	err = bpf_map_update_elem(x->kinds, &gen, &zero, BPF_ANY) ? -errno : 0;
+	if (!err) {
+		memset(&sum[pg_sum_index(gen, 0, 0)], 0, 4 * PG_SUM_WORDS * sizeof(__u64));
+		memset(&sum[pg_sum_bloom_index(gen, 0, 0)], 0, 2 * PG_SUM_WORDS * sizeof(__u64));
+		err = exm_refs_reset(x, gen);
+	}
+	pg_exm_sum_unmap(sum);
+	return err;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The one writer of exemption entries (include/portgate.h, "Exemptions"):
+ * every trie entry is written and removed here, and with it what the fast
+ * path reads in front of the tries: the host hashes, the summary bitmap
+ * and its reference counts, and the kind counts. The CLI (allow,
+ * disallow, apply, check --repair), the tests and the bench tools all
+ * call it, so the structures cannot drift from the tries.
+ *
+ * Order, so that a reader never misses an exemption that exists before
+ * and after a change: an addition counts (kinds, summary bits) before it
+ * writes the trie and then the host hash; a removal deletes the host hash
+ * entry and then the trie entry before it uncounts. A killed writer
+ * leaves counts too high (harmless: a bit set, a kind looked up) or, at
+ * worst, a host entry in its trie but not yet in its hash, which the next
+ * allow of it and `portgate check --repair` put back.
+ *
+ * Functions return 0 or -errno and print nothing.
+ */
+#ifndef PORTGATE_EXEMPT_MAPS_H
+#define PORTGATE_EXEMPT_MAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "portgate.h"
+
+/* File descriptors of the exemption maps. */
+struct pg_exm {
+	int trie[2]; /* [v6]: pg_exempt_v4, pg_exempt_v6 */
+	int host[2]; /* pg_exempt_h4, pg_exempt_h6 */
+	int kinds;   /* pg_exempt_kinds */
+	int sum;     /* pg_exempt_sum */
+	int refs;    /* pg_exempt_refs */
+};
+
+/* The maps of a loaded skeleton (struct portgate *), for the tests and tools. */
+#define PG_EXM_OF_SKEL(skel)                                               \
+	((struct pg_exm){                                                  \
+		.trie = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V4),       \
+			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V6)},      \
+		.host = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V4),  \
+			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V6)}, \
+		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),    \
+		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),        \
+		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),      \
+	})
+
+/* One entry: its trie key (generation in the scope), family and value. */
+struct pg_exm_ent {
+	const void *key; /* struct pg_exempt_v4_key or pg_exempt_v6_key */
+	bool v6;
+	struct pg_exempt_val val;
+	bool done;    /* out: written (add) or removed */
+	bool present; /* out, PG_EXM_NOEXIST: was there already (not written) */
+};
+
+enum pg_exm_flags {
+	PG_EXM_ADD = 1 << 0,	 /* add (else remove) */
+	PG_EXM_NOEXIST = 1 << 1, /* add: an entry already there is left as it is (present) */
+	PG_EXM_BATCH = 1 << 2,	 /* batch syscalls; a removal skips missing entries */
+	PG_EXM_FRESH = 1 << 3,	 /* add: the generation holds no reference counts yet */
+};
+
+/*
+ * Write or remove n entries, in order, stopping at the first failure:
+ * *failed is its index (n when none failed). What was done is counted,
+ * and only that: on failure, undo with the done entries and the opposite
+ * direction.
+ */
+int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigned int flags,
+		 size_t *failed);
+
+/*
+ * After the generation's trie entries are gone (the caller removes those
+ * it knows): its summary words, reference counts and kind counts zeroed.
+ */
+int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen);
+
+/* The structures one trie entry implies (for check and the tests). */
+bool pg_exm_is_host(const void *key, bool v6);
+/*
+ * pg_exempt_refs keys of an entry: 0 when it is wide (the summary does not
+ * cover it), 1 for a prefix (its bucket), 2 for a host (its bucket and its
+ * host filter bit).
+ */
+int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2]);
+/* The buckets (or the filter bit) a reference key covers: [*first, *first + *count). */
+void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count);
+/* The host-hash key of a host entry (trie key without the prefixlen). */
+void pg_exm_host_key(const void *key, bool v6, void *hkey);
+
+/* The summary, mapped (PG_SUM_ENTRIES words); NULL with errno set. */
+__u64 *pg_exm_sum_map(int sum_fd);
+void pg_exm_sum_unmap(__u64 *w);
+
+#endif /* PORTGATE_EXEMPT_MAPS_H */
