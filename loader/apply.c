@@ -284,7 +284,8 @@ static void pg_trie_err(int err, bool add, bool v6, size_t n)
  * Write (add) or delete the entries of v in generation gen, through the
  * one writer (tools/lib/exempt_maps.c): tries, host hashes, summary and
  * kind counts together, in batches where the kernel has them; a delete
- * skips entries already gone. fresh: the generation was just cleaned.
+ * skips entries already gone. fresh: an addition to a generation just
+ * cleaned, or a removal the caller follows with pg_exm_gen_reset().
  */
 static int pg_trie_write(struct pg_maps *m, const struct pg_cxv *v, __u32 gen, bool add, bool fresh)
 {
@@ -317,9 +318,11 @@ static int pg_trie_write(struct pg_maps *m, const struct pg_cxv *v, __u32 gen, b
 			e[k].val.flags = c->flags;
 			total[j]++;
 		}
-	err = pg_exm_write(
-		&x, e, total[0] + total[1],
-		PG_EXM_BATCH | (add ? PG_EXM_ADD : 0) | (add && fresh ? PG_EXM_FRESH : 0), &failed);
+	err = pg_exm_write(&x, e, total[0] + total[1],
+			   PG_EXM_BATCH | (add ? PG_EXM_ADD : 0) |
+				   (add && fresh ? PG_EXM_FRESH : 0) |
+				   (!add && fresh ? PG_EXM_RESET_AFTER : 0),
+			   &failed);
 	if (err) {
 		bool v6 = failed < total[0] + total[1] && e[failed].v6;
 
@@ -887,7 +890,7 @@ static int ap_clean(struct pg_maps *m, __u32 gen, const struct pg_cxv *keys)
 	err = pg_gen_rules_clear(m, gen, &dirty);
 	pg_crash_point();
 	if (!err)
-		err = pg_trie_write(m, keys, gen, false, false);
+		err = pg_trie_write(m, keys, gen, false, true);
 	pg_maps_exm(m, &x);
 	if (!err) {
 		err = pg_exm_gen_reset(&x, gen);

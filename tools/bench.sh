@@ -138,11 +138,11 @@ awk -v n=$n_big 'BEGIN { for (i = 0; i < n; i++) {
 		printf "%d.%d.%d.0/%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, 24 + p % 5 }
 	else { h = i - int(i / 10); a = 100 * 16777216 + 64 * 65536 + 4 * h + 1
 		printf "%d.%d.%d.%d\n", int(a / 16777216) % 256, int(a / 65536) % 256, int(a / 256) % 256, a % 256 } } }' >"$bin/big.list"
-ip -n $ns link add pgd$$ type veth peer name pge$$
-ip -n $ns link set pgd$$ up
-ip -n $ns link set pge$$ up
+ip -n $ns link add pgk$$ type veth peer name pgl$$
+ip -n $ns link set pgk$$ up
+ip -n $ns link set pgl$$ up
 big_ok=0
-if [ $pg_via = cli ] && pgx attach pgd$$ --mode generic >/dev/null 2>>"$OUT/cli-attach.err"; then
+if [ $pg_via = cli ] && pgx attach pgk$$ --role uplink --mode generic >/dev/null 2>>"$OUT/cli-attach.err"; then
 	t0=$(date +%s%N)
 	if res=$(pgx -j allow --file "$bin/big.list" --subscriber 2>>"$OUT/cli-attach.err"); then
 		t1=$(date +%s%N)

@@ -536,8 +536,12 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 				*failed = i;
 		}
 	/* count what is in the tries now: added (counted above) or removed */
-	err2 = add ? exm_count(x, sum, e, n, exm_not_done, -1, false)
-		   : exm_count(x, sum, e, n, exm_done, -1, false);
+	if (add)
+		err2 = exm_count(x, sum, e, n, exm_not_done, -1, false);
+	else if (!(flags & PG_EXM_RESET_AFTER))
+		err2 = exm_count(x, sum, e, n, exm_done, -1, false);
+	else
+		err2 = 0; /* too high until the reset: a bit set, a kind looked up */
 	err = err ?: err2;
 out:
 	pg_exm_sum_unmap(sum);

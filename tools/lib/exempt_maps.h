@@ -60,6 +60,12 @@ enum pg_exm_flags {
 	PG_EXM_NOEXIST = 1 << 1, /* add: an entry already there is left as it is (present) */
 	PG_EXM_BATCH = 1 << 2,	 /* batch syscalls; a removal skips missing entries */
 	PG_EXM_FRESH = 1 << 3,	 /* add: the generation holds no reference counts yet */
+	/*
+	 * remove: leave the counts; pg_exm_gen_reset() of the (not live)
+	 * generation follows and zeroes them at once (apply's clean: one
+	 * reset instead of a count update per entry).
+	 */
+	PG_EXM_RESET_AFTER = 1 << 4,
 };
 
 /*
