@@ -536,6 +536,76 @@ static const char *rf_radiotap(const uint8_t *p, uint32_t caplen, uint32_t wirel
 	return wifi_at(p, caplen, len, pad, l2, why, n);
 }
 
+/*
+ * IEEE 802.15.4 (6LoWPAN): the MAC header's length from its frame control
+ * (addressing modes, PAN ID compression), then the 6LoWPAN dispatch (RFC
+ * 4944). Only an uncompressed IPv6 header (dispatch 0x41) is there to
+ * judge; IPHC (RFC 6282) rebuilds the header from link-layer state, and
+ * beacons, acknowledgements and MAC commands carry no IP: those frames
+ * are skipped one by one.
+ */
+static const char *lowpan_at(const uint8_t *p, uint32_t caplen, uint32_t off, struct tr_l2 *l2,
+			     char *why, size_t n)
+{
+	static const uint8_t alen[4] = {0, 0, 2, 8}; /* by addressing mode */
+	uint32_t fcf, dmode, smode, hl = 3;
+
+	if (caplen < off + 3)
+		return too_short(caplen, "an 802.15.4 header", off + 3, why, n);
+	fcf = le16(p + off);
+	switch (fcf & 7) {
+	case 0:
+		return skip_why(why, n, "802.15.4 beacon frame, no IP");
+	case 1:
+		break;
+	case 2:
+		return skip_why(why, n, "802.15.4 acknowledgement, no IP");
+	case 3:
+		return skip_why(why, n, "802.15.4 MAC command frame, no IP");
+	default:
+		return skip_why(why, n, "802.15.4 frame of a reserved type, no IP");
+	}
+	if (fcf & 0x8)
+		return skip_why(why, n, "802.15.4 secured frame (encrypted), no readable IP");
+	dmode = (fcf >> 10) & 3;
+	smode = (fcf >> 14) & 3;
+	if (dmode)
+		hl += 2 + alen[dmode];
+	if (smode)
+		hl += (dmode && (fcf & 0x40) ? 0 : 2) + alen[smode]; /* PAN ID compression */
+	if (caplen < off + hl + 1)
+		return too_short(caplen, "an 802.15.4 data header and dispatch", off + hl + 1, why,
+				 n);
+	switch (p[off + hl]) {
+	case 0x41:
+		l2->hdr = off + hl + 1;
+		l2->type = 0x86dd;
+		return NULL;
+	default:
+		if ((p[off + hl] & 0xe0) == 0x60)
+			return skip_why(why, n,
+					"6LoWPAN IPHC-compressed IPv6 (RFC 6282), no IP header to judge");
+		snprintf(why, n, "6LoWPAN dispatch 0x%02x (compressed, mesh or fragment), no IP header to judge",
+			 p[off + hl]);
+		return why;
+	}
+}
+
+static const char *rf_lowpan(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+			     struct tr_l2 *l2, char *why, size_t n)
+{
+	(void)wirelen;
+	return lowpan_at(p, caplen, 0, l2, why, n);
+}
+
+/* The non-ASK PHY header first: preamble (4), start of frame (1), length (1). */
+static const char *rf_lowpan_phy(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
+				 struct tr_l2 *l2, char *why, size_t n)
+{
+	(void)wirelen;
+	return lowpan_at(p, caplen, 6, l2, why, n);
+}
+
 /* AVS: a magic cookie, then the header's length (big-endian). */
 static const char *rf_avs(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
 			  char *why, size_t n)
@@ -960,6 +1030,10 @@ static const struct tr_link tr_links[] = {
 	{DLT_PRISM_HEADER, "PRISM_HEADER", rf_prism},
 	{DLT_IEEE802_11_RADIO_AVS, "IEEE802_11_RADIO_AVS", rf_avs},
 	{DLT_PPI, "PPI", rf_ppi},
+	{DLT_IEEE802_15_4_WITHFCS, "IEEE802_15_4", rf_lowpan},
+	{DLT_IEEE802_15_4_NOFCS, "IEEE802_15_4_NOFCS", rf_lowpan},
+	{DLT_IEEE802_15_4_LINUX, "IEEE802_15_4_LINUX", rf_lowpan},
+	{DLT_IEEE802_15_4_NONASK_PHY, "IEEE802_15_4_NONASK_PHY", rf_lowpan_phy},
 	{DLT_PKTAP, "PKTAP", rf_pktap},
 	/* macOS writes PKTAP as USER2, its own value of DLT_PKTAP */
 	{DLT_USER2, "USER2 (PKTAP)", rf_pktap},

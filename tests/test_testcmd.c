@@ -394,6 +394,25 @@ static size_t to_link(int dlt, const uint8_t *eth, size_t len, size_t i, uint8_t
 		memcpy(out, "MGC\x81\x00\x04\x01\x02\x00\x07", 10);
 		memcpy(out + 10, eth, len);
 		return len + 10;
+	case DLT_IEEE802_15_4_NONASK_PHY: /* preamble, start of frame, length; then as below */
+		memcpy(out, "\0\0\0\0\xa7", 5);
+		out[5] = (uint8_t)(10 + l3len);
+		h = 6;
+		/* fall through */
+	case DLT_IEEE802_15_4_WITHFCS:
+	case DLT_IEEE802_15_4_NOFCS:
+	case DLT_IEEE802_15_4_LINUX:
+		/*
+		 * data frame, short addresses, PAN ID compression (every other
+		 * frame: long source address, no compression); uncompressed IPv6
+		 */
+		out[h] = i % 2 ? 0x01 : 0x41; /* frame control, little-endian */
+		out[h + 1] = i % 2 ? 0xc8 : 0x88;
+		out[h + 2] = (uint8_t)i;       /* sequence */
+		memset(out + h + 3, 0x5a, 14); /* PAN, destination, [PAN], source */
+		h += i % 2 ? 3 + 2 + 2 + 2 + 8 : 3 + 2 + 2 + 2;
+		out[h++] = 0x41; /* 6LoWPAN: uncompressed IPv6 */
+		break;
 	default:
 		cr_assert_fail("no link type %d here", dlt);
 	}
@@ -1026,6 +1045,10 @@ static const struct {
 	{DLT_JUNIPER_MONITOR, "JUNIPER_MONITOR", 0, false},
 	{DLT_JUNIPER_ATM1, "JUNIPER_ATM1", 0, true},
 	{DLT_JUNIPER_ES, "JUNIPER_ES", 0, false},
+	{DLT_IEEE802_15_4_WITHFCS, "IEEE802_15_4", 6, false},
+	{DLT_IEEE802_15_4_NOFCS, "IEEE802_15_4_NOFCS", 6, false},
+	{DLT_IEEE802_15_4_LINUX, "IEEE802_15_4_LINUX", 6, false},
+	{DLT_IEEE802_15_4_NONASK_PHY, "IEEE802_15_4_NONASK_PHY", 6, false},
 };
 
 Test(testcmd, link_types)
