@@ -583,16 +583,19 @@ static const char *lowpan_at(const uint8_t *p, uint32_t caplen, uint32_t off, st
 		return NULL;
 	default:
 		if ((p[off + hl] & 0xe0) == 0x60)
-			return skip_why(why, n,
-					"6LoWPAN IPHC-compressed IPv6 (RFC 6282), no IP header to judge");
-		snprintf(why, n, "6LoWPAN dispatch 0x%02x (compressed, mesh or fragment), no IP header to judge",
-			 p[off + hl]);
+			return skip_why(
+				why, n,
+				"6LoWPAN IPHC-compressed IPv6 (RFC 6282), no IP header to judge");
+		snprintf(
+			why, n,
+			"6LoWPAN dispatch 0x%02x (compressed, mesh or fragment), no IP header to judge",
+			p[off + hl]);
 		return why;
 	}
 }
 
-static const char *rf_lowpan(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
-			     struct tr_l2 *l2, char *why, size_t n)
+static const char *rf_lowpan(const uint8_t *p, uint32_t caplen, uint32_t wirelen, struct tr_l2 *l2,
+			     char *why, size_t n)
 {
 	(void)wirelen;
 	return lowpan_at(p, caplen, 0, l2, why, n);
