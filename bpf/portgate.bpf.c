@@ -119,6 +119,22 @@ struct {
 	__type(value, __u64);
 } PG_MAP_EXEMPT_SUM SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PG_GENS << PG_XT_V4_BITS);
+	__type(key, __u32);
+	__type(value, struct pg_xt_b4);
+} PG_MAP_EXEMPT_TAB_V4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PG_GENS << PG_XT_V6_BITS);
+	__type(key, __u32);
+	__type(value, struct pg_xt_b6);
+} PG_MAP_EXEMPT_TAB_V6 SEC(".maps");
+
 /* User space's reference counts of the summary bits: never read here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -214,21 +230,144 @@ static __always_inline __u32 pg_exempt_sum_bits(__u32 gen, bool v6, __u32 b)
 	return w ? (*w >> pg_sum_bit(PG_SUM_HOST, b)) & 3 : 0;
 }
 
-/* The host filter's bit for addr: clear = no host exemption of this generation has it. */
-static __always_inline bool pg_exempt_bloom_hit(__u32 gen, bool v6, const __u8 *addr)
+/* The host filter's bit for the address: clear = no host exemption of this generation has it. */
+static __always_inline bool pg_exempt_bloom_hit(__u32 gen, bool v6, __u64 hi, __u64 lo)
 {
-	__u32 h = pg_sum_bloom_hash(v6, addr);
+	__u32 h = pg_sum_bloom_hash_w(v6, hi, lo);
 	__u32 idx = pg_sum_bloom_index(gen, v6, h);
 	__u64 *w = bpf_map_lookup_elem(&PG_MAP_EXEMPT_SUM, &idx);
 
 	return w && ((*w >> (h & 63)) & 1);
 }
 
+/* An address as numbers (pg_addr_be()): IPv4 hi only; word loads, one swap each. */
+static __always_inline void pg_addr_words(bool v6, const __u8 *addr, __u64 *hi, __u64 *lo)
+{
+	const __u32 *w = (const __u32 *)addr;
+
+	if (!v6) {
+		*hi = bpf_ntohl(w[0]);
+		*lo = 0;
+		return;
+	}
+	*hi = (__u64)bpf_ntohl(w[0]) << 32 | bpf_ntohl(w[1]);
+	*lo = (__u64)bpf_ntohl(w[2]) << 32 | bpf_ntohl(w[3]);
+}
+
+/* One table bucket: 1 = the slot is there, 0 = not, -1 = not in it but the bucket overflowed. */
+static __always_inline int pg_xt_find_v4(__u32 gen, __u64 key)
+{
+	__u32 idx = pg_xt_index_v4(gen, pg_xt_hash_v4(key));
+	struct pg_xt_b4 *b = bpf_map_lookup_elem(&PG_MAP_EXEMPT_TAB_V4, &idx);
+	int i;
+
+	if (!b)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PG_XT_V4_SLOTS; i++)
+		if (b->k[i] == key)
+			return 1;
+	return b->over ? -1 : 0;
+}
+
+static __always_inline int pg_xt_find_v6(__u32 gen, __u64 hi, __u64 lo, __u32 meta)
+{
+	__u32 idx = pg_xt_index_v6(gen, pg_xt_hash_v6(hi, lo, meta));
+	struct pg_xt_b6 *b = bpf_map_lookup_elem(&PG_MAP_EXEMPT_TAB_V6, &idx);
+	int i;
+
+	if (!b)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PG_XT_V6_SLOTS; i++)
+		if (b->s[i].meta == meta && b->s[i].lo == lo && b->s[i].hi == hi)
+			return 1;
+	return b->over ? -1 : 0;
+}
+
 /*
- * One side (its address): kinds without entries are skipped; the host
- * hashes are looked up only if the host summary bit of the address's
- * bucket is set, the tries walked only if its prefix bit is (or a prefix
- * wider than the buckets exists), each only for kinds holding such entries.
+ * The prefix levels in mask, longest first (a business /28 is likelier
+ * than an NMS /20): 1 = covered, 0 = not, -1 = a probed bucket overflowed
+ * and the trie must decide. Global functions: verified once, not per call.
+ */
+__attribute__((noinline)) int pg_xt_levels_v4(__u32 gen, __u32 mask, __u32 meta, __u32 addr)
+{
+	int l, r, over = 0;
+
+#pragma unroll
+	for (l = PG_XT_LEVELS_V4 - 1; l >= 0; l--) {
+		if (!(mask & (1U << l)))
+			continue;
+		r = pg_xt_find_v4(gen, pg_xt_key_v4(meta | (__u32)l << 25,
+						    pg_xt_mask_v4(addr, pg_xt_level_len(0, l))));
+		if (r > 0)
+			return 1;
+		over |= r;
+	}
+	return over;
+}
+
+__attribute__((noinline)) int pg_xt_levels_v6(__u32 gen, __u32 mask, __u32 meta, __u64 hi, __u64 lo)
+{
+	int l, r, over = 0;
+
+#pragma unroll
+	for (l = PG_XT_LEVELS_V6 - 1; l >= 0; l--) {
+		__u64 h = hi, o = lo;
+
+		if (!(mask & (1U << l)))
+			continue;
+		pg_xt_mask_v6(&h, &o, pg_xt_level_len(1, l));
+		r = pg_xt_find_v6(gen, h, o, meta | (__u32)l << 25);
+		if (r > 0)
+			return 1;
+		over |= r;
+	}
+	return over;
+}
+
+/* A host exemption: its table slot; the host hash only behind an overflowed bucket. */
+static __always_inline bool pg_exempt_host_xt(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
+					      __u16 port, const __u8 *addr, __u64 hi, __u64 lo)
+{
+	__u32 meta = pg_xt_meta(v6 ? PG_XT_LEVELS_V6 : PG_XT_LEVELS_V4,
+				pg_exempt_scope(gen, side, dir), proto, port);
+	int r;
+
+	if (v6)
+		r = pg_xt_find_v6(gen, hi, lo, meta);
+	else
+		r = pg_xt_find_v4(gen, pg_xt_key_v4(meta, hi));
+	if (r >= 0)
+		return r;
+	return pg_exempt_host(gen, v6, side, dir, proto, port, addr);
+}
+
+/* A prefix exemption of one kind: the levels it uses; the trie behind an overflowed bucket. */
+static __always_inline bool pg_exempt_prefix_xt(__u32 gen, bool v6, __u32 mask, __u8 side,
+						__u32 dir, __u8 proto, __u16 port, const __u8 *addr,
+						__u64 hi, __u64 lo)
+{
+	__u32 meta = pg_xt_meta(0, pg_exempt_scope(gen, side, dir), proto, port);
+	int r;
+
+	if (!mask)
+		return false;
+	if (v6)
+		r = pg_xt_levels_v6(gen, mask, meta, hi, lo);
+	else
+		r = pg_xt_levels_v4(gen, mask, meta, hi);
+	if (r >= 0)
+		return r;
+	return pg_exempt_has(gen, v6, side, dir, proto, port, addr);
+}
+
+/*
+ * One side (its address): kinds without entries are skipped. Behind a set
+ * host bit of the address's bucket and filter bit, its host slots; behind
+ * a set prefix bit, one slot per prefix level the kind uses. Only while
+ * the family holds a prefix wider than the buckets do its prefix kinds
+ * walk the trie instead.
  */
 static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, __u32 gen, bool v6,
 					   __u8 side, __u32 dir, __u8 proto, __u16 port,
@@ -237,22 +376,32 @@ static __always_inline bool pg_exempt_side(const struct pg_exempt_kinds *kinds, 
 	__u32 kr = pg_exempt_kind(v6, side, 0, dir), ka = pg_exempt_kind(v6, side, 1, dir);
 	__u32 hr = kinds->host[kr], ha = kinds->host[ka];
 	__u32 pr = kinds->prefix[kr], pa = kinds->prefix[ka];
+	__u64 hi, lo;
 	__u32 bits;
 
 	if (!(hr | ha | pr | pa))
 		return false;
-	bits = pg_exempt_sum_bits(gen, v6, v6 ? pg_sum_bucket_v6(addr) : pg_sum_bucket_v4(addr));
-	if ((bits & 1) && pg_exempt_bloom_hit(gen, v6, addr)) {
-		if (hr && pg_exempt_host(gen, v6, side, dir, proto, port, addr))
+	pg_addr_words(v6, addr, &hi, &lo);
+	bits = pg_exempt_sum_bits(gen, v6, v6 ? pg_sum_bucket_v6w(hi) : pg_sum_bucket_v4w(hi));
+	if ((bits & 1) && pg_exempt_bloom_hit(gen, v6, hi, lo)) {
+		if (hr && pg_exempt_host_xt(gen, v6, side, dir, proto, port, addr, hi, lo))
 			return true;
-		if (ha && pg_exempt_host(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr))
+		if (ha &&
+		    pg_exempt_host_xt(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr, hi, lo))
 			return true;
 	}
-	if (!(bits & 2) && !kinds->wide[v6])
+	if (kinds->wide[v6]) {
+		if (pr && pg_exempt_has(gen, v6, side, dir, proto, port, addr))
+			return true;
+		return pa && pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
+	}
+	if (!(bits & 2))
 		return false;
-	if (pr && pg_exempt_has(gen, v6, side, dir, proto, port, addr))
+	if (pr &&
+	    pg_exempt_prefix_xt(gen, v6, kinds->levels[kr], side, dir, proto, port, addr, hi, lo))
 		return true;
-	return pa && pg_exempt_has(gen, v6, side, dir, PG_EXEMPT_ALL_RULES, 0, addr);
+	return pa && pg_exempt_prefix_xt(gen, v6, kinds->levels[ka], side, dir, PG_EXEMPT_ALL_RULES,
+					 0, addr, hi, lo);
 }
 
 /* Both sides, this rule then all rules; v6 is a constant in each copy. */

@@ -24,6 +24,8 @@
 #define PG_MAP_EXEMPT_HOST_V6 pg_exempt_h6
 #define PG_MAP_EXEMPT_SUM pg_exempt_sum
 #define PG_MAP_EXEMPT_REFS pg_exempt_refs
+#define PG_MAP_EXEMPT_TAB_V4 pg_exempt_t4
+#define PG_MAP_EXEMPT_TAB_V6 pg_exempt_t6
 #define PG_MAP_CTL pg_ctl
 #define PG_MAP_TRACE_RINGS pg_trace_rings
 #define PG_MAP_TRACE_CFG pg_trace_cfg
@@ -291,6 +293,10 @@ struct pg_exempt_kinds {
 	__u32 prefix[PG_EXEMPT_KINDS]; /* entries shorter than a host address */
 	__u32 host[PG_EXEMPT_KINDS];   /* /32 and /128 entries (also in pg_exempt_h4/h6) */
 	__u32 wide[2];		       /* per family: entries the summary does not cover */
+	/* bit l: the kind has prefix entries of table level l (see pg_exempt_t4) */
+	__u32 levels[PG_EXEMPT_KINDS];
+	/* prefix entries per kind and table level: what levels[] is derived from */
+	__u32 level_n[PG_EXEMPT_KINDS][32];
 };
 
 /*
@@ -351,18 +357,40 @@ enum pg_sum_class {
 	PG_SUM_PREFIX = 1, /* shorter ones */
 };
 
-static inline __u32 pg_sum_bucket_v4(const __u8 *a)
+/*
+ * Addresses as numbers: IPv4 one word (hi), IPv6 two (hi, lo), the
+ * big-endian bytes read in order. The fast path loads them as words.
+ */
+static inline __u64 pg_addr_be(const __u8 *a, int n)
 {
-	return ((__u32)a[0] << 16) | ((__u32)a[1] << 8) | a[2];
+	__u64 v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | a[i];
+	return v;
 }
 
-/* The /48 (first 6 bytes), multiplicatively hashed to 24 bits. */
+/* The /24. */
+static inline __u32 pg_sum_bucket_v4w(__u64 hi)
+{
+	return (__u32)(hi >> 8) & (PG_SUM_BITS - 1);
+}
+
+/* The /48 (the first 6 bytes), multiplicatively hashed to 24 bits. */
+static inline __u32 pg_sum_bucket_v6w(__u64 hi)
+{
+	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+}
+
+static inline __u32 pg_sum_bucket_v4(const __u8 *a)
+{
+	return pg_sum_bucket_v4w(pg_addr_be(a, 4));
+}
+
 static inline __u32 pg_sum_bucket_v6(const __u8 *a)
 {
-	__u64 x = ((__u64)a[0] << 40) | ((__u64)a[1] << 32) | ((__u64)a[2] << 24) |
-		  ((__u64)a[3] << 16) | ((__u64)a[4] << 8) | a[5];
-
-	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+	return pg_sum_bucket_v6w(pg_addr_be(a, 8));
 }
 
 /*
@@ -388,20 +416,17 @@ static inline __u32 pg_sum_bit(__u32 cls, __u32 b)
  * non-exempt address in a bucket of host exemptions usually finds it clear
  * and skips the hash lookups.
  */
+static inline __u32 pg_sum_bloom_hash_w(__u32 v6, __u64 hi, __u64 lo)
+{
+	__u64 x = v6 ? hi ^ (lo * 0xc2b2ae3d27d4eb4fULL) : hi;
+
+	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+}
+
 static inline __u32 pg_sum_bloom_hash(__u32 v6, const __u8 *a)
 {
-	__u32 w0 = ((__u32)a[0] << 24) | ((__u32)a[1] << 16) | ((__u32)a[2] << 8) | a[3];
-	__u64 x = w0;
-
-	if (v6) {
-		__u32 w1 = ((__u32)a[4] << 24) | ((__u32)a[5] << 16) | ((__u32)a[6] << 8) | a[7];
-		__u32 w2 = ((__u32)a[8] << 24) | ((__u32)a[9] << 16) | ((__u32)a[10] << 8) | a[11];
-		__u32 w3 =
-			((__u32)a[12] << 24) | ((__u32)a[13] << 16) | ((__u32)a[14] << 8) | a[15];
-
-		x = (((__u64)w0 << 32) | w1) ^ ((((__u64)w2 << 32) | w3) * 0xc2b2ae3d27d4eb4fULL);
-	}
-	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_SUM_BUCKET_BITS));
+	return v6 ? pg_sum_bloom_hash_w(1, pg_addr_be(a, 8), pg_addr_be(a + 8, 8))
+		  : pg_sum_bloom_hash_w(0, pg_addr_be(a, 4), 0);
 }
 
 static inline __u32 pg_sum_bloom_index(__u32 gen, __u32 v6, __u32 h)
@@ -421,6 +446,124 @@ static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, 
 }
 
 #define PG_SUM_REFS_MAX (PG_GENS * 2 * PG_MAX_EXEMPT)
+
+/*
+ * pg_exempt_t4, pg_exempt_t6: the exemption table, BPF_MAP_TYPE_ARRAY
+ * (mmapable) of one-cache-line buckets, per generation; what the fast
+ * path reads instead of the host hashes and, for prefixes the summary
+ * covers, the tries. A slot is a whole key packed into words (a tag with
+ * level and scope, the rule, the address), so a lookup is a few inlined
+ * loads and compares. Prefixes are stored expanded to levels of 4 bits
+ * (controlled prefix expansion): IPv4 /16, /20, /24, /28, /31 and IPv6
+ * /48, /52, ... /124, /127, plus the host level (/32, /128); a /26 is the
+ * four /28 below it, so a packet costs one probe per level in use by its
+ * kind (pg_exempt_kinds.levels) instead of a trie walk. Exact: a slot
+ * exists iff some exemption of its scope has a length in its level's span
+ * and covers it. A bucket with no free slot left sets `over` (sticky until
+ * its generation is reset): a miss in it then asks the host hash or the
+ * trie, which stay complete. The one writer (tools/lib/exempt_maps.c)
+ * writes a slot's words before its tag and clears the tag first.
+ */
+#define PG_XT_V4_BITS 18 /* 256Ki buckets of 7 slots per generation: 16 MiB */
+#define PG_XT_V6_BITS 19 /* 512Ki buckets of 5 slots per generation: 64 MiB */
+#define PG_XT_V4_SLOTS 7
+#define PG_XT_V6_SLOTS 5
+#define PG_XT_STRIDE 4
+#define PG_XT_LEVELS_V4 5 /* prefix levels; the host level is the next index */
+#define PG_XT_LEVELS_V6 21
+#define PG_XT_TAG 0x80 /* top byte of every used slot's meta: 0 = a free slot */
+
+struct pg_xt_b4 {
+	__u64 k[PG_XT_V4_SLOTS]; /* pg_xt_key_v4(); 0 = free */
+	__u64 over;		 /* nonzero: some entry of this bucket is not in k[] */
+};
+
+struct pg_xt_s6 {
+	__u64 hi, lo; /* the address as two host-order words, masked to the level */
+	__u64 meta;   /* pg_xt_meta(); 0 = free */
+};
+
+struct pg_xt_b6 {
+	struct pg_xt_s6 s[PG_XT_V6_SLOTS];
+	__u64 over;
+};
+
+/* Table level of an address prefix length the summary covers (>= PG_SUM_MIN_PLEN_*). */
+static inline __u32 pg_xt_level(__u32 v6, __u32 plen)
+{
+	if (plen == (v6 ? 128U : 32U))
+		return v6 ? PG_XT_LEVELS_V6 : PG_XT_LEVELS_V4;
+	return (plen - (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4) + PG_XT_STRIDE - 1) /
+	       PG_XT_STRIDE;
+}
+
+/* The prefix length of a table level: what its slots' addresses are masked to. */
+static inline __u32 pg_xt_level_len(__u32 v6, __u32 level)
+{
+	__u32 host = v6 ? 128 : 32;
+	__u32 len = (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4) + PG_XT_STRIDE * level;
+
+	if (level >= (v6 ? PG_XT_LEVELS_V6 : PG_XT_LEVELS_V4))
+		return host;
+	return len >= host ? host - 1 : len;
+}
+
+/*
+ * Tag, level, scope and rule of a slot in 32 bits: tag bit 31, level 30..25,
+ * scope 24..22, proto 21..20 (PG_EXEMPT_ALL_RULES as 3), port 15..0. The
+ * IPv4 slot is this word above the address, the IPv6 slot's meta word is it.
+ */
+static inline __u32 pg_xt_meta(__u32 level, __u32 scope, __u32 proto, __u32 port)
+{
+	return (__u32)PG_XT_TAG << 24 | (level & 0x3f) << 25 | (scope & 7) << 22 |
+	       (proto & 3) << 20 | (port & 0xffff);
+}
+
+/* addr: the address as a host-order number (big-endian bytes read as one word). */
+static inline __u64 pg_xt_key_v4(__u32 meta, __u32 addr)
+{
+	return (__u64)meta << 32 | addr;
+}
+
+/* Bucket of a slot (before the generation's offset): multiplicative hashes. */
+static inline __u32 pg_xt_hash_v4(__u64 key)
+{
+	return (__u32)((key * 0x9e3779b97f4a7c15ULL) >> (64 - PG_XT_V4_BITS));
+}
+
+static inline __u32 pg_xt_hash_v6(__u64 hi, __u64 lo, __u32 meta)
+{
+	__u64 x = hi ^ (lo * 0xc2b2ae3d27d4eb4fULL) ^ ((__u64)meta * 0x165667b19e3779f9ULL);
+
+	return (__u32)((x * 0x9e3779b97f4a7c15ULL) >> (64 - PG_XT_V6_BITS));
+}
+
+/* Array index of a bucket: generation gen's half of the table. */
+static inline __u32 pg_xt_index_v4(__u32 gen, __u32 h)
+{
+	return (gen & 1) << PG_XT_V4_BITS | (h & ((1U << PG_XT_V4_BITS) - 1));
+}
+
+static inline __u32 pg_xt_index_v6(__u32 gen, __u32 h)
+{
+	return (gen & 1) << PG_XT_V6_BITS | (h & ((1U << PG_XT_V6_BITS) - 1));
+}
+
+/* An address masked to plen: IPv4 one word, IPv6 two (hi, lo). */
+static inline __u32 pg_xt_mask_v4(__u32 addr, __u32 plen)
+{
+	return plen >= 32 ? addr : addr & ~(0xffffffffU >> plen);
+}
+
+static inline void pg_xt_mask_v6(__u64 *hi, __u64 *lo, __u32 plen)
+{
+	if (plen <= 64) {
+		*hi &= plen == 64 ? ~0ULL : ~(~0ULL >> plen);
+		*lo = 0;
+	} else if (plen < 128) {
+		*lo &= ~(~0ULL >> (plen - 64));
+	}
+}
 
 /* Value: the address prefix length, so a lookup can name the prefix. */
 struct pg_exempt_val {
@@ -514,9 +657,9 @@ struct pg_trace_event {
 /*
  * 2: pg_stats per interface, pg_ctl.trace, the trace maps; 3: rule flags and
  * tcp_not_syn (issue 14), host hashes, summary bitmap, pg_exempt_kinds split
- * (issue 15)
+ * (issue 15); 4: the exemption table pg_exempt_t4/t6, kind levels
  */
-#define PG_ABI_VERSION 3
+#define PG_ABI_VERSION 4
 #define PG_MAP_META pg_meta
 #define PG_META_MAGIC 0x70676d31 /* "pgm1" */
 #define PG_META_SLOTS 1024	 /* the head and up to 1023 links */

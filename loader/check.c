@@ -47,7 +47,11 @@ struct pg_check {
 	unsigned long trie_wide[PG_GENS][2];
 	__u32 *refs; /* the summary reference key of every entry that has one */
 	size_t nrefs, refs_cap;
-	unsigned long hash_bad;		  /* host entries of a trie missing from their hash */
+	unsigned long hash_bad; /* host entries of a trie missing from their hash */
+	unsigned long trie_level[PG_GENS][PG_EXEMPT_KINDS][32]; /* prefix entries per table level */
+	struct pg_exm_tab tab;					/* the exemption table, mapped */
+	struct pg_exm x;
+	unsigned long slot_bad, stray_bad;
 	unsigned long trie_n[PG_GENS][2]; /* per generation and family */
 	unsigned int rules_live[PG_GENS];
 	unsigned int problems;
@@ -305,6 +309,93 @@ static const char *pg_key_fault(const struct pg_exempt_v6_key *k, bool v6,
 	return NULL;
 }
 
+static const char *pg_tab_name(bool v6)
+{
+	return pg_map_names[v6 ? PG_M_EXEMPT_TAB_V6 : PG_M_EXEMPT_TAB_V4];
+}
+
+/* The table slots of a trie entry: each in its bucket, or its bucket marked overflowed. */
+static void pg_check_slots(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6)
+{
+	struct pg_exm_slot s[PG_EXM_MAX_SLOTS];
+	struct pg_exempt_v6_key sk;
+	char addr[INET6_ADDRSTRLEN], line[200];
+	int n = pg_exm_slots(k, v6, s), i;
+
+	for (i = 0; i < n; i++) {
+		if (pg_exm_slot_find(&c->tab, &s[i]))
+			continue;
+		pg_exm_slot_key(&s[i], &sk);
+		inet_ntop(v6 ? AF_INET6 : AF_INET, sk.addr, addr, sizeof(addr));
+		if (c->repair) {
+			pg_exm_slot_put(&c->tab, &s[i]);
+			snprintf(line, sizeof(line),
+				 "repaired: generation %u: slot %s/%u put back into %s", s[i].gen,
+				 addr, sk.prefixlen - PG_LPM_META_BITS, pg_tab_name(v6));
+			c->report(line, c->ctx);
+		} else if (++c->slot_bad <= PG_CHECK_MAX_KEY_LINES) {
+			pg_check_fail(c,
+				      "generation %u: exemption slot %s/%u (scope %#x, proto %#x, "
+				      "port %u) is not in %s (the fast path misses it)",
+				      s[i].gen, addr, sk.prefixlen - PG_LPM_META_BITS, sk.scope,
+				      sk.proto, sk.port_hi << 8 | sk.port_lo, pg_tab_name(v6));
+		}
+	}
+}
+
+/* A used slot no exemption implies (or in the other generation's half). */
+static int pg_check_stray(const struct pg_exm_slot *s, void *ctx)
+{
+	struct pg_check *c = ctx;
+	struct pg_exempt_v6_key sk;
+	char addr[INET6_ADDRSTRLEN], line[200];
+	bool wanted = false;
+	int err = 0;
+
+	pg_exm_slot_key(s, &sk);
+	if ((sk.scope >> 2 & 1) == s->gen &&
+	    (s->meta >> 25 & 0x3f) <= (s->v6 ? PG_XT_LEVELS_V6 : PG_XT_LEVELS_V4))
+		err = pg_exm_slot_wanted(&c->x, s, &wanted);
+	if (err)
+		return pg_sys_err(err, "cannot read '%s'",
+				  pg_map_names[s->v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
+	if (wanted)
+		return 0;
+	inet_ntop(s->v6 ? AF_INET6 : AF_INET, sk.addr, addr, sizeof(addr));
+	if (c->repair) {
+		snprintf(line, sizeof(line),
+			 "repaired: generation %u: slot %s/%u removed from %s (no exemption "
+			 "implies it)",
+			 s->gen, addr, sk.prefixlen - PG_LPM_META_BITS, pg_tab_name(s->v6));
+		c->report(line, c->ctx);
+		return 1;
+	}
+	if (++c->stray_bad <= PG_CHECK_MAX_KEY_LINES)
+		pg_check_fail(c,
+			      "generation %u: slot %s/%u (scope %#x, proto %#x, port %u) in %s is "
+			      "implied by no exemption (the fast path exempts what it should not)",
+			      s->gen, addr, sk.prefixlen - PG_LPM_META_BITS, sk.scope, sk.proto,
+			      sk.port_hi << 8 | sk.port_lo, pg_tab_name(s->v6));
+	return 0;
+}
+
+static int pg_check_table(struct pg_check *c)
+{
+	unsigned long over[2];
+	int err;
+
+	err = pg_exm_tab_walk(&c->tab, pg_check_stray, c, over);
+	if (err)
+		return err;
+	if (c->slot_bad > PG_CHECK_MAX_KEY_LINES)
+		pg_check_fail(c, "%lu more exemption slots missing from the table",
+			      c->slot_bad - PG_CHECK_MAX_KEY_LINES);
+	if (c->stray_bad > PG_CHECK_MAX_KEY_LINES)
+		pg_check_fail(c, "%lu more slots no exemption implies",
+			      c->stray_bad - PG_CHECK_MAX_KEY_LINES);
+	return 0;
+}
+
 /* What one well-formed trie entry implies: kind counts, a summary count, a hash entry. */
 static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6,
 			  const struct pg_exempt_val *v)
@@ -334,8 +425,11 @@ static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, 
 	} else {
 		c->trie_wide[g][v6]++;
 	}
+	pg_check_slots(c, k, v6);
 	if (!pg_exm_is_host(k, v6)) {
 		c->trie_prefix[g][kind]++;
+		if (nref)
+			c->trie_level[g][kind][pg_xt_level(v6, k->prefixlen - PG_LPM_META_BITS)]++;
 		return 0;
 	}
 	c->trie_host[g][kind]++;
@@ -467,6 +561,21 @@ static int pg_check_kinds(struct pg_check *c)
 			snprintf(what, sizeof(what), "%s exemptions wider than the summary",
 				 i ? "IPv6" : "IPv4");
 			pg_check_count(c, g, what, &k.wide[i], c->trie_wide[g][i], &dirty);
+		}
+		for (i = 0; i < PG_EXEMPT_KINDS; i++) {
+			__u32 l, mask = 0;
+
+			for (l = 0; l < 32; l++) {
+				snprintf(what, sizeof(what),
+					 "%s prefix exemptions of table level %u",
+					 pg_kind_str(i, a, sizeof(a)), l);
+				pg_check_count(c, g, what, &k.level_n[i][l], c->trie_level[g][i][l],
+					       &dirty);
+				mask |= (__u32)(c->trie_level[g][i][l] != 0) << l;
+			}
+			snprintf(what, sizeof(what), "%s table levels in use (a mask)",
+				 pg_kind_str(i, a, sizeof(a)));
+			pg_check_count(c, g, what, &k.levels[i], mask, &dirty);
 		}
 		if (dirty && bpf_map_update_elem(c->m->fd[PG_M_EXEMPT_KINDS], &g, &k, BPF_ANY))
 			return pg_sys_err(-errno, "cannot write '%s'",
@@ -746,8 +855,14 @@ static int pg_check_exempt(struct pg_check *c)
 {
 	int err;
 
+	pg_maps_exm(c->m, &c->x);
+	err = pg_exm_tab_map(&c->x, &c->tab);
+	if (err)
+		return pg_sys_err(err, "cannot map %s", pg_tab_name(false));
 	err = pg_check_trie(c, false) ?: pg_check_trie(c, true) ?: pg_check_kinds(c) ?:
-	      pg_check_hash(c, false) ?: pg_check_hash(c, true) ?: pg_check_summary(c);
+	      pg_check_hash(c, false) ?: pg_check_hash(c, true) ?: pg_check_summary(c) ?:
+	      pg_check_table(c);
+	pg_exm_tab_unmap(&c->tab);
 	free(c->refs);
 	c->refs = NULL;
 	c->nrefs = c->refs_cap = 0;

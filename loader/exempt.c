@@ -243,6 +243,8 @@ void pg_maps_exm(const struct pg_maps *m, struct pg_exm *x)
 	x->kinds = m->fd[PG_M_EXEMPT_KINDS];
 	x->sum = m->fd[PG_M_EXEMPT_SUM];
 	x->refs = m->fd[PG_M_EXEMPT_REFS];
+	x->tab[0] = m->fd[PG_M_EXEMPT_TAB_V4];
+	x->tab[1] = m->fd[PG_M_EXEMPT_TAB_V6];
 }
 
 int pg_exempt_list_add(struct pg_exempt_list *l, const struct pg_exempt *x, unsigned int line)

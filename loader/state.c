@@ -39,6 +39,8 @@ const char *const pg_map_names[PG_M_COUNT] = {
 	[PG_M_EXEMPT_HOST_V6] = PG_STR(PG_MAP_EXEMPT_HOST_V6),
 	[PG_M_EXEMPT_SUM] = PG_STR(PG_MAP_EXEMPT_SUM),
 	[PG_M_EXEMPT_REFS] = PG_STR(PG_MAP_EXEMPT_REFS),
+	[PG_M_EXEMPT_TAB_V4] = PG_STR(PG_MAP_EXEMPT_TAB_V4),
+	[PG_M_EXEMPT_TAB_V6] = PG_STR(PG_MAP_EXEMPT_TAB_V6),
 };
 
 struct bpf_map *pg_skel_map(struct bpf_object *obj, int i)

@@ -106,12 +106,310 @@ void pg_exm_sum_unmap(__u64 *w)
 		munmap(w, (size_t)PG_SUM_ENTRIES * sizeof(__u64));
 }
 
+/* ---- the exemption table ---- */
+
+static size_t exm_tab_bytes(bool v6)
+{
+	return v6 ? ((size_t)PG_GENS << PG_XT_V6_BITS) * sizeof(struct pg_xt_b6)
+		  : ((size_t)PG_GENS << PG_XT_V4_BITS) * sizeof(struct pg_xt_b4);
+}
+
+int pg_exm_tab_map(const struct pg_exm *x, struct pg_exm_tab *t)
+{
+	void *p[2];
+	int v6;
+
+	memset(t, 0, sizeof(*t));
+	for (v6 = 0; v6 < 2; v6++) {
+		p[v6] = mmap(NULL, exm_tab_bytes(v6), PROT_READ | PROT_WRITE, MAP_SHARED,
+			     x->tab[v6], 0);
+		if (p[v6] == MAP_FAILED) {
+			int err = -errno;
+
+			pg_exm_tab_unmap(t);
+			return err;
+		}
+		if (v6)
+			t->t6 = p[v6];
+		else
+			t->t4 = p[v6];
+	}
+	return 0;
+}
+
+void pg_exm_tab_unmap(struct pg_exm_tab *t)
+{
+	if (t->t4)
+		munmap(t->t4, exm_tab_bytes(false));
+	if (t->t6)
+		munmap(t->t6, exm_tab_bytes(true));
+	t->t4 = NULL;
+	t->t6 = NULL;
+}
+
+static void exm_put_be64(__u8 *a, __u64 v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		a[i] = v & 0xff;
+}
+
+int pg_exm_slots(const void *key, bool v6, struct pg_exm_slot out[PG_EXM_MAX_SLOTS])
+{
+	const struct pg_exempt_v6_key *k = key; /* the v4 key is its prefix */
+	unsigned int plen = exm_plen(key), level, len, n, i;
+	struct pg_exm_slot s = {.v6 = v6, .gen = exm_gen(key)};
+
+	if (plen < (v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4))
+		return 0;
+	level = pg_xt_level(v6, plen);
+	len = pg_xt_level_len(v6, level);
+	s.meta = pg_xt_meta(level, k->scope, k->proto, k->port_hi << 8 | k->port_lo);
+	if (v6) {
+		s.hi = pg_addr_be(k->addr, 8);
+		s.lo = pg_addr_be(k->addr + 8, 8);
+	} else {
+		s.hi = pg_addr_be(k->addr, 4);
+	}
+	n = 1U << (len - plen);
+	for (i = 0; i < n; i++) {
+		out[i] = s;
+		if (!v6)
+			out[i].hi |= (__u64)i << (32 - len);
+		else if (len <= 64)
+			out[i].hi |= (__u64)i << (64 - len);
+		else
+			out[i].lo |= (__u64)i << (128 - len);
+	}
+	return n;
+}
+
+void pg_exm_slot_key(const struct pg_exm_slot *s, struct pg_exempt_v6_key *k)
+{
+	__u32 level = s->meta >> 25 & 0x3f, proto = s->meta >> 20 & 3;
+
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = PG_LPM_META_BITS + pg_xt_level_len(s->v6, level);
+	k->scope = s->meta >> 22 & 7;
+	k->proto = proto == 3 ? PG_EXEMPT_ALL_RULES : proto;
+	k->port_hi = s->meta >> 8 & 0xff;
+	k->port_lo = s->meta & 0xff;
+	if (s->v6) {
+		exm_put_be64(k->addr, s->hi);
+		exm_put_be64(k->addr + 8, s->lo);
+	} else {
+		k->addr[0] = s->hi >> 24;
+		k->addr[1] = s->hi >> 16;
+		k->addr[2] = s->hi >> 8;
+		k->addr[3] = s->hi;
+	}
+}
+
+static struct pg_xt_b4 *exm_b4(const struct pg_exm_tab *t, const struct pg_exm_slot *s, __u64 *key)
+{
+	*key = pg_xt_key_v4(s->meta, (__u32)s->hi);
+	return &t->t4[pg_xt_index_v4(s->gen, pg_xt_hash_v4(*key))];
+}
+
+static struct pg_xt_b6 *exm_b6(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	return &t->t6[pg_xt_index_v6(s->gen, pg_xt_hash_v6(s->hi, s->lo, s->meta))];
+}
+
+/* Index of s in its bucket, or -1. */
+static int exm_slot_at(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	int i;
+
+	if (!s->v6) {
+		__u64 key;
+		struct pg_xt_b4 *b = exm_b4(t, s, &key);
+
+		for (i = 0; i < PG_XT_V4_SLOTS; i++)
+			if (__atomic_load_n(&b->k[i], __ATOMIC_RELAXED) == key)
+				return i;
+		return -1;
+	}
+	for (i = 0; i < PG_XT_V6_SLOTS; i++) {
+		struct pg_xt_s6 *x = &exm_b6(t, s)->s[i];
+
+		if (__atomic_load_n(&x->meta, __ATOMIC_RELAXED) == s->meta && x->hi == s->hi &&
+		    x->lo == s->lo)
+			return i;
+	}
+	return -1;
+}
+
+static __u64 *exm_over(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	__u64 key;
+
+	return s->v6 ? &exm_b6(t, s)->over : &exm_b4(t, s, &key)->over;
+}
+
+int pg_exm_slot_find(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	if (exm_slot_at(t, s) >= 0)
+		return 1;
+	return __atomic_load_n(exm_over(t, s), __ATOMIC_RELAXED) ? -1 : 0;
+}
+
+/* The words first, the tag (in k / meta) last: a reader never matches half a slot. */
+void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	int i;
+
+	if (exm_slot_at(t, s) >= 0)
+		return;
+	if (!s->v6) {
+		__u64 key;
+		struct pg_xt_b4 *b = exm_b4(t, s, &key);
+
+		for (i = 0; i < PG_XT_V4_SLOTS; i++)
+			if (!__atomic_load_n(&b->k[i], __ATOMIC_RELAXED)) {
+				__atomic_store_n(&b->k[i], key, __ATOMIC_RELEASE);
+				return;
+			}
+		__atomic_store_n(&b->over, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	for (i = 0; i < PG_XT_V6_SLOTS; i++) {
+		struct pg_xt_s6 *x = &exm_b6(t, s)->s[i];
+
+		if (__atomic_load_n(&x->meta, __ATOMIC_RELAXED))
+			continue;
+		__atomic_store_n(&x->hi, s->hi, __ATOMIC_RELAXED);
+		__atomic_store_n(&x->lo, s->lo, __ATOMIC_RELAXED);
+		__atomic_store_n(&x->meta, s->meta, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(exm_over(t, s), 1, __ATOMIC_RELEASE);
+}
+
+void pg_exm_slot_clear(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
+{
+	int i = exm_slot_at(t, s);
+	__u64 key;
+
+	if (i < 0)
+		return;
+	if (s->v6)
+		__atomic_store_n(&exm_b6(t, s)->s[i].meta, 0, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&exm_b4(t, s, &key)->k[i], 0, __ATOMIC_RELEASE);
+}
+
+int pg_exm_slot_wanted(const struct pg_exm *x, const struct pg_exm_slot *s, bool *wanted)
+{
+	__u32 level = s->meta >> 25 & 0x3f;
+	__u32 below = level ? pg_xt_level_len(s->v6, level - 1)
+			    : (s->v6 ? PG_SUM_MIN_PLEN_V6 : PG_SUM_MIN_PLEN_V4) - 1;
+	struct pg_exempt_v6_key k;
+	struct pg_exempt_val v;
+
+	/* the longest exemption of the scope covering the slot's prefix: within the level? */
+	pg_exm_slot_key(s, &k);
+	*wanted = false;
+	if (bpf_map_lookup_elem(x->trie[s->v6], &k, &v))
+		return errno == ENOENT ? 0 : -errno;
+	*wanted = v.addr_prefixlen > below;
+	return 0;
+}
+
+int pg_exm_tab_walk(const struct pg_exm_tab *t, int (*fn)(const struct pg_exm_slot *, void *),
+		    void *ctx, unsigned long over[2])
+{
+	struct pg_exm_slot s;
+	__u32 b;
+	int i, r;
+
+	over[0] = over[1] = 0;
+	for (b = 0; b < (PG_GENS << PG_XT_V4_BITS); b++) {
+		struct pg_xt_b4 *k = &t->t4[b];
+
+		over[0] += k->over != 0;
+		for (i = 0; i < PG_XT_V4_SLOTS; i++) {
+			__u64 key = __atomic_load_n(&k->k[i], __ATOMIC_ACQUIRE);
+
+			if (!key)
+				continue;
+			s = (struct pg_exm_slot){
+				.gen = b >> PG_XT_V4_BITS, .meta = key >> 32, .hi = (__u32)key};
+			r = fn(&s, ctx);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				__atomic_store_n(&k->k[i], 0, __ATOMIC_RELEASE);
+		}
+	}
+	for (b = 0; b < (PG_GENS << PG_XT_V6_BITS); b++) {
+		struct pg_xt_b6 *k = &t->t6[b];
+
+		over[1] += k->over != 0;
+		for (i = 0; i < PG_XT_V6_SLOTS; i++) {
+			__u32 meta = __atomic_load_n(&k->s[i].meta, __ATOMIC_ACQUIRE);
+
+			if (!meta)
+				continue;
+			s = (struct pg_exm_slot){.v6 = true,
+						 .gen = b >> PG_XT_V6_BITS,
+						 .meta = meta,
+						 .hi = k->s[i].hi,
+						 .lo = k->s[i].lo};
+			r = fn(&s, ctx);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				__atomic_store_n(&k->s[i].meta, 0, __ATOMIC_RELEASE);
+		}
+	}
+	return 0;
+}
+
+/* The slots of the entries sel() picks (all: NULL): put, cleared, or put back if still wanted. */
+enum exm_slot_op { EXM_PUT, EXM_CLEAR, EXM_REPUT };
+
+static int exm_slots_do(const struct pg_exm *x, const struct pg_exm_tab *t,
+			const struct pg_exm_ent *e, size_t n,
+			bool (*sel)(const struct pg_exm_ent *), enum exm_slot_op op)
+{
+	struct pg_exm_slot s[PG_EXM_MAX_SLOTS];
+	bool wanted;
+	size_t i;
+	int c, j, err;
+
+	for (i = 0; i < n; i++) {
+		if (sel && !sel(&e[i]))
+			continue;
+		/* a removed host's one slot was its own */
+		if (op == EXM_REPUT && e[i].done && pg_exm_is_host(e[i].key, e[i].v6))
+			continue;
+		c = pg_exm_slots(e[i].key, e[i].v6, s);
+		for (j = 0; j < c; j++) {
+			if (op == EXM_PUT) {
+				pg_exm_slot_put(t, &s[j]);
+			} else if (op == EXM_CLEAR) {
+				pg_exm_slot_clear(t, &s[j]);
+			} else {
+				err = pg_exm_slot_wanted(x, &s[j], &wanted);
+				if (err)
+					return err;
+				if (wanted)
+					pg_exm_slot_put(t, &s[j]);
+			}
+		}
+	}
+	return 0;
+}
+
 /* ---- kind counts ---- */
 
 struct exm_kinds {
 	long prefix[PG_GENS][PG_EXEMPT_KINDS];
 	long host[PG_GENS][PG_EXEMPT_KINDS];
 	long wide[PG_GENS][2];
+	long level_n[PG_GENS][PG_EXEMPT_KINDS][32];
 	bool touched[PG_GENS];
 };
 
@@ -128,6 +426,8 @@ static void exm_kinds_count(struct exm_kinds *d, const struct pg_exm_ent *e, lon
 		d->prefix[g][kind] += sign;
 	if (!pg_exm_ref_keys(k, e->v6, refs))
 		d->wide[g][e->v6] += sign;
+	else if (!pg_exm_is_host(k, e->v6))
+		d->level_n[g][kind][pg_xt_level(e->v6, exm_plen(k))] += sign;
 	d->touched[g] = true;
 }
 
@@ -141,7 +441,7 @@ static __u32 exm_add_u32(__u32 v, long d)
 static int exm_kinds_apply(const struct pg_exm *x, const struct exm_kinds *d)
 {
 	struct pg_exempt_kinds k;
-	__u32 g;
+	__u32 g, l;
 	int i;
 
 	for (g = 0; g < PG_GENS; g++) {
@@ -152,6 +452,11 @@ static int exm_kinds_apply(const struct pg_exm *x, const struct exm_kinds *d)
 		for (i = 0; i < PG_EXEMPT_KINDS; i++) {
 			k.prefix[i] = exm_add_u32(k.prefix[i], d->prefix[g][i]);
 			k.host[i] = exm_add_u32(k.host[i], d->host[g][i]);
+			k.levels[i] = 0;
+			for (l = 0; l < 32; l++) {
+				k.level_n[i][l] = exm_add_u32(k.level_n[i][l], d->level_n[g][i][l]);
+				k.levels[i] |= (k.level_n[i][l] != 0) << l;
+			}
 		}
 		for (i = 0; i < 2; i++)
 			k.wide[i] = exm_add_u32(k.wide[i], d->wide[g][i]);
@@ -162,6 +467,30 @@ static int exm_kinds_apply(const struct pg_exm *x, const struct exm_kinds *d)
 }
 
 /* ---- summary bits and their reference counts ---- */
+
+static int exm_batch(int fd, void *keys, void *vals, __u32 *count, bool add);
+
+/* Counts n (keys, vals): batches where the kernel has them, else one by one. */
+static int exm_refs_store(int fd, __u32 *keys, __u32 *vals, size_t n)
+{
+	size_t i = 0;
+	__u32 cnt;
+	int err;
+
+	while (i < n) {
+		cnt = n - i > EXM_CHUNK ? EXM_CHUNK : n - i;
+		err = exm_batch(fd, keys + i, vals + i, &cnt, true);
+		if (err && err != -EOPNOTSUPP)
+			return err;
+		i += cnt;
+		if (err == -EOPNOTSUPP) {
+			for (; i < n; i++)
+				if (bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_ANY))
+					return -errno;
+		}
+	}
+	return 0;
+}
 
 static int exm_u32_cmp(const void *a, const void *b)
 {
@@ -210,8 +539,8 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 {
 	long levels[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
 	long now[2][PG_GENS][2][PG_SUM_MAX_LEVEL + 1] = {};
-	__u32 *gone = NULL, key, v, c, g, f, l;
-	size_t i, j, ngone = 0;
+	__u32 *gone = NULL, *put = NULL, *putv = NULL, key, v, c, g, f, l;
+	size_t i, j, ngone = 0, nput = 0;
 	int err = 0;
 
 	if (!n)
@@ -221,6 +550,15 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		gone = malloc(n * sizeof(*gone));
 		if (!gone)
 			return -ENOMEM;
+	} else {
+		/* additions: the new counts stored in batches, then their bits set */
+		put = malloc(n * sizeof(*put));
+		putv = malloc(n * sizeof(*putv));
+		if (!put || !putv) {
+			free(put);
+			free(putv);
+			return -ENOMEM;
+		}
 	}
 	for (i = 0; i < n && !err; i = j) {
 		long cnt;
@@ -241,14 +579,20 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		if (err)
 			break;
 		v = exm_add_u32(v, cnt);
-		if (v ? bpf_map_update_elem(x->refs, &refs[i], &v, BPF_ANY)
-		      : bpf_map_delete_elem(x->refs, &refs[i]) && errno != ENOENT)
+		if (sign > 0) {
+			put[nput] = refs[i];
+			putv[nput++] = v;
+		} else if (v ? bpf_map_update_elem(x->refs, &refs[i], &v, BPF_ANY)
+			     : bpf_map_delete_elem(x->refs, &refs[i]) && errno != ENOENT) {
 			err = -errno;
-		else if (sign > 0)
-			exm_bits_set(sum, refs[i]);
-		else if (!v)
+		} else if (!v) {
 			gone[ngone++] = refs[i];
+		}
 	}
+	if (!err && nput)
+		err = exm_refs_store(x->refs, put, putv, nput);
+	for (i = 0; i < nput && !err; i++)
+		exm_bits_set(sum, put[i]);
 	/* the per-level totals: which levels a bucket's coverage check must look at */
 	for (c = 0; c < 2 && !err; c++)
 		for (g = 0; g < PG_GENS && !err; g++)
@@ -291,6 +635,8 @@ static int exm_refs_apply(const struct pg_exm *x, __u64 *sum, __u32 *refs, size_
 		}
 	}
 	free(gone);
+	free(put);
+	free(putv);
 	return err;
 }
 
@@ -338,6 +684,11 @@ static bool exm_not_done(const struct pg_exm_ent *e)
 static bool exm_done(const struct pg_exm_ent *e)
 {
 	return e->done;
+}
+
+static bool exm_in_trie(const struct pg_exm_ent *e)
+{
+	return e->done || e->present;
 }
 
 /* ---- the entries ---- */
@@ -508,7 +859,8 @@ out:
 int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigned int flags,
 		 size_t *failed)
 {
-	bool add = flags & PG_EXM_ADD;
+	bool add = flags & PG_EXM_ADD, reset = !add && (flags & PG_EXM_RESET_AFTER);
+	struct pg_exm_tab tab;
 	__u64 *sum;
 	size_t i;
 	int err = 0, err2;
@@ -518,15 +870,24 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 		e[i].done = e[i].present = false;
 	if (!n)
 		return 0;
+	err = pg_exm_tab_map(x, &tab);
+	if (err)
+		return err;
 	sum = pg_exm_sum_map(x->sum);
-	if (!sum)
-		return -errno;
+	if (!sum) {
+		err = -errno;
+		pg_exm_tab_unmap(&tab);
+		return err;
+	}
 	if (add)
 		err = exm_count(x, sum, e, n, exm_all, 1, flags & PG_EXM_FRESH);
 	if (err) {
 		*failed = 0;
 		goto out;
 	}
+	/* a removal clears its slots first (a killed writer fails closed), re-puts shared ones after */
+	if (!add && !reset)
+		exm_slots_do(x, &tab, e, n, NULL, EXM_CLEAR);
 	if (flags & PG_EXM_BATCH)
 		err = exm_chunk(x, e, n, flags, failed);
 	else
@@ -535,6 +896,13 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 			if (err)
 				*failed = i;
 		}
+	if (add)
+		err2 = exm_slots_do(x, &tab, e, n, exm_in_trie, EXM_PUT);
+	else if (!reset)
+		err2 = exm_slots_do(x, &tab, e, n, NULL, EXM_REPUT);
+	else
+		err2 = 0;
+	err = err ?: err2;
 	/* count what is in the tries now: added (counted above) or removed */
 	if (add)
 		err2 = exm_count(x, sum, e, n, exm_not_done, -1, false);
@@ -545,58 +913,124 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 	err = err ?: err2;
 out:
 	pg_exm_sum_unmap(sum);
+	pg_exm_tab_unmap(&tab);
 	return err;
 }
 
-/* Every reference count of generation gen, removed. */
+/* Every reference count of generation gen, removed: read in batches, deleted in batches. */
 static int exm_refs_reset(const struct pg_exm *x, __u32 gen)
 {
-	__u32 *keys = NULL, key, next;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 *keys = NULL, *vals = NULL, *mine = NULL, batch, cnt, key, next;
 	size_t n = 0, cap = 0, i;
 	void *prev = NULL;
+	bool more = true, first = true;
 	int err = 0;
 
-	while (!bpf_map_get_next_key(x->refs, prev, &next)) {
-		key = next;
-		prev = &key;
-		if ((key >> 30 & 1) != gen)
-			continue;
-		if (n == cap) {
-			__u32 *k = realloc(keys, (cap ? 2 * cap : 1024) * sizeof(*k));
-
-			if (!k) {
-				free(keys);
-				return -ENOMEM;
-			}
-			keys = k;
-			cap = cap ? 2 * cap : 1024;
-		}
-		keys[n++] = key;
+	keys = malloc(EXM_CHUNK * sizeof(*keys));
+	vals = malloc(EXM_CHUNK * sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
 	}
-	if (errno != ENOENT)
-		err = -errno;
-	for (i = 0; i < n && !err; i++)
-		if (bpf_map_delete_elem(x->refs, &keys[i]) && errno != ENOENT)
+	while (more && !err) {
+		cnt = EXM_CHUNK;
+		err = bpf_map_lookup_batch(x->refs, first ? NULL : &batch, &batch, keys, vals, &cnt,
+					   &opts);
+		first = false;
+		if (err == -ENOENT) {
+			more = false; /* the last, partial batch */
+			err = 0;
+		} else if (err) {
+			break;
+		}
+		for (i = 0; i < cnt; i++) {
+			if ((keys[i] >> 30 & 1) != gen)
+				continue;
+			if (n == cap) {
+				__u32 *k = realloc(mine, (cap ? 2 * cap : 1024) * sizeof(*k));
+
+				if (!k) {
+					err = -ENOMEM;
+					goto out;
+				}
+				mine = k;
+				cap = cap ? 2 * cap : 1024;
+			}
+			mine[n++] = keys[i];
+		}
+	}
+	if (err == -EINVAL || err == -ENOSPC || err == -ENOTSUPP || err == -EOPNOTSUPP) {
+		/* no batch lookups: walk the keys */
+		err = 0;
+		n = 0;
+		while (!bpf_map_get_next_key(x->refs, prev, &next)) {
+			key = next;
+			prev = &key;
+			if ((key >> 30 & 1) != gen)
+				continue;
+			if (n == cap) {
+				__u32 *k = realloc(mine, (cap ? 2 * cap : 1024) * sizeof(*k));
+
+				if (!k) {
+					err = -ENOMEM;
+					goto out;
+				}
+				mine = k;
+				cap = cap ? 2 * cap : 1024;
+			}
+			mine[n++] = key;
+		}
+		if (errno != ENOENT)
 			err = -errno;
+	}
+	for (i = 0; i < n && !err;) {
+		cnt = n - i > EXM_CHUNK ? EXM_CHUNK : n - i;
+		err = exm_batch(x->refs, mine + i, NULL, &cnt, false);
+		if (err == -EOPNOTSUPP || err == -ENOENT) {
+			for (err = 0; i < n && !err; i++)
+				if (bpf_map_delete_elem(x->refs, &mine[i]) && errno != ENOENT)
+					err = -errno;
+			break;
+		}
+		i += cnt;
+	}
+out:
 	free(keys);
+	free(vals);
+	free(mine);
 	return err;
 }
 
 int pg_exm_gen_reset(const struct pg_exm *x, __u32 gen)
 {
 	struct pg_exempt_kinds zero = {};
-	__u64 *sum = pg_exm_sum_map(x->sum);
+	struct pg_exm_tab tab;
+	__u64 *sum;
 	int err;
 
-	if (!sum)
-		return -errno;
+	err = pg_exm_tab_map(x, &tab);
+	if (err)
+		return err;
+	sum = pg_exm_sum_map(x->sum);
+	if (!sum) {
+		err = -errno;
+		pg_exm_tab_unmap(&tab);
+		return err;
+	}
 	/* kinds first: the fast path stops looking before the bits go */
 	err = bpf_map_update_elem(x->kinds, &gen, &zero, BPF_ANY) ? -errno : 0;
 	if (!err) {
 		memset(&sum[pg_sum_index(gen, 0, 0)], 0, 4 * PG_SUM_WORDS * sizeof(__u64));
 		memset(&sum[pg_sum_bloom_index(gen, 0, 0)], 0, 2 * PG_SUM_WORDS * sizeof(__u64));
+		/* the generation's half of each table, overflow marks included */
+		memset(&tab.t4[pg_xt_index_v4(gen, 0)], 0,
+		       sizeof(struct pg_xt_b4) << PG_XT_V4_BITS);
+		memset(&tab.t6[pg_xt_index_v6(gen, 0)], 0,
+		       sizeof(struct pg_xt_b6) << PG_XT_V6_BITS);
 		err = exm_refs_reset(x, gen);
 	}
 	pg_exm_sum_unmap(sum);
+	pg_exm_tab_unmap(&tab);
 	return err;
 }

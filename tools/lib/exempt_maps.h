@@ -32,6 +32,7 @@ struct pg_exm {
 	int kinds;   /* pg_exempt_kinds */
 	int sum;     /* pg_exempt_sum */
 	int refs;    /* pg_exempt_refs */
+	int tab[2];  /* pg_exempt_t4, pg_exempt_t6 */
 };
 
 /* The maps of a loaded skeleton (struct portgate *), for the tests and tools. */
@@ -44,6 +45,8 @@ struct pg_exm {
 		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),    \
 		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),        \
 		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),      \
+		.tab = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V4),    \
+			bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V6)},   \
 	})
 
 /* One entry: its trie key (generation in the scope), family and value. */
@@ -95,6 +98,46 @@ int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2]);
 void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count);
 /* The host-hash key of a host entry (trie key without the prefixlen). */
 void pg_exm_host_key(const void *key, bool v6, void *hkey);
+
+/*
+ * The exemption table (pg_exempt_t4/t6). A slot as numbers: IPv4 keeps
+ * its address in hi (lo = 0); gen and v6 say which half of which map.
+ */
+struct pg_exm_slot {
+	bool v6;
+	__u32 gen;
+	__u32 meta; /* pg_xt_meta(): level, scope, rule */
+	__u64 hi, lo;
+};
+
+struct pg_exm_tab {
+	struct pg_xt_b4 *t4;
+	struct pg_xt_b6 *t6;
+};
+
+/* Both tables, mapped; unmapped again (a zeroed tab is fine). */
+int pg_exm_tab_map(const struct pg_exm *x, struct pg_exm_tab *t);
+void pg_exm_tab_unmap(struct pg_exm_tab *t);
+
+/* The slots a trie entry implies, its prefix expanded to its level: how many (0: wide). */
+#define PG_EXM_MAX_SLOTS (1 << (PG_XT_STRIDE - 1))
+int pg_exm_slots(const void *key, bool v6, struct pg_exm_slot out[PG_EXM_MAX_SLOTS]);
+/* 1: in its bucket; 0: not; -1: not, and the bucket has overflowed. */
+int pg_exm_slot_find(const struct pg_exm_tab *t, const struct pg_exm_slot *s);
+/* Into its bucket (or, with no free slot, the bucket marked overflowed); out of it. */
+void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s);
+void pg_exm_slot_clear(const struct pg_exm_tab *t, const struct pg_exm_slot *s);
+/* Does a trie entry of the slot's scope with a length in its level's span cover it? */
+int pg_exm_slot_wanted(const struct pg_exm *x, const struct pg_exm_slot *s, bool *wanted);
+/* The trie key of the slot's own prefix (address masked to its level), for messages. */
+void pg_exm_slot_key(const struct pg_exm_slot *s, struct pg_exempt_v6_key *k);
+/*
+ * Every used slot, both generations and families: fn returns < 0 to stop
+ * (that is returned), 1 to clear the slot, 0 to go on. *over: buckets
+ * marked overflowed, per family.
+ */
+int pg_exm_tab_walk(const struct pg_exm_tab *t, int (*fn)(const struct pg_exm_slot *, void *),
+		    void *ctx, unsigned long over[2]);
 
 /* The summary, mapped (PG_SUM_ENTRIES words); NULL with errno set. */
 __u64 *pg_exm_sum_map(int sum_fd);
