@@ -863,6 +863,25 @@ out:
 	return err ? 1 : 0;
 }
 
+/* Buckets of generation 1's half of a family's exemption table marked overflowed. */
+static unsigned long table_overflowed(const struct pg_exm *x, bool v6)
+{
+	struct pg_exm_tab t;
+	unsigned long n = 0;
+	__u32 b;
+
+	if (pg_exm_tab_map(x, &t))
+		return 0;
+	if (v6)
+		for (b = 0; b < 1U << PG_XT_V6_BITS; b++)
+			n += t.t6[pg_xt_index_v6(1, b)].over != 0;
+	else
+		for (b = 0; b < 1U << PG_XT_V4_BITS; b++)
+			n += t.t4[pg_xt_index_v4(1, b)].over != 0;
+	pg_exm_tab_unmap(&t);
+	return n;
+}
+
 /* Bytes a map holds: the kernel's figure (fdinfo "memlock"), 0 if unknown. */
 static unsigned long long map_bytes(int fd)
 {
@@ -985,9 +1004,11 @@ static int cmd_exempt(const struct run_opts *o)
 			if (n == 0 || n == 100000 || n == 1000000) {
 				struct pg_exm x = PG_EXM_OF_SKEL(l.pg);
 
-				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\n", v6 ? "v6" : "v4",
-				       n, map_bytes(x.trie[v6]), map_bytes(x.host[v6]),
-				       map_bytes(x.sum), map_bytes(x.refs));
+				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\t%llu\t%lu\t%u\n",
+				       v6 ? "v6" : "v4", n, map_bytes(x.trie[v6]),
+				       map_bytes(x.host[v6]), map_bytes(x.sum), map_bytes(x.refs),
+				       map_bytes(x.tab[v6]), table_overflowed(&x, v6),
+				       1U << (v6 ? PG_XT_V6_BITS : PG_XT_V4_BITS));
 			}
 			fflush(stdout);
 		}
