@@ -8,10 +8,12 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 
@@ -251,6 +253,45 @@ static void f_hash_orphan(void)
 	close(fd);
 }
 
+/*
+ * Generation 0's IPv4 table slot of a host exemption (all rules, inbound):
+ * cleared (put = false) or put into a free slot of its bucket.
+ */
+static void table_slot_v4(__u32 side, const __u8 a[4], bool put)
+{
+	size_t sz = ((size_t)PG_GENS << PG_XT_V4_BITS) * sizeof(struct pg_xt_b4);
+	__u64 key = pg_xt_key_v4(pg_xt_meta(PG_XT_LEVELS_V4, pg_exempt_scope(0, side, PG_DIR_IN),
+					    PG_EXEMPT_ALL_RULES, 0),
+				 (__u32)a[0] << 24 | (__u32)a[1] << 16 | (__u32)a[2] << 8 | a[3]);
+	int fd = pinned("pg_exempt_t4"), i, done = 0;
+	struct pg_xt_b4 *t = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), *b;
+
+	cr_assert_neq(t, MAP_FAILED, "pg_exempt_t4: %s", strerror(errno));
+	b = &t[pg_xt_index_v4(0, pg_xt_hash_v4(key))];
+	for (i = 0; i < PG_XT_V4_SLOTS && !done; i++)
+		if (put ? !b->k[i] : b->k[i] == key) {
+			b->k[i] = put ? key : 0;
+			done = 1;
+		}
+	munmap(t, sz);
+	close(fd);
+	cr_assert(done, "pg_exempt_t4: no slot to %s", put ? "fill" : "clear");
+}
+
+static void f_slot_missing(void)
+{
+	static const __u8 a[4] = {198, 51, 100, 9};
+
+	table_slot_v4(PG_SIDE_PEER, a, false);
+}
+
+static void f_slot_stray(void)
+{
+	static const __u8 a[4] = {203, 0, 113, 5};
+
+	table_slot_v4(PG_SIDE_SUBSCRIBER, a, true);
+}
+
 /* 192.0.2.0/24 --peer of BASE: its bit in generation 0's IPv4 summary */
 static void f_sum_cleared(void)
 {
@@ -344,6 +385,12 @@ static const struct fault faults[] = {
 	{"host-hash entry without its trie entry", BASE, f_hash_orphan,
 	 "host exemption 203.0.113.5 (scope 0, proto 0xff, port 0) in pg_exempt_h4 is not in "
 	 "pg_exempt_v4"},
+	{"exemption missing from the table", BASE " && P allow 198.51.100.9 --peer", f_slot_missing,
+	 "generation 0: exemption slot 198.51.100.9/32 (scope 0x2, proto 0xff, port 0) is not in "
+	 "pg_exempt_t4 (the fast path misses it)"},
+	{"table slot no exemption implies", BASE, f_slot_stray,
+	 "generation 0: slot 203.0.113.5/32 (scope 0, proto 0xff, port 0) in pg_exempt_t4 is "
+	 "implied by no exemption"},
 	{"summary bit cleared under an exemption", BASE, f_sum_cleared,
 	 "generation 0: 1 words of the IPv4 summary in pg_exempt_sum differ from the tries"},
 	{"summary count missing", BASE, f_ref_missing,
@@ -431,8 +478,8 @@ Test(check, json_and_exit_codes)
 Test(check, repair_rebuilds_from_the_tries)
 {
 	static char out[OUT_MAX];
-	void (*const fns[])(void) = {f_hash_missing, f_hash_orphan, f_sum_cleared, f_ref_missing,
-				     f_kind_zero};
+	void (*const fns[])(void) = {f_hash_missing, f_hash_orphan,  f_sum_cleared, f_ref_missing,
+				     f_kind_zero,    f_slot_missing, f_slot_stray};
 	int rc;
 
 	rc = tl_sh(out, sizeof(out),
@@ -447,6 +494,8 @@ Test(check, repair_rebuilds_from_the_tries)
 	rc = pg(out, "check --repair");
 	cr_expect(strstr(out, "repaired: generation 0: host exemption 198.51.100.9 put back") &&
 			  strstr(out, "removed from pg_exempt_h4") &&
+			  strstr(out, "slot 198.51.100.9/32 put back into pg_exempt_t4") &&
+			  strstr(out, "slot 203.0.113.5/32 removed from pg_exempt_t4") &&
 			  strstr(out, "summary rewritten") && strstr(out, "counts rewritten"),
 		  "check --repair: %d\n%s", rc, out);
 	rc = pg(out, "check");
