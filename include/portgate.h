@@ -274,13 +274,13 @@ struct pg_exempt_v6_key {
 /*
  * pg_exempt_kinds: BPF_MAP_TYPE_ARRAY, one slot per generation: how many
  * entries each kind of exemption holds, host entries (/32, /128) apart
- * from shorter prefixes. The fast path looks a kind up only where it has
- * entries: the host hash for host[], a trie walk for prefix[], so a drop
- * with no exemptions costs one inlined array read and an exemption of a
- * host never walks a trie. wide[v6] counts the entries the summary does
- * not cover (shorter than PG_SUM_MIN_PLEN_V4/V6): while there is one, the
- * family's summary is not consulted. Whoever writes the tries keeps it
- * exact (tools/lib/exempt_maps.c, the one writer).
+ * from shorter prefixes, and per prefix table level. The fast path looks
+ * a kind up only where it has entries: host slots for host[], the levels
+ * in levels[] for prefix[], so a drop with no exemptions costs one
+ * inlined array read. wide[v6] counts the entries the summary does not
+ * cover (shorter than PG_SUM_MIN_PLEN_V4/V6): while there is one, the
+ * family's prefix kinds walk the trie instead. Whoever writes the tries
+ * keeps it exact (tools/lib/exempt_maps.c, the one writer).
  */
 #define PG_EXEMPT_KINDS 16
 

@@ -2,18 +2,20 @@
 /*
  * The one writer of exemption entries (include/portgate.h, "Exemptions"):
  * every trie entry is written and removed here, and with it what the fast
- * path reads in front of the tries: the host hashes, the summary bitmap
- * and its reference counts, and the kind counts. The CLI (allow,
- * disallow, apply, check --repair), the tests and the bench tools all
- * call it, so the structures cannot drift from the tries.
+ * path reads in front of the tries: the exemption table, the host hashes,
+ * the summary bitmap and its reference counts, and the kind counts. The
+ * CLI (allow, disallow, apply, check --repair), the tests and the bench
+ * tools all call it, so the structures cannot drift from the tries.
  *
  * Order, so that a reader never misses an exemption that exists before
- * and after a change: an addition counts (kinds, summary bits) before it
- * writes the trie and then the host hash; a removal deletes the host hash
- * entry and then the trie entry before it uncounts. A killed writer
- * leaves counts too high (harmless: a bit set, a kind looked up) or, at
- * worst, a host entry in its trie but not yet in its hash, which the next
- * allow of it and `portgate check --repair` put back.
+ * and after a change: an addition counts (kinds, levels, summary bits)
+ * before it writes the trie, the host hash and then the table slots; a
+ * removal clears its slots, deletes the host hash entry and the trie
+ * entry, puts back the slots other exemptions still imply (expanded
+ * prefixes share slots) and uncounts last. A killed writer leaves counts
+ * too high (harmless: a bit set, a kind looked up) or slots missing (the
+ * packet is blocked: fail closed), never a slot without its exemption;
+ * `portgate check --repair` and the next allow of the entry put them back.
  *
  * Functions return 0 or -errno and print nothing.
  */
