@@ -96,22 +96,6 @@ struct {
 } PG_MAP_EXEMPT_KINDS SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
-	__type(key, struct pg_exempt_host_v4_key);
-	__type(value, struct pg_exempt_val);
-} PG_MAP_EXEMPT_HOST_V4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, PG_GENS *PG_MAX_EXEMPT);
-	__type(key, struct pg_exempt_host_v6_key);
-	__type(value, struct pg_exempt_val);
-} PG_MAP_EXEMPT_HOST_V6 SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, PG_SUM_ENTRIES);
@@ -200,25 +184,6 @@ static __always_inline bool pg_exempt_has(__u32 gen, bool v6, __u8 side, __u32 d
 	}
 	__builtin_memcpy(k.addr, addr, 4);
 	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_V4, &k);
-}
-
-/* One host-hash lookup: the trie key without its prefixlen. */
-static __always_inline bool pg_exempt_host(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
-					   __u16 port, const __u8 *addr)
-{
-	struct pg_exempt_host_v6_key k = {
-		.scope = pg_exempt_scope(gen, side, dir),
-		.proto = proto,
-		.port_hi = port >> 8,
-		.port_lo = port & 0xff,
-	};
-
-	if (v6) {
-		__builtin_memcpy(k.addr, addr, 16);
-		return bpf_map_lookup_elem(&PG_MAP_EXEMPT_HOST_V6, &k);
-	}
-	__builtin_memcpy(k.addr, addr, 4);
-	return bpf_map_lookup_elem(&PG_MAP_EXEMPT_HOST_V4, &k);
 }
 
 /* The summary's two bits of addr's bucket b (host: bit 0, prefix: bit 1); 0 = nothing there. */
@@ -326,7 +291,7 @@ __attribute__((noinline)) int pg_xt_levels_v6(__u32 gen, __u32 mask, __u32 meta,
 	return over;
 }
 
-/* A host exemption: its table slot; the host hash only behind an overflowed bucket. */
+/* A host exemption: its table slot; the trie only behind an overflowed bucket. */
 static __always_inline bool pg_exempt_host_xt(__u32 gen, bool v6, __u8 side, __u32 dir, __u8 proto,
 					      __u16 port, const __u8 *addr, __u64 hi, __u64 lo)
 {
@@ -340,7 +305,7 @@ static __always_inline bool pg_exempt_host_xt(__u32 gen, bool v6, __u8 side, __u
 		r = pg_xt_find_v4(gen, pg_xt_key_v4(meta, hi));
 	if (r >= 0)
 		return r;
-	return pg_exempt_host(gen, v6, side, dir, proto, port, addr);
+	return pg_exempt_has(gen, v6, side, dir, proto, port, addr);
 }
 
 /* A prefix exemption of one kind: the levels it uses; the trie behind an overflowed bucket. */

@@ -20,8 +20,6 @@
 #define PG_MAP_EXEMPT_V4 pg_exempt_v4
 #define PG_MAP_EXEMPT_V6 pg_exempt_v6
 #define PG_MAP_EXEMPT_KINDS pg_exempt_kinds
-#define PG_MAP_EXEMPT_HOST_V4 pg_exempt_h4
-#define PG_MAP_EXEMPT_HOST_V6 pg_exempt_h6
 #define PG_MAP_EXEMPT_SUM pg_exempt_sum
 #define PG_MAP_EXEMPT_REFS pg_exempt_refs
 #define PG_MAP_EXEMPT_TAB_V4 pg_exempt_t4
@@ -291,35 +289,12 @@ static inline __u32 pg_exempt_kind(__u32 v6, __u32 side, __u32 all_rules, __u32 
 
 struct pg_exempt_kinds {
 	__u32 prefix[PG_EXEMPT_KINDS]; /* entries shorter than a host address */
-	__u32 host[PG_EXEMPT_KINDS];   /* /32 and /128 entries (also in pg_exempt_h4/h6) */
+	__u32 host[PG_EXEMPT_KINDS];   /* /32 and /128 entries */
 	__u32 wide[2];		       /* per family: entries the summary does not cover */
 	/* bit l: the kind has prefix entries of table level l (see pg_exempt_t4) */
 	__u32 levels[PG_EXEMPT_KINDS];
 	/* prefix entries per kind and table level: what levels[] is derived from */
 	__u32 level_n[PG_EXEMPT_KINDS][32];
-};
-
-/*
- * pg_exempt_h4, pg_exempt_h6: BPF_MAP_TYPE_HASH of the host entries of the
- * tries (address prefix length 32 or 128), keyed by the trie key without
- * its prefixlen: one hash lookup instead of a trie walk. Every host entry
- * of a trie is in its hash and nothing else is; the tries stay the
- * complete record every reader lists.
- */
-struct pg_exempt_host_v4_key {
-	__u8 scope; /* pg_exempt_scope(gen, side, dir) */
-	__u8 proto;
-	__u8 port_hi;
-	__u8 port_lo;
-	__u8 addr[4];
-};
-
-struct pg_exempt_host_v6_key {
-	__u8 scope;
-	__u8 proto;
-	__u8 port_hi;
-	__u8 port_lo;
-	__u8 addr[16];
 };
 
 /*
@@ -450,8 +425,8 @@ static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, 
 /*
  * pg_exempt_t4, pg_exempt_t6: the exemption table, BPF_MAP_TYPE_ARRAY
  * (mmapable) of one-cache-line buckets, per generation; what the fast
- * path reads instead of the host hashes and, for prefixes the summary
- * covers, the tries. A slot is a whole key packed into words (a tag with
+ * path reads instead of the tries, for hosts and the prefixes the
+ * summary covers. A slot is a whole key packed into words (a tag with
  * level and scope, the rule, the address), so a lookup is a few inlined
  * loads and compares. Prefixes are stored expanded to levels of 4 bits
  * (controlled prefix expansion): IPv4 /16, /20, /24, /28, /31 and IPv6
@@ -460,8 +435,8 @@ static inline __u32 pg_sum_ref_key(__u32 gen, __u32 v6, __u32 cls, __u32 level, 
  * kind (pg_exempt_kinds.levels) instead of a trie walk. Exact: a slot
  * exists iff some exemption of its scope has a length in its level's span
  * and covers it. A bucket with no free slot left sets `over` (sticky until
- * its generation is reset): a miss in it then asks the host hash or the
- * trie, which stay complete. The one writer (tools/lib/exempt_maps.c)
+ * its generation is reset): a miss in it then walks the trie, which
+ * stays complete. The one writer (tools/lib/exempt_maps.c)
  * writes a slot's words before its tag and clears the tag first.
  */
 #define PG_XT_V4_BITS 18 /* 256Ki buckets of 7 slots per generation: 16 MiB */

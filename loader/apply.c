@@ -282,7 +282,7 @@ static void pg_trie_err(int err, bool add, bool v6, size_t n)
 
 /*
  * Write (add) or delete the entries of v in generation gen, through the
- * one writer (tools/lib/exempt_maps.c): tries, host hashes, summary and
+ * one writer (tools/lib/exempt_maps.c): tries, table slots, summary and
  * kind counts together, in batches where the kernel has them; a delete
  * skips entries already gone. fresh: an addition to a generation just
  * cleaned, or a removal the caller follows with pg_exm_gen_reset().
@@ -878,7 +878,7 @@ static void ap_grace(void)
 }
 
 /*
- * Empty generation gen: rules, port half, trie and host-hash entries
+ * Empty generation gen: rules, port half, trie entries
  * (those in keys), then its summary, reference and kind counts.
  */
 static int ap_clean(struct pg_maps *m, __u32 gen, const struct pg_cxv *keys)

@@ -39,7 +39,7 @@ struct pg_check {
 	const struct pg_rule *rules;
 	__u32 live;   /* pg_ctl.gen */
 	bool idle;    /* lock held: no apply is between its steps */
-	bool repair;  /* rewrite kinds, host hashes and summary from the tries */
+	bool repair;  /* rewrite kinds, table slots and summary from the tries */
 	__u16 *owner; /* scratch: rule id that should own each port entry */
 	/* what the tries hold, per generation and kind (pg_exempt_kind()) */
 	unsigned long trie_host[PG_GENS][PG_EXEMPT_KINDS];
@@ -47,7 +47,6 @@ struct pg_check {
 	unsigned long trie_wide[PG_GENS][2];
 	__u32 *refs; /* the summary reference key of every entry that has one */
 	size_t nrefs, refs_cap;
-	unsigned long hash_bad; /* host entries of a trie missing from their hash */
 	unsigned long trie_level[PG_GENS][PG_EXEMPT_KINDS][32]; /* prefix entries per table level */
 	struct pg_exm_tab tab;					/* the exemption table, mapped */
 	struct pg_exm x;
@@ -396,18 +395,13 @@ static int pg_check_table(struct pg_check *c)
 	return 0;
 }
 
-/* What one well-formed trie entry implies: kind counts, a summary count, a hash entry. */
-static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6,
-			  const struct pg_exempt_val *v)
+/* What one well-formed trie entry implies: kind counts, a summary count, table slots. */
+static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, bool v6)
 {
 	__u32 g = k->scope >> 2 & 1, ref[2];
 	int nref, i;
 	__u32 kind = pg_exempt_kind(v6, k->scope >> 1 & 1, k->proto == PG_EXEMPT_ALL_RULES,
 				    k->scope & 1);
-	__u8 hkey[sizeof(struct pg_exempt_host_v6_key)];
-	int fd = c->m->fd[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
-	struct pg_exempt_val hv;
-	char addr[INET6_ADDRSTRLEN];
 
 	nref = pg_exm_ref_keys(k, v6, ref);
 	if (nref) {
@@ -426,39 +420,12 @@ static int pg_check_entry(struct pg_check *c, const struct pg_exempt_v6_key *k, 
 		c->trie_wide[g][v6]++;
 	}
 	pg_check_slots(c, k, v6);
-	if (!pg_exm_is_host(k, v6)) {
+	if (pg_exm_is_host(k, v6))
+		c->trie_host[g][kind]++;
+	else
 		c->trie_prefix[g][kind]++;
-		if (nref)
-			c->trie_level[g][kind][pg_xt_level(v6, k->prefixlen - PG_LPM_META_BITS)]++;
-		return 0;
-	}
-	c->trie_host[g][kind]++;
-	pg_exm_host_key(k, v6, hkey);
-	if (!bpf_map_lookup_elem(fd, hkey, &hv) && !memcmp(&hv, v, sizeof(hv)))
-		return 0;
-	if (c->repair) {
-		char line[160];
-
-		if (bpf_map_update_elem(fd, hkey, v, BPF_ANY))
-			return pg_sys_err(
-				-errno, "cannot write '%s'",
-				pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
-		inet_ntop(v6 ? AF_INET6 : AF_INET, k->addr, addr, sizeof(addr));
-		snprintf(line, sizeof(line),
-			 "repaired: generation %u: host exemption %s put back into %s", g, addr,
-			 pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
-		c->report(line, c->ctx);
-		return 0;
-	}
-	if (++c->hash_bad <= PG_CHECK_MAX_KEY_LINES) {
-		inet_ntop(v6 ? AF_INET6 : AF_INET, k->addr, addr, sizeof(addr));
-		pg_check_fail(c,
-			      "generation %u: host exemption %s (scope %#x, proto %#x, port %u) is "
-			      "in %s but not in %s (the fast path misses it)",
-			      g, addr, k->scope, k->proto, k->port_hi << 8 | k->port_lo,
-			      pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4],
-			      pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4]);
-	}
+	if (nref && !pg_exm_is_host(k, v6))
+		c->trie_level[g][kind][pg_xt_level(v6, k->prefixlen - PG_LPM_META_BITS)]++;
 	return 0;
 }
 
@@ -502,7 +469,7 @@ static int pg_check_trie(struct pg_check *c, bool v6)
 			continue;
 		}
 		c->trie_n[g][v6]++;
-		err = pg_check_entry(c, &k, v6, &v);
+		err = pg_check_entry(c, &k, v6);
 		if (err)
 			return err;
 	}
@@ -591,84 +558,6 @@ static int pg_check_kinds(struct pg_check *c)
 						c->trie_n[g][i], i ? "IPv6" : "IPv4", g);
 	}
 	return 0;
-}
-
-/* Host-hash entries without their trie entry (or with another value). */
-static int pg_check_hash(struct pg_check *c, bool v6)
-{
-	int fd = c->m->fd[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
-	int tfd = c->m->fd[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4];
-	const char *name = pg_map_names[v6 ? PG_M_EXEMPT_HOST_V6 : PG_M_EXEMPT_HOST_V4];
-	struct pg_exempt_host_v6_key h, next, *drop = NULL; /* the v4 key is its prefix */
-	struct pg_exempt_v6_key k;
-	struct pg_exempt_val hv, tv;
-	unsigned long bad = 0;
-	size_t ndrop = 0, cap = 0, i;
-	char addr[INET6_ADDRSTRLEN], line[200];
-	void *prev = NULL;
-	int err = 0;
-
-	memset(&next, 0, sizeof(next));
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		memcpy(&h, &next, sizeof(h));
-		prev = &h;
-		if (bpf_map_lookup_elem(fd, &h, &hv))
-			continue;
-		memset(&k, 0, sizeof(k));
-		k.prefixlen = PG_LPM_META_BITS + (v6 ? 128 : 32);
-		memcpy((__u8 *)&k + sizeof(__u32), &h,
-		       v6 ? sizeof(h) : sizeof(struct pg_exempt_host_v4_key));
-		if (!bpf_map_lookup_elem(tfd, &k, &tv) && tv.addr_prefixlen == (v6 ? 128 : 32) &&
-		    !memcmp(&tv, &hv, sizeof(tv)))
-			continue;
-		if (c->repair) {
-			/* deleted after the walk: a walk does not survive its own deletes */
-			if (ndrop == cap) {
-				struct pg_exempt_host_v6_key *d =
-					realloc(drop, (cap ? 2 * cap : 256) * sizeof(*d));
-
-				if (!d) {
-					err = pg_sys_err(-ENOMEM, "cannot check '%s'", name);
-					goto out;
-				}
-				drop = d;
-				cap = cap ? 2 * cap : 256;
-			}
-			drop[ndrop++] = h;
-			continue;
-		}
-		if (++bad <= PG_CHECK_MAX_KEY_LINES) {
-			inet_ntop(v6 ? AF_INET6 : AF_INET, h.addr, addr, sizeof(addr));
-			pg_check_fail(
-				c,
-				"generation %u: host exemption %s (scope %#x, proto %#x, port "
-				"%u) in %s is not in %s (or differs)",
-				h.scope >> 2 & 1, addr, h.scope, h.proto,
-				h.port_hi << 8 | h.port_lo, name,
-				pg_map_names[v6 ? PG_M_EXEMPT_V6 : PG_M_EXEMPT_V4]);
-		}
-	}
-	for (i = 0; i < ndrop; i++) {
-		if (bpf_map_delete_elem(fd, &drop[i]) && errno != ENOENT) {
-			err = pg_sys_err(-errno, "cannot write '%s'", name);
-			goto out;
-		}
-		inet_ntop(v6 ? AF_INET6 : AF_INET, drop[i].addr, addr, sizeof(addr));
-		snprintf(line, sizeof(line),
-			 "repaired: generation %u: host exemption %s removed from %s (not in its "
-			 "trie)",
-			 drop[i].scope >> 2 & 1, addr, name);
-		c->report(line, c->ctx);
-	}
-	if (bad > PG_CHECK_MAX_KEY_LINES)
-		pg_check_fail(c, "%s: %lu more entries not in the trie", name,
-			      bad - PG_CHECK_MAX_KEY_LINES);
-	if (c->hash_bad > PG_CHECK_MAX_KEY_LINES && !v6)
-		pg_check_fail(c, "%lu more host exemptions missing from their hash",
-			      c->hash_bad - PG_CHECK_MAX_KEY_LINES);
-out:
-	free(drop);
-	return err;
 }
 
 struct pg_ref {
@@ -860,7 +749,7 @@ static int pg_check_exempt(struct pg_check *c)
 	if (err)
 		return pg_sys_err(err, "cannot map %s", pg_tab_name(false));
 	err = pg_check_trie(c, false) ?: pg_check_trie(c, true) ?: pg_check_kinds(c) ?:
-	      pg_check_hash(c, false) ?: pg_check_hash(c, true) ?: pg_check_summary(c) ?:
+	      pg_check_summary(c) ?:
 	      pg_check_table(c);
 	pg_exm_tab_unmap(&c->tab);
 	free(c->refs);

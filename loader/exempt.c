@@ -238,8 +238,6 @@ void pg_maps_exm(const struct pg_maps *m, struct pg_exm *x)
 {
 	x->trie[0] = m->fd[PG_M_EXEMPT_V4];
 	x->trie[1] = m->fd[PG_M_EXEMPT_V6];
-	x->host[0] = m->fd[PG_M_EXEMPT_HOST_V4];
-	x->host[1] = m->fd[PG_M_EXEMPT_HOST_V6];
 	x->kinds = m->fd[PG_M_EXEMPT_KINDS];
 	x->sum = m->fd[PG_M_EXEMPT_SUM];
 	x->refs = m->fd[PG_M_EXEMPT_REFS];
@@ -462,13 +460,11 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		if (add && exists) {
 			e->skip = true; /* allow is idempotent */
 			sum->present++;
-			/* a host's hash entry is written again: a killed writer may have missed it */
-			if (pg_exm_is_host(e->key, e->v6)) {
-				heal[nh].key = e->key;
-				heal[nh].v6 = e->v6;
-				heal[nh].val.addr_prefixlen = e->plen;
-				heal[nh++].val.flags = e->flags;
-			}
+			/* its table slots are put again: a killed writer may have missed them */
+			heal[nh].key = e->key;
+			heal[nh].v6 = e->v6;
+			heal[nh].val.addr_prefixlen = e->plen;
+			heal[nh++].val.flags = e->flags;
 			continue;
 		} else if (!add && !exists) {
 			absent++;
@@ -482,7 +478,7 @@ static int pg_exempt_apply(struct pg_maps *m, const struct pg_exempt *opt, __u16
 		w[nw].val.flags = add ? (opt->dynamic ? PG_EXEMPT_F_DYNAMIC : 0) : e->flags;
 		idx[nw++] = i;
 	}
-	/* entries there already: only their hash entries, written again (counted net zero) */
+	/* entries there already: only their slots, put again (counted net zero) */
 	if (nh && (err = pg_exm_write(&x, heal, nh, PG_EXM_ADD | PG_EXM_NOEXIST, &failed))) {
 		pg_sys_err(err, "cannot write the exemptions");
 		goto out;

@@ -207,8 +207,10 @@ static __u32 live_gen(void)
 
 static void expect_inactive_clean(const char *when)
 {
-	__u32 gen = live_gen(), ig = !gen, id, i;
+	__u32 gen = live_gen(), ig = !gen, id, i, b;
 	struct pg_exempt_kinds k;
+	struct pg_exm x = {};
+	struct pg_exm_tab tab;
 	__u64 *sum;
 	__u8 key[24], next[24];
 	size_t psz = (size_t)PG_PORTS_ENTRIES * sizeof(struct pg_port_entry);
@@ -227,17 +229,20 @@ static void expect_inactive_clean(const char *when)
 			  k.prefix[i], k.host[i]);
 	cr_expect(!k.wide[0] && !k.wide[1], "%s: wide[%u] = %u, %u", when, ig, k.wide[0],
 		  k.wide[1]);
-	/* the structures in front of the tries: host hashes, summary words, counts */
-	for (v6 = 0; v6 <= 1; v6++) {
-		fd = pin_fd(v6 ? PG_STR(PG_MAP_EXEMPT_HOST_V6) : PG_STR(PG_MAP_EXEMPT_HOST_V4));
-		for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {
-			memcpy(key, next, sizeof(key));
-			left += ((key[0] >> 2) & 1) == ig;
-		}
-		close(fd);
-	}
-	cr_expect_eq(left, 0, "%s: %u host-hash entries of the inactive generation %u", when, left,
-		     ig);
+	/* the structures in front of the tries: table slots, summary words, counts */
+	x.tab[0] = pin_fd(PG_STR(PG_MAP_EXEMPT_TAB_V4));
+	x.tab[1] = pin_fd(PG_STR(PG_MAP_EXEMPT_TAB_V6));
+	cr_assert_eq(pg_exm_tab_map(&x, &tab), 0, "%s: cannot map the exemption table", when);
+	for (b = 0; b < 1U << PG_XT_V4_BITS; b++)
+		for (v6 = 0; v6 < PG_XT_V4_SLOTS; v6++)
+			left += tab.t4[pg_xt_index_v4(ig, b)].k[v6] != 0;
+	for (b = 0; b < 1U << PG_XT_V6_BITS; b++)
+		for (v6 = 0; v6 < PG_XT_V6_SLOTS; v6++)
+			left += tab.t6[pg_xt_index_v6(ig, b)].s[v6].meta != 0;
+	pg_exm_tab_unmap(&tab);
+	close(x.tab[0]);
+	close(x.tab[1]);
+	cr_expect_eq(left, 0, "%s: %u table slots of the inactive generation %u", when, left, ig);
 	fd = pin_fd(PG_STR(PG_MAP_EXEMPT_REFS));
 	for (prev = NULL; !bpf_map_get_next_key(fd, prev, next); prev = key) {
 		memcpy(key, next, 4);

@@ -228,31 +228,6 @@ static void f_all_rules_port(void)
 	       24);
 }
 
-static void f_hash_missing(void)
-{
-	struct pg_exempt_host_v4_key h = {.scope = pg_exempt_scope(0, PG_SIDE_PEER, PG_DIR_IN),
-					  .proto = PG_EXEMPT_ALL_RULES,
-					  .addr = {198, 51, 100, 9}};
-	int fd = pinned("pg_exempt_h4");
-
-	cr_assert_eq(bpf_map_delete_elem(fd, &h), 0, "pg_exempt_h4: %s", strerror(errno));
-	close(fd);
-}
-
-static void f_hash_orphan(void)
-{
-	struct pg_exempt_host_v4_key h = {.scope =
-						  pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN),
-					  .proto = PG_EXEMPT_ALL_RULES,
-					  .addr = {203, 0, 113, 5}};
-	struct pg_exempt_val v = {.addr_prefixlen = 32};
-	int fd = pinned("pg_exempt_h4");
-
-	cr_assert_eq(bpf_map_update_elem(fd, &h, &v, BPF_ANY), 0, "pg_exempt_h4: %s",
-		     strerror(errno));
-	close(fd);
-}
-
 /*
  * Generation 0's IPv4 table slot of a host exemption (all rules, inbound):
  * cleared (put = false) or put into a free slot of its bucket.
@@ -379,12 +354,6 @@ static const struct fault faults[] = {
 	 "fast path skips them"},
 	{"kind count too high", BASE, f_kind_high,
 	 "IPv6 --peer one-rule --dir out prefix exemptions counted 3, the trie holds 0"},
-	{"host entry missing from its hash", BASE " && P allow 198.51.100.9 --peer", f_hash_missing,
-	 "host exemption 198.51.100.9 (scope 0x2, proto 0xff, port 0) is in pg_exempt_v4 but not in "
-	 "pg_exempt_h4"},
-	{"host-hash entry without its trie entry", BASE, f_hash_orphan,
-	 "host exemption 203.0.113.5 (scope 0, proto 0xff, port 0) in pg_exempt_h4 is not in "
-	 "pg_exempt_v4"},
 	{"exemption missing from the table", BASE " && P allow 198.51.100.9 --peer", f_slot_missing,
 	 "generation 0: exemption slot 198.51.100.9/32 (scope 0x2, proto 0xff, port 0) is not in "
 	 "pg_exempt_t4 (the fast path misses it)"},
@@ -478,8 +447,8 @@ Test(check, json_and_exit_codes)
 Test(check, repair_rebuilds_from_the_tries)
 {
 	static char out[OUT_MAX];
-	void (*const fns[])(void) = {f_hash_missing, f_hash_orphan,  f_sum_cleared, f_ref_missing,
-				     f_kind_zero,    f_slot_missing, f_slot_stray};
+	void (*const fns[])(void) = {f_sum_cleared, f_ref_missing, f_kind_zero, f_slot_missing,
+				     f_slot_stray};
 	int rc;
 
 	rc = tl_sh(out, sizeof(out),
@@ -492,9 +461,7 @@ Test(check, repair_rebuilds_from_the_tries)
 	rc = pg(out, "check");
 	cr_expect_eq(rc, 1, "check of the damaged state: %d\n%s", rc, out);
 	rc = pg(out, "check --repair");
-	cr_expect(strstr(out, "repaired: generation 0: host exemption 198.51.100.9 put back") &&
-			  strstr(out, "removed from pg_exempt_h4") &&
-			  strstr(out, "slot 198.51.100.9/32 put back into pg_exempt_t4") &&
+	cr_expect(strstr(out, "slot 198.51.100.9/32 put back into pg_exempt_t4") &&
 			  strstr(out, "slot 203.0.113.5/32 removed from pg_exempt_t4") &&
 			  strstr(out, "summary rewritten") && strstr(out, "counts rewritten"),
 		  "check --repair: %d\n%s", rc, out);

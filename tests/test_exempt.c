@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The exemption structures in front of the tries (host hashes, summary,
+ * The exemption structures in front of the tries (table slots, summary,
  * host/prefix kind counts) against a host model (tests/model.h), over
  * random edit sequences through the CLI: allow and disallow (one prefix,
  * --file lists, --dynamic), apply (generation flips, dynamic ones carried
@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -464,6 +465,134 @@ Test(exempt, random_edits_match_the_model)
 		expect_consistent(step);
 		expect_listing(step);
 		expect_verdicts(step);
+	}
+	for (i = 0; i < 2; i++)
+		close(prog_fd[i]);
+}
+
+/*
+ * n addresses (or /plen prefixes) whose table slots (generation 0,
+ * subscriber side, inbound, all rules) share one bucket: more than it has
+ * slots, so the bucket overflows. IPv4 hosts from 100.64.0.0/10, IPv6
+ * from 2001:db8::/32. *bucket: its index.
+ */
+static void colliders(bool v6, unsigned int plen, int n, struct model_ex *out, __u32 *bucket)
+{
+	__u32 level = pg_xt_level(v6, plen), want = 0, h;
+	__u32 meta = pg_xt_meta(level, pg_exempt_scope(0, PG_SIDE_SUBSCRIBER, PG_DIR_IN),
+				PG_EXEMPT_ALL_RULES, 0);
+	__u64 i, lim = 1ULL << 26;
+	__u8 a[16];
+	int got = 0;
+
+	for (i = 1; i < lim && got < n; i++) {
+		__u64 hi = 0, lo = 0;
+
+		if (v6) {
+			/* 2001:db8:XXXX:XXXX::/64 networks, or hosts 2001:db8::X */
+			hi = 0x20010db800000000ULL | (plen == 128 ? 0 : i);
+			lo = plen == 128 ? i : 0;
+			h = pg_xt_hash_v6(hi, lo, meta);
+		} else {
+			hi = (100U << 24 | 64U << 16) + (__u32)(i & 0x3fffff);
+			h = pg_xt_hash_v4(pg_xt_key_v4(meta, (__u32)hi));
+		}
+		if (got && h != want)
+			continue;
+		want = h;
+		memset(a, 0, sizeof(a));
+		for (int b = 0; b < (v6 ? 8 : 4); b++)
+			a[b] = hi >> (8 * ((v6 ? 7 : 3) - b));
+		for (int b = 0; v6 && b < 8; b++)
+			a[8 + b] = lo >> (8 * (7 - b));
+		memset(&out[got], 0, sizeof(out[got]));
+		inet_ntop(v6 ? AF_INET6 : AF_INET, a, out[got].cidr, sizeof(out[got].cidr));
+		snprintf(out[got].cidr + strlen(out[got].cidr),
+			 sizeof(out[got].cidr) - strlen(out[got].cidr), "/%u", plen);
+		out[got].side = PG_SIDE_SUBSCRIBER;
+		out[got].dir = PG_DIR_IN;
+		out[got].proto = PG_EXEMPT_ALL_RULES;
+		got++;
+	}
+	cr_assert_eq(got, n, "only %d %s/%u colliders", got, v6 ? "IPv6" : "IPv4", plen);
+	*bucket = v6 ? pg_xt_index_v6(0, want) : pg_xt_index_v4(0, want);
+}
+
+/* Is bucket b of a family's table marked overflowed? */
+static bool overflowed(bool v6, __u32 b)
+{
+	char path[128];
+	size_t sz = v6 ? ((size_t)PG_GENS << PG_XT_V6_BITS) * sizeof(struct pg_xt_b6)
+		       : ((size_t)PG_GENS << PG_XT_V4_BITS) * sizeof(struct pg_xt_b4);
+	int fd;
+	void *p;
+	bool over;
+
+	snprintf(path, sizeof(path), "%s/%s", pin, v6 ? "pg_exempt_t6" : "pg_exempt_t4");
+	fd = bpf_obj_get(path);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	p = mmap(NULL, sz, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(p, MAP_FAILED, "%s: %s", path, strerror(errno));
+	over = v6 ? ((struct pg_xt_b6 *)p)[b].over : ((struct pg_xt_b4 *)p)[b].over;
+	munmap(p, sz);
+	close(fd);
+	return over;
+}
+
+/*
+ * Buckets that ran out of slots: the exemptions that did not fit are still
+ * decided exactly (the trie behind the mark), before and after removals.
+ */
+Test(exempt, overflowed_buckets_fall_back_to_the_trie)
+{
+	static const struct {
+		bool v6;
+		unsigned int plen;
+		int n;
+	} sets[] = {{false, 32, PG_XT_V4_SLOTS + 3},
+		    {true, 128, PG_XT_V6_SLOTS + 3},
+		    {true, 64, PG_XT_V6_SLOTS + 3}};
+	static struct model_ex list[16];
+	static char text[4096];
+	char step[2048];
+	__u32 b;
+	size_t used;
+	int i, s, rc;
+
+	seed = 1;
+	rc = pg("block tcp 6660-6669 --dir out");
+	cr_assert_eq(rc, 0, "%s", out);
+	for (i = 0; i < 2; i++) {
+		snprintf(step, sizeof(step), "%s/%s", pin, i ? "prog_access" : "prog_uplink");
+		prog_fd[i] = bpf_obj_get(step);
+		cr_assert_geq(prog_fd[i], 0, "%s: %s", step, strerror(errno));
+	}
+	M.n = 0;
+	for (s = 0; s < (int)(sizeof(sets) / sizeof(sets[0])); s++) {
+		colliders(sets[s].v6, sets[s].plen, sets[s].n, list, &b);
+		for (i = 0, used = 0; i < sets[s].n; i++) {
+			used += snprintf(text + used, sizeof(text) - used, "%s\n", list[i].cidr);
+			model_ex_allow(&M, &list[i]);
+		}
+		snprintf(step, sizeof(step),
+			 "allow --file %s --subscriber (%d %s/%u in one bucket)",
+			 write_file("coll", text), sets[s].n, sets[s].v6 ? "IPv6" : "IPv4",
+			 sets[s].plen);
+		rc = pg("allow --file %s --subscriber", write_file("coll", text));
+		cr_assert_eq(rc, 0, "%s: exit %d: %s", step, rc, out);
+		cr_assert(overflowed(sets[s].v6, b), "%s: bucket %u not marked overflowed", step,
+			  b);
+		expect_consistent(step);
+		expect_verdicts(step);
+		/* the first (in a slot) and the last (behind the mark) go */
+		for (i = 0; i < sets[s].n; i += sets[s].n - 1) {
+			snprintf(step, sizeof(step), "disallow %s --subscriber", list[i].cidr);
+			rc = pg("%s", step);
+			cr_assert_eq(rc, 0, "%s: exit %d: %s", step, rc, out);
+			model_ex_disallow(&M, &list[i]);
+			expect_consistent(step);
+			expect_verdicts(step);
+		}
 	}
 	for (i = 0; i < 2; i++)
 		close(prog_fd[i]);

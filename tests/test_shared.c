@@ -49,7 +49,7 @@ static char nsa[32], nsb[32], nsc[32], pin[96], mnt[96], hostdir[96];
 /* portgate's names absent from the host's bpffs root before the test */
 static const char *const pg_names[] = {
 	"pg_ports",	  "pg_rules",	     "pg_rule_stats", "pg_stats",     "pg_exempt_v4",
-	"pg_exempt_v6",	  "pg_exempt_kinds", "pg_exempt_h4",  "pg_exempt_h6", "pg_exempt_sum",
+	"pg_exempt_v6",	  "pg_exempt_kinds", "pg_exempt_t4",  "pg_exempt_t6", "pg_exempt_sum",
 	"pg_exempt_refs", "pg_meta",	     "prog_uplink",   "prog_access",  "pg_ctl"};
 static bool host_absent[sizeof(pg_names) / sizeof(pg_names[0])];
 

@@ -250,7 +250,7 @@ static int exempt_key(const struct exempt_spec *x, union exempt_key *k, __u8 *ad
 	return v6 ? E.ex6_fd : E.ex4_fd;
 }
 
-/* Through the one writer: tries, host hashes, summary and kind counts together. */
+/* Through the one writer: tries, table slots, summary and kind counts together. */
 static void put_exempt(const struct exempt_spec *x, bool remove)
 {
 	union exempt_key k;

@@ -1004,10 +1004,10 @@ static int cmd_exempt(const struct run_opts *o)
 			if (n == 0 || n == 100000 || n == 1000000) {
 				struct pg_exm x = PG_EXM_OF_SKEL(l.pg);
 
-				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\t%llu\t%lu\t%u\n",
-				       v6 ? "v6" : "v4", n, map_bytes(x.trie[v6]),
-				       map_bytes(x.host[v6]), map_bytes(x.sum), map_bytes(x.refs),
-				       map_bytes(x.tab[v6]), table_overflowed(&x, v6),
+				printf("emem\t%s\t%ld\t%llu\t%llu\t%llu\t%llu\t%lu\t%u\n",
+				       v6 ? "v6" : "v4", n, map_bytes(x.trie[v6]), map_bytes(x.sum),
+				       map_bytes(x.refs), map_bytes(x.tab[v6]),
+				       table_overflowed(&x, v6),
 				       1U << (v6 ? PG_XT_V6_BITS : PG_XT_V4_BITS));
 			}
 			fflush(stdout);

@@ -633,7 +633,7 @@ w(f"| add 10,000 exemptions | {us(ctl.get('add_10k_exempt_map', float('nan')))} 
   f"{clis('add_exempt_file')} (one `portgate allow --file` of {n_each} lines) |")
 w(f"| read the counters | {us(ctl.get('read_counters_map', float('nan')))} | {clis('read_counters')} |")
 if fill:
-    w(f"\nFilling the exemptions (trie, host hash, summary, counts: the one writer, batched): " + ", ".join(f"{n:,} prefixes in {t / 1e6:,.0f} ms" for n, t in sorted(fill.items())) + ".\n")
+    w(f"\nFilling the exemptions (trie, table, summary, counts: the one writer, batched): " + ", ".join(f"{n:,} prefixes in {t / 1e6:,.0f} ms" for n, t in sorted(fill.items())) + ".\n")
 
 # ---- exemptions
 ex = {}; efill = {}; emem = {}
@@ -644,7 +644,7 @@ for r in rows("exempt.tsv"):
     elif r[0] == "efill":
         efill[(r[1], int(r[2]))] = int(r[3])
     elif r[0] == "emem":
-        emem[(r[1], int(r[2]))] = [int(x) for x in r[3:10]]
+        emem[(r[1], int(r[2]))] = [int(x) for x in r[3:9]]
 big = next((r for r in rows("big.tsv") if r[1] == "allow_file_big"), None)
 if ex:
     probes = [("not_exempt_empty", "not exempt, bucket without exemptions"),
@@ -688,15 +688,15 @@ if ex:
                        f"{v[6]:.2f}x")
     if emem:
         w("Memory of the exemption maps (the kernel's own figure, `memlock` in the map's fdinfo; "
-          "the summary and the hash tables' bucket arrays are allocated when the maps are created, "
+          "the table, the summary and the reference counts' bucket array are allocated when the maps are created, "
           "the rest grows with the entries; both generations' capacity):\n")
-        w("| family | exemptions | table | trie | host hash | summary (both families) | reference counts (both) | fill (writer, map level) | buckets overflowed |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("| family | exemptions | table | trie | summary (both families) | reference counts (both) | fill (writer, map level) | buckets overflowed |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
         def mib(b):
             return f"{b / 2**20:,.1f} MiB"
         for (fam, n), m in sorted(emem.items()):
             f = sum(t for (ff, nn), t in efill.items() if ff == fam and nn <= n)
-            w(f"| {'IPv4' if fam == 'v4' else 'IPv6'} | {n:,} | {mib(m[4])} | {mib(m[0])} | {mib(m[1])} | {mib(m[2])} | {mib(m[3])} | {f / 1e9:.2f} s | {m[5]:,} of {m[6]:,} |")
+            w(f"| {'IPv4' if fam == 'v4' else 'IPv6'} | {n:,} | {mib(m[3])} | {mib(m[0])} | {mib(m[1])} | {mib(m[2])} | {f / 1e9:.2f} s | {m[4]:,} of {m[5]:,} |")
         w("")
 if ex:
     w("How the structure decides (include/portgate.h, \"Exemptions\"): the summary decides a "
@@ -707,7 +707,7 @@ if ex:
       "compares, no helper call. Prefixes are expanded to levels of 4 bits (IPv4 /16../31 in "
       "5 levels, IPv6 /48../127 in 21; at most 8 slots per prefix), and a packet probes only "
       "the levels its kind uses, longest first. A bucket that ran out of slots is marked; a "
-      "miss there falls back to the host hash or the trie walk, which stay complete (the "
+      "miss there falls back to the trie walk, which stays complete (the "
       "`buckets overflowed` column). The tries remain the record every reader lists.\n")
 if big:
     t = float(big[2]) / 1e9

@@ -63,12 +63,6 @@ static void fz_reset(void)
 			if (bpf_map_delete_elem(fz_m.fd[i], key))
 				fz_die("trie delete");
 		}
-	for (i = PG_M_EXEMPT_HOST_V4; i <= PG_M_EXEMPT_HOST_V6; i++)
-		while (!bpf_map_get_next_key(fz_m.fd[i], NULL, next)) {
-			memcpy(key, next, sizeof(key));
-			if (bpf_map_delete_elem(fz_m.fd[i], key))
-				fz_die("host hash delete");
-		}
 	pg_maps_exm(&fz_m, &x);
 	for (g = 0; g < PG_GENS; g++)
 		if (pg_exm_gen_reset(&x, g))

@@ -24,11 +24,6 @@ static size_t exm_ksize(bool v6)
 	return v6 ? sizeof(struct pg_exempt_v6_key) : sizeof(struct pg_exempt_v4_key);
 }
 
-static size_t exm_hsize(bool v6)
-{
-	return v6 ? sizeof(struct pg_exempt_host_v6_key) : sizeof(struct pg_exempt_host_v4_key);
-}
-
 static unsigned int exm_plen(const void *key)
 {
 	return ((const struct pg_exempt_v4_key *)key)->prefixlen - PG_LPM_META_BITS;
@@ -42,12 +37,6 @@ static __u32 exm_gen(const void *key)
 bool pg_exm_is_host(const void *key, bool v6)
 {
 	return exm_plen(key) == (v6 ? 128U : 32U);
-}
-
-void pg_exm_host_key(const void *key, bool v6, void *hkey)
-{
-	/* the trie key after its 4-byte prefixlen */
-	memcpy(hkey, (const __u8 *)key + sizeof(__u32), exm_hsize(v6));
 }
 
 int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2])
@@ -693,38 +682,20 @@ static bool exm_in_trie(const struct pg_exm_ent *e)
 
 /* ---- the entries ---- */
 
-/* One entry: trie then hash (add), hash then trie (remove). */
+/* One entry's trie entry: written or deleted. */
 static int exm_one(const struct pg_exm *x, struct pg_exm_ent *e, unsigned int flags)
 {
-	bool add = flags & PG_EXM_ADD, host = pg_exm_is_host(e->key, e->v6);
-	__u8 hkey[sizeof(struct pg_exempt_host_v6_key)];
-	int err;
-
-	if (host)
-		pg_exm_host_key(e->key, e->v6, hkey);
-	if (add) {
+	if (flags & PG_EXM_ADD) {
 		if (bpf_map_update_elem(x->trie[e->v6], e->key, &e->val,
 					flags & PG_EXM_NOEXIST ? BPF_NOEXIST : BPF_ANY)) {
-			err = -errno;
-			if (err != -EEXIST || !(flags & PG_EXM_NOEXIST))
-				return err;
-			/* there already: its hash entry too (a killed writer may have left it out) */
-			e->present = true;
-			if (host && bpf_map_lookup_elem(x->trie[e->v6], e->key, &e->val) == 0 &&
-			    bpf_map_update_elem(x->host[e->v6], hkey, &e->val, BPF_ANY))
+			if (errno != EEXIST || !(flags & PG_EXM_NOEXIST))
 				return -errno;
+			e->present = true; /* its slots are put again all the same */
 			return 0;
-		}
-		if (host && bpf_map_update_elem(x->host[e->v6], hkey, &e->val, BPF_ANY)) {
-			err = -errno;
-			bpf_map_delete_elem(x->trie[e->v6], e->key);
-			return err;
 		}
 		e->done = true;
 		return 0;
 	}
-	if (host && bpf_map_delete_elem(x->host[e->v6], hkey) && errno != ENOENT)
-		return -errno;
 	if (bpf_map_delete_elem(x->trie[e->v6], e->key)) {
 		if (errno == ENOENT && (flags & PG_EXM_BATCH))
 			return 0; /* gone already */
@@ -756,86 +727,34 @@ static int exm_batch(int fd, void *keys, void *vals, __u32 *count, bool add)
 	return err;
 }
 
-/* The host-hash keys and values of e[0..c) into hkeys/hvals; how many. */
-static __u32 exm_hosts(const struct pg_exm_ent *e, size_t c, bool v6, __u8 *hkeys,
-		       struct pg_exempt_val *hvals)
-{
-	size_t j;
-	__u32 h = 0;
-
-	for (j = 0; j < c; j++)
-		if (pg_exm_is_host(e[j].key, v6)) {
-			pg_exm_host_key(e[j].key, v6, hkeys + h * exm_hsize(v6));
-			if (hvals)
-				hvals[h] = e[j].val;
-			h++;
-		}
-	return h;
-}
-
-/* Host-hash entries: a batch, then one by one from where it stopped. */
-static int exm_hash_batch(int fd, __u8 *hkeys, struct pg_exempt_val *hvals, __u32 h, bool v6,
-			  bool add)
-{
-	__u32 cnt = h, j;
-	int err;
-
-	if (!h)
-		return 0;
-	err = exm_batch(fd, hkeys, hvals, &cnt, add);
-	if (err && err != -EOPNOTSUPP && !(err == -ENOENT && !add))
-		return err;
-	for (j = cnt; j < h; j++) {
-		if (add ? bpf_map_update_elem(fd, hkeys + j * exm_hsize(v6), &hvals[j], BPF_ANY)
-			: bpf_map_delete_elem(fd, hkeys + j * exm_hsize(v6)) && errno != ENOENT)
-			return -errno;
-	}
-	return 0;
-}
-
 /* Batches of EXM_CHUNK entries of one family; the rest of a chunk one by one. */
 static int exm_chunk(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigned int flags,
 		     size_t *failed)
 {
 	bool add = flags & PG_EXM_ADD;
 	__u8 *keys = malloc(EXM_CHUNK * sizeof(struct pg_exempt_v6_key));
-	__u8 *hkeys = malloc(EXM_CHUNK * sizeof(struct pg_exempt_host_v6_key));
 	struct pg_exempt_val *vals = malloc(EXM_CHUNK * sizeof(*vals));
 	size_t i = 0, j, c;
 	int err = 0;
 
-	if (!keys || !hkeys || !vals) {
+	if (!keys || !vals) {
 		err = -ENOMEM;
 		goto out;
 	}
 	while (i < n && !err) {
 		bool v6 = e[i].v6;
 		size_t ks = exm_ksize(v6);
-		__u32 cnt, h;
+		__u32 cnt;
 
 		for (c = 0; i + c < n && c < EXM_CHUNK && e[i + c].v6 == v6; c++) {
 			memcpy(keys + c * ks, e[i + c].key, ks);
 			vals[c] = e[i + c].val;
 		}
 		cnt = c;
-		if (add) {
-			/* trie, then the hash entries of what the trie took */
-			err = exm_batch(x->trie[v6], keys, vals, &cnt, true);
-			h = exm_hosts(&e[i], cnt, v6, hkeys, vals);
-			if (err == -EOPNOTSUPP)
-				err = 0;
-			err = exm_hash_batch(x->host[v6], hkeys, vals, h, v6, true) ?: err;
-		} else {
-			h = exm_hosts(&e[i], c, v6, hkeys, NULL);
-			err = exm_hash_batch(x->host[v6], hkeys, NULL, h, v6, false);
-			if (!err) {
-				err = exm_batch(x->trie[v6], keys, NULL, &cnt, false);
-				if (err == -ENOENT || err == -EOPNOTSUPP)
-					err = 0; /* the rest one by one */
-			} else {
-				cnt = 0;
-			}
-		}
+		err = exm_batch(x->trie[v6], keys, add ? vals : NULL, &cnt, add);
+		/* not supported, or (a removal) an entry gone already: the rest one by one */
+		if (err == -EOPNOTSUPP || (!add && err == -ENOENT))
+			err = 0;
 		for (j = 0; j < cnt; j++)
 			e[i + j].done = true;
 		if (err) {
@@ -851,7 +770,6 @@ static int exm_chunk(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, uns
 	}
 out:
 	free(keys);
-	free(hkeys);
 	free(vals);
 	return err;
 }

@@ -2,17 +2,17 @@
 /*
  * The one writer of exemption entries (include/portgate.h, "Exemptions"):
  * every trie entry is written and removed here, and with it what the fast
- * path reads in front of the tries: the exemption table, the host hashes,
- * the summary bitmap and its reference counts, and the kind counts. The
+ * path reads in front of the tries: the exemption table, the summary
+ * bitmap and its reference counts, and the kind counts. The
  * CLI (allow, disallow, apply, check --repair), the tests and the bench
  * tools all call it, so the structures cannot drift from the tries.
  *
  * Order, so that a reader never misses an exemption that exists before
  * and after a change: an addition counts (kinds, levels, summary bits)
- * before it writes the trie, the host hash and then the table slots; a
- * removal clears its slots, deletes the host hash entry and the trie
- * entry, puts back the slots other exemptions still imply (expanded
- * prefixes share slots) and uncounts last. A killed writer leaves counts
+ * before it writes the trie and then the table slots; a removal clears
+ * its slots, deletes the trie entry, puts back the slots other
+ * exemptions still imply (expanded prefixes share slots) and uncounts
+ * last. A killed writer leaves counts
  * too high (harmless: a bit set, a kind looked up) or slots missing (the
  * packet is blocked: fail closed), never a slot without its exemption;
  * `portgate check --repair` and the next allow of the entry put them back.
@@ -30,7 +30,6 @@
 /* File descriptors of the exemption maps. */
 struct pg_exm {
 	int trie[2]; /* [v6]: pg_exempt_v4, pg_exempt_v6 */
-	int host[2]; /* pg_exempt_h4, pg_exempt_h6 */
 	int kinds;   /* pg_exempt_kinds */
 	int sum;     /* pg_exempt_sum */
 	int refs;    /* pg_exempt_refs */
@@ -38,17 +37,15 @@ struct pg_exm {
 };
 
 /* The maps of a loaded skeleton (struct portgate *), for the tests and tools. */
-#define PG_EXM_OF_SKEL(skel)                                               \
-	((struct pg_exm){                                                  \
-		.trie = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V4),       \
-			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V6)},      \
-		.host = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V4),  \
-			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_HOST_V6)}, \
-		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),    \
-		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),        \
-		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),      \
-		.tab = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V4),    \
-			bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V6)},   \
+#define PG_EXM_OF_SKEL(skel)                                             \
+	((struct pg_exm){                                                \
+		.trie = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V4),     \
+			 bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_V6)},    \
+		.kinds = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_KINDS),  \
+		.sum = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_SUM),      \
+		.refs = bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_REFS),    \
+		.tab = {bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V4),  \
+			bpf_map__fd((skel)->maps.PG_MAP_EXEMPT_TAB_V6)}, \
 	})
 
 /* One entry: its trie key (generation in the scope), family and value. */
@@ -98,8 +95,6 @@ bool pg_exm_is_host(const void *key, bool v6);
 int pg_exm_ref_keys(const void *key, bool v6, __u32 refs[2]);
 /* The buckets (or the filter bit) a reference key covers: [*first, *first + *count). */
 void pg_exm_ref_buckets(__u32 ref, __u32 *first, __u32 *count);
-/* The host-hash key of a host entry (trie key without the prefixlen). */
-void pg_exm_host_key(const void *key, bool v6, void *hkey);
 
 /*
  * The exemption table (pg_exempt_t4/t6). A slot as numbers: IPv4 keeps
