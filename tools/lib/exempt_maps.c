@@ -13,6 +13,7 @@
 #include "exempt_maps.h"
 
 #define EXM_CHUNK 1024
+#define EXM_LAZY_MAX 64	   /* writes of up to this many entries map table pages as touched */
 #define EXM_LEVEL_TOTAL 31 /* pg_exempt_refs level of the per-level totals */
 
 #ifndef ENOTSUPP
@@ -126,14 +127,86 @@ int pg_exm_tab_map(const struct pg_exm *x, struct pg_exm_tab *t)
 	return 0;
 }
 
+#define EXM_PAGE 4096UL
+
+struct pg_exm_lazy {
+	int fd[2];
+	__u8 *mapped[2]; /* per page of each table: 1 once mapped */
+	int err;
+};
+
+int pg_exm_tab_map_lazy(const struct pg_exm *x, struct pg_exm_tab *t)
+{
+	struct pg_exm_lazy *l = calloc(1, sizeof(*l));
+	void *p;
+	int v6;
+
+	memset(t, 0, sizeof(*t));
+	if (!l)
+		return -ENOMEM;
+	t->lazy = l;
+	for (v6 = 0; v6 < 2; v6++) {
+		l->fd[v6] = x->tab[v6];
+		l->mapped[v6] = calloc(exm_tab_bytes(v6) / EXM_PAGE, 1);
+		/* the address range only: no access, no pages */
+		p = mmap(NULL, exm_tab_bytes(v6), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (!l->mapped[v6] || p == MAP_FAILED) {
+			int err = l->mapped[v6] ? -errno : -ENOMEM;
+
+			pg_exm_tab_unmap(t);
+			return err;
+		}
+		if (v6)
+			t->t6 = p;
+		else
+			t->t4 = p;
+	}
+	return 0;
+}
+
+int pg_exm_tab_err(const struct pg_exm_tab *t)
+{
+	return t->lazy ? t->lazy->err : 0;
+}
+
+/* The page of a table that holds byte off mapped over its reservation: 0 or -errno. */
+static int exm_touch(const struct pg_exm_tab *t, bool v6, size_t off)
+{
+	struct pg_exm_lazy *l = t->lazy;
+	size_t pg = off / EXM_PAGE;
+	void *want, *p;
+
+	if (!l || l->mapped[v6][pg])
+		return 0;
+	if (l->err)
+		return l->err;
+	want = (__u8 *)(v6 ? (void *)t->t6 : (void *)t->t4) + pg * EXM_PAGE;
+	p = mmap(want, EXM_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, l->fd[v6],
+		 pg * EXM_PAGE);
+	if (p == MAP_FAILED) {
+		l->err = -errno;
+		/* MAP_FIXED may have left the range unmapped: make it inaccessible again */
+		mmap(want, EXM_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		return l->err;
+	}
+	l->mapped[v6][pg] = 1;
+	return 0;
+}
+
 void pg_exm_tab_unmap(struct pg_exm_tab *t)
 {
 	if (t->t4)
 		munmap(t->t4, exm_tab_bytes(false));
 	if (t->t6)
 		munmap(t->t6, exm_tab_bytes(true));
+	if (t->lazy) {
+		free(t->lazy->mapped[0]);
+		free(t->lazy->mapped[1]);
+		free(t->lazy);
+	}
 	t->t4 = NULL;
 	t->t6 = NULL;
+	t->lazy = NULL;
 }
 
 static void exm_put_be64(__u8 *a, __u64 v)
@@ -195,15 +268,21 @@ void pg_exm_slot_key(const struct pg_exm_slot *s, struct pg_exempt_v6_key *k)
 	}
 }
 
+/* A slot's bucket (a bucket never straddles a page); NULL if its page cannot be mapped. */
 static struct pg_xt_b4 *exm_b4(const struct pg_exm_tab *t, const struct pg_exm_slot *s, __u64 *key)
 {
+	__u32 i;
+
 	*key = pg_xt_key_v4(s->meta, (__u32)s->hi);
-	return &t->t4[pg_xt_index_v4(s->gen, pg_xt_hash_v4(*key))];
+	i = pg_xt_index_v4(s->gen, pg_xt_hash_v4(*key));
+	return exm_touch(t, false, (size_t)i * sizeof(struct pg_xt_b4)) ? NULL : &t->t4[i];
 }
 
 static struct pg_xt_b6 *exm_b6(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 {
-	return &t->t6[pg_xt_index_v6(s->gen, pg_xt_hash_v6(s->hi, s->lo, s->meta))];
+	__u32 i = pg_xt_index_v6(s->gen, pg_xt_hash_v6(s->hi, s->lo, s->meta));
+
+	return exm_touch(t, true, (size_t)i * sizeof(struct pg_xt_b6)) ? NULL : &t->t6[i];
 }
 
 /* Index of s in its bucket, or -1. */
@@ -215,12 +294,12 @@ static int exm_slot_at(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 		__u64 key;
 		struct pg_xt_b4 *b = exm_b4(t, s, &key);
 
-		for (i = 0; i < PG_XT_V4_SLOTS; i++)
+		for (i = 0; b && i < PG_XT_V4_SLOTS; i++)
 			if (__atomic_load_n(&b->k[i], __ATOMIC_RELAXED) == key)
 				return i;
 		return -1;
 	}
-	for (i = 0; i < PG_XT_V6_SLOTS; i++) {
+	for (i = 0; exm_b6(t, s) && i < PG_XT_V6_SLOTS; i++) {
 		struct pg_xt_s6 *x = &exm_b6(t, s)->s[i];
 
 		if (__atomic_load_n(&x->meta, __ATOMIC_RELAXED) == s->meta && x->hi == s->hi &&
@@ -232,21 +311,29 @@ static int exm_slot_at(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 
 static __u64 *exm_over(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 {
+	struct pg_xt_b6 *b6;
+	struct pg_xt_b4 *b4;
 	__u64 key;
 
-	return s->v6 ? &exm_b6(t, s)->over : &exm_b4(t, s, &key)->over;
+	if (s->v6)
+		return (b6 = exm_b6(t, s)) ? &b6->over : NULL;
+	return (b4 = exm_b4(t, s, &key)) ? &b4->over : NULL;
 }
 
 int pg_exm_slot_find(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 {
+	__u64 *over;
+
 	if (exm_slot_at(t, s) >= 0)
 		return 1;
-	return __atomic_load_n(exm_over(t, s), __ATOMIC_RELAXED) ? -1 : 0;
+	over = exm_over(t, s);
+	return over && __atomic_load_n(over, __ATOMIC_RELAXED) ? -1 : 0;
 }
 
 /* The words first, the tag (in k / meta) last: a reader never matches half a slot. */
 void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 {
+	struct pg_xt_b6 *b6;
 	int i;
 
 	if (exm_slot_at(t, s) >= 0)
@@ -255,6 +342,8 @@ void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 		__u64 key;
 		struct pg_xt_b4 *b = exm_b4(t, s, &key);
 
+		if (!b)
+			return; /* pg_exm_tab_err() says why */
 		for (i = 0; i < PG_XT_V4_SLOTS; i++)
 			if (!__atomic_load_n(&b->k[i], __ATOMIC_RELAXED)) {
 				__atomic_store_n(&b->k[i], key, __ATOMIC_RELEASE);
@@ -263,8 +352,11 @@ void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 		__atomic_store_n(&b->over, 1, __ATOMIC_RELEASE);
 		return;
 	}
+	b6 = exm_b6(t, s);
+	if (!b6)
+		return;
 	for (i = 0; i < PG_XT_V6_SLOTS; i++) {
-		struct pg_xt_s6 *x = &exm_b6(t, s)->s[i];
+		struct pg_xt_s6 *x = &b6->s[i];
 
 		if (__atomic_load_n(&x->meta, __ATOMIC_RELAXED))
 			continue;
@@ -273,7 +365,7 @@ void pg_exm_slot_put(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
 		__atomic_store_n(&x->meta, s->meta, __ATOMIC_RELEASE);
 		return;
 	}
-	__atomic_store_n(exm_over(t, s), 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&b6->over, 1, __ATOMIC_RELEASE);
 }
 
 void pg_exm_slot_clear(const struct pg_exm_tab *t, const struct pg_exm_slot *s)
@@ -788,7 +880,9 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 		e[i].done = e[i].present = false;
 	if (!n)
 		return 0;
-	err = pg_exm_tab_map(x, &tab);
+	/* a few entries touch a few pages: map those, not the whole table */
+	err = n <= EXM_LAZY_MAX && !(flags & PG_EXM_BATCH) ? pg_exm_tab_map_lazy(x, &tab)
+							   : pg_exm_tab_map(x, &tab);
 	if (err)
 		return err;
 	sum = pg_exm_sum_map(x->sum);
@@ -830,6 +924,7 @@ int pg_exm_write(const struct pg_exm *x, struct pg_exm_ent *e, size_t n, unsigne
 		err2 = 0; /* too high until the reset: a bit set, a kind looked up */
 	err = err ?: err2;
 out:
+	err = err ?: pg_exm_tab_err(&tab);
 	pg_exm_sum_unmap(sum);
 	pg_exm_tab_unmap(&tab);
 	return err;

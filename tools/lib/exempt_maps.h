@@ -107,13 +107,25 @@ struct pg_exm_slot {
 	__u64 hi, lo;
 };
 
+struct pg_exm_lazy;
+
 struct pg_exm_tab {
 	struct pg_xt_b4 *t4;
 	struct pg_xt_b6 *t6;
+	struct pg_exm_lazy *lazy; /* pg_exm_tab_map_lazy(): pages mapped as touched */
 };
 
 /* Both tables, mapped; unmapped again (a zeroed tab is fine). */
 int pg_exm_tab_map(const struct pg_exm *x, struct pg_exm_tab *t);
+/*
+ * The same addresses, but only reserved: each page is mapped when a slot
+ * in it is first touched. Mapping a whole table populates every page
+ * table entry (about 20 ms for both), which a one-entry allow should not
+ * pay. A page that cannot be mapped makes the slot operations do nothing
+ * and pg_exm_tab_err() say why.
+ */
+int pg_exm_tab_map_lazy(const struct pg_exm *x, struct pg_exm_tab *t);
+int pg_exm_tab_err(const struct pg_exm_tab *t);
 void pg_exm_tab_unmap(struct pg_exm_tab *t);
 
 /* The slots a trie entry implies, its prefix expanded to its level: how many (0: wide). */
