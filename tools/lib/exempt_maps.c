@@ -930,6 +930,22 @@ out:
 	return err;
 }
 
+/* Append v to the growing array *a (*n used of *cap). */
+static int exm_push(__u32 **a, size_t *n, size_t *cap, __u32 v)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 1024;
+		__u32 *k = realloc(*a, c * sizeof(*k));
+
+		if (!k)
+			return -ENOMEM;
+		*a = k;
+		*cap = c;
+	}
+	(*a)[(*n)++] = v;
+	return 0;
+}
+
 /* Every reference count of generation gen, removed: read in batches, deleted in batches. */
 static int exm_refs_reset(const struct pg_exm *x, __u32 gen)
 {
@@ -960,17 +976,9 @@ static int exm_refs_reset(const struct pg_exm *x, __u32 gen)
 		for (i = 0; i < cnt; i++) {
 			if ((keys[i] >> 30 & 1) != gen)
 				continue;
-			if (n == cap) {
-				__u32 *k = realloc(mine, (cap ? 2 * cap : 1024) * sizeof(*k));
-
-				if (!k) {
-					err = -ENOMEM;
-					goto out;
-				}
-				mine = k;
-				cap = cap ? 2 * cap : 1024;
-			}
-			mine[n++] = keys[i];
+			err = exm_push(&mine, &n, &cap, keys[i]);
+			if (err)
+				goto out;
 		}
 	}
 	if (err == -EINVAL || err == -ENOSPC || err == -ENOTSUPP || err == -EOPNOTSUPP) {
@@ -982,17 +990,9 @@ static int exm_refs_reset(const struct pg_exm *x, __u32 gen)
 			prev = &key;
 			if ((key >> 30 & 1) != gen)
 				continue;
-			if (n == cap) {
-				__u32 *k = realloc(mine, (cap ? 2 * cap : 1024) * sizeof(*k));
-
-				if (!k) {
-					err = -ENOMEM;
-					goto out;
-				}
-				mine = k;
-				cap = cap ? 2 * cap : 1024;
-			}
-			mine[n++] = key;
+			err = exm_push(&mine, &n, &cap, key);
+			if (err)
+				goto out;
 		}
 		if (errno != ENOENT)
 			err = -errno;
